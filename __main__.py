@@ -1,0 +1,38 @@
+"""llm-serving: config -> platform -> serving -> outputs.
+
+Each step lives in ``components/``; this file only wires them together.
+"""
+
+from __future__ import annotations
+
+import pulumi
+
+from components.config import ConfigError, GcpPlatformConfig, load_config
+from components.platform import Platform
+from components.workloads import Serving, ServingArgs
+
+try:
+    config, hf_token = load_config()
+except ConfigError as err:
+    # Raised before any resource is declared; RunError prints without a traceback.
+    raise pulumi.RunError(str(err)) from None
+
+stack = pulumi.get_stack()
+platform: Platform
+if isinstance(config.platform, GcpPlatformConfig):
+    from components.gcp import GcpPlatform, GcpPlatformArgs  # imported per cloud: each SDK is large
+
+    platform = GcpPlatform(
+        "gcp", GcpPlatformArgs(config=config.platform, namespace=config.serving.namespace, stack=stack)
+    ).platform
+else:
+    from components.aws import AwsPlatform, AwsPlatformArgs
+
+    platform = AwsPlatform(
+        "aws", AwsPlatformArgs(config=config.platform, namespace=config.serving.namespace, stack=stack)
+    ).platform
+
+serving = Serving("serving", ServingArgs(platform=platform, config=config, hf_token=hf_token, stack=stack))
+
+for key, value in {**platform.outputs, **serving.outputs}.items():
+    pulumi.export(key, value)

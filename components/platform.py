@@ -1,0 +1,108 @@
+"""The contract between a cloud platform and the workloads that run on it.
+
+Every cloud component (``components/gcp``, ``components/aws``, later ``existing``)
+returns one ``Platform``; every workload (``components/workloads``) takes one. It says,
+in Kubernetes terms only, where to run and what a pod needs there, so workloads never
+import a cloud SDK and clouds never know about vLLM.
+
+Values that only exist after deployment (bucket names, registry URLs) are Pulumi
+``Output``s; everything a manifest builder must branch on is a plain value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+Manifest = dict[str, Any]  # a Kubernetes object or fragment as plain JSON-like data
+
+
+@dataclass(frozen=True)
+class GpuNodes:
+    """How a pod lands on, and uses, the nodes of one GPU pool."""
+
+    pool: str
+    gpu: str  # components.catalog.GPUS key, e.g. "B200"; Ray's accelerator type derives from it
+    gpus_per_node: int
+    node_selector: Mapping[str, str]
+    tolerations: Sequence[Manifest]
+    resource_name: str = "nvidia.com/gpu"
+    # A pod must request every GPU of its node (GPUDirect RDMA NICs cannot be shared).
+    whole_node: bool = False
+    # Added to the pod's annotations (GKE multi-networking: which NIC is which network).
+    pod_annotations: Mapping[str, str] = field(default_factory=dict)
+    # Host libraries and devices the engine container needs, and their environment.
+    volumes: Sequence[Manifest] = ()
+    volume_mounts: Sequence[Manifest] = ()
+    env: Sequence[Manifest] = ()
+    # Shell run before the engine starts, e.g. sourcing the NCCL settings of the gIB plugin.
+    shell_prelude: str = ""
+    # Fast node-local disk for downloads and caches (a hostPath), or None for ephemeral storage.
+    scratch_host_path: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelStore:
+    """The stack's bucket and who may use it.
+
+    Pods authenticate as Kubernetes service accounts that the platform has bound to the
+    bucket (Workload Identity on GKE, Pod Identity on EKS); no keys are involved.
+    """
+
+    scheme: Literal["gs", "s3"]
+    bucket: pulumi.Output[str]
+    reader_service_account: str  # may read weights
+    writer_service_account: str  # may write weights and benchmark results
+    # Environment a loader needs to reach the bucket (region, S3 endpoint for GCS, ...).
+    env: Mapping[str, str] = field(default_factory=dict)
+    # CSI driver that mounts the bucket as a volume, if the cluster has one (GCS FUSE).
+    fuse_csi_driver: str | None = None
+
+    def url(self, *path: str) -> pulumi.Output[str]:
+        """``gs://bucket/a/b`` or ``s3://bucket/a/b``."""
+        suffix = "".join(f"/{p.strip('/')}" for p in path)
+        return self.bucket.apply(lambda name: f"{self.scheme}://{name}{suffix}")
+
+
+@dataclass(frozen=True)
+class LoadBalancing:
+    """Service annotations that ask this cloud for an external or internal load balancer."""
+
+    external_annotations: Mapping[str, str] = field(default_factory=dict)
+    internal_annotations: Mapping[str, str] = field(default_factory=dict)
+
+    def annotations(self, internal: bool) -> dict[str, str]:
+        return dict(self.internal_annotations if internal else self.external_annotations)
+
+
+@dataclass(frozen=True)
+class Platform:
+    """A Kubernetes cluster with GPU pools, ready for workloads."""
+
+    cloud: str
+    cluster_name: str
+    location: str
+    provider: k8s.Provider
+    namespace: str  # where workloads go; created by the platform with its service accounts
+    gpu_pools: Mapping[str, GpuNodes]
+    load_balancing: LoadBalancing
+    model_store: ModelStore | None = None
+    storage_class: str | None = None  # for PersistentVolumeClaims; None = the cluster default
+    registry_url: pulumi.Output[str] | None = None
+    # Resources workloads must wait for (CRDs, device plugins, network objects, namespace).
+    ready: Sequence[pulumi.Resource] = ()
+    # Stack outputs that describe the platform (credentials command, kubeconfig, ...).
+    outputs: Mapping[str, pulumi.Input[Any]] = field(default_factory=dict)
+
+    def gpu_pool(self, name: str | None = None) -> GpuNodes:
+        """The named GPU pool, or the first one."""
+        return self.gpu_pools[name] if name else next(iter(self.gpu_pools.values()))
+
+    def resource_options(self, **kwargs: Any) -> pulumi.ResourceOptions:
+        """Options for a Kubernetes resource on this platform: its provider, after ``ready``."""
+        depends_on = [*self.ready, *kwargs.pop("depends_on", [])]
+        return pulumi.ResourceOptions(provider=self.provider, depends_on=depends_on, **kwargs)

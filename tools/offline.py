@@ -1,0 +1,380 @@
+"""Run the Pulumi program offline on Pulumi's mock engine and record what it declares.
+
+Used by ``tools/plan.py`` and the tests. Nothing here is imported by the program: the
+program runs unchanged, and only the engine underneath it is a fake (see
+docs/reference/pulumi-python.md §1 for how the mock engine behaves).
+
+What the fake engine answers:
+
+* ``register resource``: the inputs echoed back as outputs, plus the few values a real
+  provider computes and the program reads (``FAKE_OUTPUTS``), in Pulumi's camelCase
+  wire names. Remote components (pulumi-eks ``Cluster``, Helm ``Chart``) are one opaque
+  resource each; their outputs are whatever is listed here.
+* ``invoke``: the data sources the program calls (``FAKE_INVOKES``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import os
+import runpy
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT = str(yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"])
+SECRET_PLACEHOLDER = "offline-secret-value"  # stands in for `secure:` values of the stack file
+FAKE_ACCOUNT = "123456789012"
+FAKE_PROJECT_NUMBER = "123456789012"
+
+_SECRET_SIG = rpc._special_sig_key  # the wire marker of a secret value
+_SECRET_VALUE = rpc._special_secret_sig
+
+Json = Any
+
+
+# --------------------------------------------------------------------------------------
+# What a recorded resource looks like
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Recorded:
+    """One resource as the program registered it."""
+
+    type: str
+    name: str
+    urn: str
+    parent: str
+    custom: bool
+    inputs: dict[str, Json]  # secrets unwrapped, integral floats back to ints
+    secret_paths: set[str]  # dotted input paths whose values were Pulumi secrets
+    depends_on: list[str]  # URNs of explicit and implicit dependencies
+    provider: str
+    custom_timeouts: dict[str, str]
+    retain_on_delete: bool
+    protect: bool
+
+    @property
+    def kubernetes_object(self) -> Json | None:
+        """The manifest of a Kubernetes object resource, or None for anything else."""
+        if not (self.custom and self.type.startswith("kubernetes:")) or "kind" not in self.inputs:
+            return None
+        return {k: v for k, v in self.inputs.items() if not k.startswith("__")}
+
+
+@dataclass
+class StackRun:
+    """Everything one run of the program declared."""
+
+    stack: str
+    resources: list[Recorded] = field(default_factory=list)
+    invokes: list[MockCallArgs] = field(default_factory=list)
+    outputs: dict[str, Json] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+    error: BaseException | None = None
+
+    def of_type(self, type_: str) -> list[Recorded]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: str | None = None) -> Recorded:
+        """The single resource of a type (and name); fails loudly if there are 0 or several."""
+        found = [r for r in self.of_type(type_) if name is None or r.name == name]
+        if len(found) != 1:
+            names = [r.name for r in self.of_type(type_)]
+            raise AssertionError(f"expected one {type_} named {name!r}, found {len(found)} among {names}")
+        return found[0]
+
+    def by_urn(self, urn: str) -> Recorded | None:
+        return next((r for r in self.resources if r.urn == urn), None)
+
+    def children(self, parent: Recorded) -> list[Recorded]:
+        return [r for r in self.resources if r.parent == parent.urn]
+
+    def kubernetes_objects(self) -> list[Json]:
+        """Every Kubernetes object the program declared, as a manifest."""
+        objects = []
+        for r in self.resources:
+            obj = r.kubernetes_object
+            if obj is not None:
+                objects.append(obj)
+        return objects
+
+    def kubernetes_object(self, kind: str, name: str) -> Json:
+        found = [o for o in self.kubernetes_objects() if o["kind"] == kind and o["metadata"].get("name") == name]
+        if len(found) != 1:
+            names = [o["metadata"].get("name") for o in self.kubernetes_objects() if o["kind"] == kind]
+            raise AssertionError(f"expected one {kind} named {name!r}, found {len(found)} among {names}")
+        return found[0]
+
+
+# --------------------------------------------------------------------------------------
+# Values the fake engine computes
+# --------------------------------------------------------------------------------------
+
+FakeOutputs = Callable[[MockResourceArgs], dict[str, Json]]
+
+
+def _fake_kubeconfig(name: str) -> str:
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": name,
+            "clusters": [{"name": name, "cluster": {"server": "https://203.0.113.10"}}],
+            "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+            "users": [{"name": name, "user": {}}],
+        }
+    )
+
+
+FAKE_OUTPUTS: dict[str, FakeOutputs] = {
+    "random:index/randomPassword:RandomPassword": lambda a: {"result": f"offline-random-{a.name}"},
+    "eks:index:Cluster": lambda a: {
+        "kubeconfigJson": _fake_kubeconfig(a.name),
+        "kubeconfig": json.loads(_fake_kubeconfig(a.name)),
+        "clusterSecurityGroupId": "sg-0cluster0000000000",
+        "nodeSecurityGroupId": "sg-0node00000000000000",
+        "oidcProviderArn": f"arn:aws:iam::{FAKE_ACCOUNT}:oidc-provider/oidc.eks.example/id/FAKE",
+        "oidcIssuer": "oidc.eks.example/id/FAKE",
+    },
+    "gcp:container/cluster:Cluster": lambda a: {
+        "endpoint": "203.0.113.10",
+        "masterAuth": {"clusterCaCertificate": "RkFLRS1DQQ=="},
+        "selfLink": f"https://container.googleapis.com/v1/projects/fake/locations/fake/clusters/{a.name}",
+    },
+    "gcp:artifactregistry/repository:Repository": lambda a: {
+        "registryUri": f"{a.inputs.get('location', 'region')}-docker.pkg.dev/"
+        f"{a.inputs.get('project', 'project')}/{a.inputs.get('repositoryId', a.name)}",
+    },
+    "gcp:storage/bucket:Bucket": lambda a: {"url": f"gs://{a.inputs.get('name', a.name)}"},
+    "gcp:serviceaccount/account:Account": lambda a: {
+        "email": f"{a.inputs.get('accountId', a.name)}@{a.inputs.get('project', 'project')}.iam.gserviceaccount.com",
+    },
+    "aws:s3/bucket:Bucket": lambda a: {
+        "bucket": a.inputs.get("bucket", f"{a.name}-0000"),
+        "arn": f"arn:aws:s3:::{a.inputs.get('bucket', f'{a.name}-0000')}",
+    },
+    "aws:ecr/repository:Repository": lambda a: {
+        "repositoryUrl": f"{FAKE_ACCOUNT}.dkr.ecr.region.amazonaws.com/{a.inputs.get('name', a.name)}",
+    },
+    "aws:sqs/queue:Queue": lambda a: {
+        "arn": f"arn:aws:sqs:region:{FAKE_ACCOUNT}:{a.inputs.get('name', a.name)}",
+        "url": f"https://sqs.region.amazonaws.com/{FAKE_ACCOUNT}/{a.inputs.get('name', a.name)}",
+    },
+}
+
+
+def _generic_outputs(args: MockResourceArgs) -> dict[str, Json]:
+    """What nearly every provider returns: a name, and an ARN for AWS resources."""
+    out: dict[str, Json] = {"name": args.inputs.get("name", args.name)}
+    if args.typ.startswith("aws:"):
+        service = args.typ.split(":")[1].split("/")[0]
+        out["arn"] = f"arn:aws:{service}::{FAKE_ACCOUNT}:{args.typ.rsplit(':', 1)[-1].lower()}/{out['name']}"
+    if args.typ.startswith("gcp:"):
+        out["selfLink"] = f"https://www.googleapis.com/fake/{args.typ.rsplit(':', 1)[-1].lower()}/{out['name']}"
+    return out
+
+
+FAKE_INVOKES: dict[str, Callable[[MockCallArgs], dict[str, Json]]] = {
+    "gcp:organizations/getProject:getProject": lambda a: {
+        "number": FAKE_PROJECT_NUMBER,
+        "projectId": a.args.get("projectId", "project"),
+    },
+    "gcp:organizations/getClientConfig:getClientConfig": lambda a: {"project": "project", "accessToken": "fake"},
+    "aws:index/getCallerIdentity:getCallerIdentity": lambda a: {
+        "accountId": FAKE_ACCOUNT,
+        "arn": f"arn:aws:iam::{FAKE_ACCOUNT}:user/offline",
+        "userId": "OFFLINE",
+    },
+    "aws:index/getPartition:getPartition": lambda a: {"partition": "aws", "dnsSuffix": "amazonaws.com"},
+    "aws:index/getRegion:getRegion": lambda a: {"name": a.args.get("name", "us-west-2"), "region": "us-west-2"},
+}
+
+
+class _FakeEngine(Mocks):
+    def __init__(self, invokes: list[MockCallArgs]) -> None:
+        self.invokes = invokes
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Json]]:
+        state = {**_generic_outputs(args), **args.inputs}
+        fake = FAKE_OUTPUTS.get(args.typ)
+        if fake is not None:
+            state.update(fake(args))
+        return (f"{args.name}-id" if args.custom else None), state
+
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Json], list[tuple[str, str]] | None]:
+        self.invokes.append(args)
+        fake = FAKE_INVOKES.get(args.token)
+        return (fake(args) if fake else {}), None
+
+
+class _RecordingMonitor(MockMonitor):
+    """The SDK's mock monitor, also keeping what `MockResourceArgs` leaves out:
+    parent, dependencies and resource options (pulumi/pulumi#14421)."""
+
+    def __init__(self, mocks: Mocks, record: list[Recorded]) -> None:
+        super().__init__(mocks)
+        self.record = record
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        inputs, secrets = _unwrap(rpc.deserialize_properties(request.object))
+        timeouts = request.customTimeouts
+        self.record.append(
+            Recorded(
+                type=request.type,
+                name=request.name,
+                urn=response.urn,
+                parent=request.parent,
+                custom=bool(request.custom),
+                inputs=inputs,
+                secret_paths=secrets,
+                depends_on=list(request.dependencies),
+                provider=request.provider,
+                custom_timeouts={
+                    k: v
+                    for k, v in (("create", timeouts.create), ("update", timeouts.update), ("delete", timeouts.delete))
+                    if v
+                },
+                retain_on_delete=bool(request.retainOnDelete),
+                protect=bool(request.protect),
+            )
+        )
+        return response
+
+
+def _unwrap(value: Json, path: str = "") -> tuple[Json, set[str]]:
+    """Strip Pulumi's secret markers (remembering where they were) and turn the floats
+    that protobuf makes of every integer back into ints."""
+    if isinstance(value, dict):
+        if value.get(_SECRET_SIG) == _SECRET_VALUE:
+            inner, secrets = _unwrap(value.get("value"), path)
+            return inner, secrets | {path}
+        out, secrets = {}, set()
+        for k, v in value.items():
+            out[k], inner = _unwrap(v, f"{path}.{k}" if path else k)
+            secrets |= inner
+        return out, secrets
+    if isinstance(value, list):
+        items, secrets = [], set()
+        for i, v in enumerate(value):
+            item, inner = _unwrap(v, f"{path}[{i}]")
+            items.append(item)
+            secrets |= inner
+        return items, secrets
+    if isinstance(value, float) and value.is_integer():
+        return int(value), set()
+    return value, set()
+
+
+# --------------------------------------------------------------------------------------
+# Loading a stack file and running the program
+# --------------------------------------------------------------------------------------
+
+
+def load_stack_config(stack: str) -> dict[str, Json]:
+    """The ``config:`` map of ``Pulumi.<stack>.yaml``, structured values as Python data."""
+    path = ROOT / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        stacks = sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml"))
+        raise FileNotFoundError(f"no stack file {path.name}; stacks: {', '.join(stacks)}")
+    return dict((yaml.safe_load(path.read_text()) or {}).get("config") or {})
+
+
+def merge(base: Mapping[str, Json], changes: Mapping[str, Json]) -> dict[str, Json]:
+    """``base`` with ``changes`` merged in recursively; a value of None removes the key."""
+    out = copy.deepcopy(dict(base))
+    for key, value in changes.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _engine_config(config: Mapping[str, Json]) -> tuple[dict[str, str], list[str]]:
+    """Config as the Pulumi CLI hands it to a program: strings, JSON for structured values,
+    ``secure:`` values (undecryptable without the CLI) replaced by a placeholder."""
+    values, secret_keys = {}, []
+    for key, value in config.items():
+        if isinstance(value, Mapping) and set(value) == {"secure"}:
+            values[key] = SECRET_PLACEHOLDER
+            secret_keys.append(key)
+        elif isinstance(value, str):
+            values[key] = value
+        else:
+            values[key] = json.dumps(value)
+    return values, secret_keys
+
+
+def run_stack(
+    stack: str,
+    changes: Mapping[str, Json] | None = None,
+    *,
+    config: Mapping[str, Json] | None = None,
+) -> StackRun:
+    """Run ``__main__.py`` for a stack on the mock engine.
+
+    ``changes`` are merged into the stack file's config (keys with their namespace, e.g.
+    ``{"llm-serving:serving": {"maxModelLen": 131072}}``); ``config`` replaces it. Errors
+    raised by the program are returned in ``StackRun.error`` together with whatever was
+    declared before them, so a test can check that nothing was.
+    """
+    base = dict(config) if config is not None else load_stack_config(stack)
+    values, secret_keys = _engine_config(merge(base, changes or {}))
+    run = StackRun(stack)
+
+    # Passing a component (eks.Cluster) as an input makes the mock engine rehydrate the
+    # reference on another event loop ("attached to a different loop"); plain URNs avoid it.
+    os.environ["PULUMI_DISABLE_RESOURCE_REFERENCES"] = "TRUE"
+    pulumi.runtime.reset_options()
+    engine = _FakeEngine(run.invokes)
+    pulumi.runtime.set_mocks(
+        engine, project=PROJECT, stack=stack, preview=False, monitor=_RecordingMonitor(engine, run.resources)
+    )
+    pulumi.runtime.set_all_config(values, secret_keys=secret_keys)
+
+    @pulumi.runtime.test  # type: ignore[untyped-decorator,unused-ignore]
+    async def program() -> None:
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        root = pulumi.runtime.get_root_resource()
+        exports = dict(getattr(root, "outputs", {}) or {})
+        for key, value in exports.items():
+            output = pulumi.Output.from_input(value)
+            resolved, secret = await asyncio.gather(output.future(), output.is_secret())
+            run.outputs[key], _ = _unwrap(resolved)
+            if secret:
+                run.secret_outputs.add(key)
+
+    try:
+        program()
+    except Exception as err:  # handed to the caller with what was declared
+        run.error = err
+    finally:
+        pulumi.runtime.reset_options()
+    return run
+
+
+def all_stacks() -> list[str]:
+    return sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml") if p.name != "Pulumi.yaml")
+
+
+def secret_values(run: StackRun) -> Iterable[str]:
+    """Values the fake engine knows to be secret: the stack's secrets and generated passwords."""
+    yield SECRET_PLACEHOLDER
+    for r in run.of_type("random:index/randomPassword:RandomPassword"):
+        yield f"offline-random-{r.name}"
