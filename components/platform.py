@@ -20,6 +20,11 @@ import pulumi_kubernetes as k8s
 
 Manifest = dict[str, Any]  # a Kubernetes object or fragment as plain JSON-like data
 
+# Kubernetes service accounts every platform creates in the workload namespace and binds
+# to the bucket: serving pods read weights, the cache and benchmark jobs write.
+READER_SERVICE_ACCOUNT = "model-reader"
+WRITER_SERVICE_ACCOUNT = "model-writer"
+
 
 @dataclass(frozen=True)
 class GpuNodes:
