@@ -520,6 +520,19 @@ OPEN_WEBUI_IMAGE = Image(
     "aws-eks-karpenter.md §0, §6 (Helm chart 10.2.1, appVersion 0.7.2; pin instead of :main)",
 )
 
+# Official cloud CLI images for copying to and checking the stack's bucket from Jobs
+# (pinned tags seen in public deployments; search index find_string on the image names).
+GCLOUD_CLI_IMAGE = Image(
+    "gcr.io/google.com/cloudsdktool/google-cloud-cli",
+    "562.0.0-slim",
+    "Google's Cloud SDK image (gcloud storage); slim variant",
+)
+AWS_CLI_IMAGE = Image(
+    "public.ecr.aws/aws-cli/aws-cli",
+    "2.35.5",
+    "AWS CLI v2 image on ECR Public",
+)
+
 KUBERAY_OPERATOR_CHART = Chart(
     "kuberay-operator",
     "1.7.0",
@@ -531,15 +544,19 @@ KUBERAY_OPERATOR_CHART = Chart(
 HF_DOWNLOAD_BYTES_PER_S = 300 * 1000**2  # "HF download at 300 MB/s -> 38 min" for R1 [computed there]
 BUCKET_STREAM_BYTES_PER_S = 860 * 1024**2  # Run:ai streamer from S3: 15 GiB in 17.8 s at 860 MiB/s
 ENGINE_INIT_SECONDS = 15 * 60  # profile, torch.compile, CUDA graphs for a cold 671B start [estimate]
+BUCKET_UPLOAD_BYTES_PER_S = 200 * 1000**2  # one `gcloud storage rsync`/`aws s3 sync` from one node [estimate]
 
 # vLLM engine start timeout default (vllm-serving.md §1.3: VLLM_ENGINE_READY_TIMEOUT_S = 600).
 VLLM_ENGINE_READY_TIMEOUT_DEFAULT_S = 600
 
 __all__ = [
+    "AWS_CLI_IMAGE",
     "AWS_GPU_FAMILIES",
     "BUCKET_STREAM_BYTES_PER_S",
+    "BUCKET_UPLOAD_BYTES_PER_S",
     "ENGINE_INIT_SECONDS",
     "GB",
+    "GCLOUD_CLI_IMAGE",
     "GIB",
     "GPUS",
     "HF_DOWNLOAD_BYTES_PER_S",

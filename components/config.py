@@ -454,6 +454,9 @@ class ServingConfig(_Strict):
     namespace: Annotated[str, Field(pattern=_K8S_NAME, max_length=63)] = "llm"
     gpu_pool: str | None = None  # None: the platform's first GPU pool
     extra_args: list[str] = []  # more `vllm serve` flags, appended verbatim
+    # `pulumi up` waits until the engine serves (timeouts sized from the model load);
+    # false: it returns once the objects exist (see components/workloads/serving.py).
+    wait_for_ready: bool = True
     open_webui: OpenWebuiConfig = OpenWebuiConfig()
     exposure: ExposureConfig = ExposureConfig()
 
@@ -495,7 +498,8 @@ class ModelCacheConfig(_Strict):
     """Copy the model from Hugging Face into the stack's bucket once; engines load from there."""
 
     enabled: bool = False
-    # auto: Run:ai Model Streamer from s3:// on AWS, GCS FUSE with a local-SSD cache on GKE.
+    # auto: for vLLM, GCS FUSE with a local-SSD file cache on GKE and the Run:ai Model
+    # Streamer from s3:// on AWS; the rayservice engine always uses Ray's bucket mirror.
     loader: Literal["auto", "runai-streamer", "gcsfuse"] = "auto"
 
 
@@ -507,7 +511,8 @@ class BenchmarkConfig(_Strict):
     input_len: Annotated[int, Field(ge=1)] = 1000
     output_len: Annotated[int, Field(ge=1)] = 1000
     max_concurrency: list[Annotated[int, Field(ge=1)]] = []  # a sweep; empty = unbounded
-    ready_timeout_seconds: Annotated[int, Field(ge=60)] = 3600
+    # How long to wait for the engine to answer; None: the engine's own start-up budget.
+    ready_timeout_seconds: Annotated[int, Field(ge=60)] | None = None
 
 
 # --------------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import catalog
+
 Manifest = dict[str, Any]  # a Kubernetes object or fragment as plain JSON-like data
 
 # Kubernetes service accounts every platform creates in the workload namespace and binds
@@ -71,6 +73,32 @@ class ModelStore:
         """``gs://bucket/a/b`` or ``s3://bucket/a/b``."""
         suffix = "".join(f"/{p.strip('/')}" for p in path)
         return self.bucket.apply(lambda name: f"{self.scheme}://{name}{suffix}")
+
+    # Shell for Jobs and init containers that run ``cli_image``. Arguments are shell
+    # words already quoted by the caller; the bucket is substituted at deploy time.
+
+    @property
+    def cli_image(self) -> str:
+        """An image with this cloud's storage CLI (gcloud storage / aws s3)."""
+        return (catalog.GCLOUD_CLI_IMAGE if self.scheme == "gs" else catalog.AWS_CLI_IMAGE).ref
+
+    def exists_command(self, url: str) -> str:
+        """Exit status 0 if the object at ``url`` (``$BUCKET_URL/...``) exists."""
+        if self.scheme == "gs":
+            return f"gcloud storage objects describe {url} >/dev/null 2>&1"
+        return f"aws s3 ls {url} >/dev/null 2>&1"
+
+    def upload_command(self, local_dir: str, url: str) -> str:
+        """Copy a local directory to ``url``, skipping files already there."""
+        if self.scheme == "gs":
+            return f"gcloud storage rsync --recursive {local_dir} {url}"
+        return f"aws s3 sync --no-progress {local_dir} {url}"
+
+    def write_command(self, local_file: str, url: str) -> str:
+        """Upload one file."""
+        if self.scheme == "gs":
+            return f"gcloud storage cp {local_file} {url}"
+        return f"aws s3 cp --no-progress {local_file} {url}"
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from typing import Literal
 
 from components.catalog import (
     BUCKET_STREAM_BYTES_PER_S,
+    BUCKET_UPLOAD_BYTES_PER_S,
     ENGINE_INIT_SECONDS,
     GIB,
     HF_DOWNLOAD_BYTES_PER_S,
@@ -250,3 +251,12 @@ def startup_budget_seconds(model: ModelSpec, from_bucket: bool) -> int:
     rate = BUCKET_STREAM_BYTES_PER_S if from_bucket else HF_DOWNLOAD_BYTES_PER_S
     seconds = 1.5 * (model.checkpoint_bytes / rate + ENGINE_INIT_SECONDS)
     return max(20 * 60, math.ceil(seconds / 60.0) * 60)
+
+
+def cache_job_deadline_seconds(model: ModelSpec) -> int:
+    """Deadline of the Job that copies a model into the bucket: download plus upload,
+    doubled, plus half an hour (DeepSeek R1's ~688 GB: about 4 hours)."""
+    seconds = 2 * (
+        model.checkpoint_bytes / HF_DOWNLOAD_BYTES_PER_S + model.checkpoint_bytes / BUCKET_UPLOAD_BYTES_PER_S
+    )
+    return int(seconds) + 30 * 60

@@ -335,7 +335,17 @@ def run_stack(
     declared before them, so a test can check that nothing was.
     """
     base = dict(config) if config is not None else load_stack_config(stack)
-    values, secret_keys = _engine_config(merge(base, changes or {}))
+
+    def main() -> None:
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+    return run_program(main, stack, merge(base, changes or {}))
+
+
+def run_program(program: Callable[[], None], stack: str, config: Mapping[str, Json]) -> StackRun:
+    """Run any Pulumi program (a function declaring resources) on the mock engine with
+    ``config`` as the stack's configuration, recording what it declares."""
+    values, secret_keys = _engine_config(config)
     run = StackRun(stack)
 
     # Passing a component (eks.Cluster) as an input makes the mock engine rehydrate the
@@ -349,8 +359,8 @@ def run_stack(
     pulumi.runtime.set_all_config(values, secret_keys=secret_keys)
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator,unused-ignore]
-    async def program() -> None:
-        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+    async def _program() -> None:
+        program()
         root = pulumi.runtime.get_root_resource()
         exports = dict(getattr(root, "outputs", {}) or {})
         for key, value in exports.items():
@@ -361,7 +371,7 @@ def run_stack(
                 run.secret_outputs.add(key)
 
     try:
-        program()
+        _program()
     except Exception as err:  # handed to the caller with what was declared
         run.error = err
     finally:

@@ -1,15 +1,53 @@
-"""The serving layer on top of a Platform (work in progress: outputs only)."""
+"""The serving layer on a Platform: secrets, model cache, engine, Open WebUI, benchmark.
+
+Manifests come from the pure builders next to this file; this component only applies
+them in order and collects the stack outputs. It never imports a cloud SDK.
+
+Waiting for the engine. pulumi-kubernetes waits for a Deployment to become available,
+by default for 10 minutes, far less than a 671B model needs. Engine Deployments get
+custom create/update timeouts sized from the start-up budget (download or bucket load,
+plus engine initialisation, plus image pull, plus the model cache Job's deadline when
+the engine waits for it), so `pulumi up` reports either a serving engine or a real
+failure, and shows its progress meanwhile. ``serving.waitForReady: false`` opts out
+(skip-await): `pulumi up` returns once the objects exist. Jobs are never awaited (the
+engine waits for the cache marker itself; follow them with the ``*_logs`` outputs).
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pulumi
+import pulumi_kubernetes as k8s
 
+from components import catalog
 from components.config import StackConfig
-from components.platform import Platform
+from components.kubernetes import apply, skip_await
+from components.platform import READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, Platform
+from components.sizing import cache_job_deadline_seconds
+from components.workloads import benchmark, model_cache, open_webui, rayservice, vllm
+from components.workloads.engine import (
+    ENGINE_PORT,
+    IMAGE_PULL_SECONDS,
+    SECRET_API_KEY,
+    SECRET_API_KEY_KEY,
+    SECRET_HF_TOKEN,
+    SECRET_HF_TOKEN_KEY,
+    EngineSettings,
+)
+from components.workloads.secrets import (
+    ADMIN_PASSWORD_LENGTH,
+    API_KEY_LENGTH,
+    WEBUI_SECRET_KEY_LENGTH,
+    generated_password,
+    secret,
+)
+from components.workloads.weights import WeightsPlan, choose_loader, plan_weights, weights_key
+
+WEBUI_TIMEOUT = "20m"  # image pull, migrations and the first embedding-model download
 
 
 @dataclass(frozen=True)
@@ -20,10 +58,228 @@ class ServingArgs:
     stack: str
 
 
+def in_cluster_url(service: str, namespace: str, port: int, path: str = "") -> str:
+    return f"http://{service}.{namespace}.svc.cluster.local:{port}{path}"
+
+
+def _external_url(svc: pulumi.CustomResource, port: int, path: str = "") -> pulumi.Output[str]:
+    """The load balancer's address once the cloud has assigned one."""
+
+    def url(status: Any) -> str:
+        ingress = ((status or {}).get("load_balancer") or {}).get("ingress") or []
+        host = (ingress[0].get("hostname") or ingress[0].get("ip")) if ingress else None
+        return f"http://{host}:{port}{path}" if host else "pending (kubectl get svc)"
+
+    return cast(k8s.core.v1.Service, svc).status.apply(url)
+
+
 class Serving(pulumi.ComponentResource):
+    """Everything that runs on the platform; ``outputs`` are the stack's endpoint outputs."""
+
     outputs: Mapping[str, pulumi.Input[Any]]
 
     def __init__(self, name: str, args: ServingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-serving:workloads:Serving", name, None, opts)
-        self.outputs = {}
-        self.register_outputs({})
+        self._args = args
+        config, platform = args.config, args.platform
+        self._ns = platform.namespace
+        self._gpu = platform.gpu_pool(config.gpu_pool_name)
+        self._store = platform.model_store
+        self._bucket: pulumi.Input[str] = self._store.bucket if self._store else ""
+        outputs: dict[str, pulumi.Input[Any]] = {}
+
+        self._hf_secret = self._hf_token_secret(args.hf_token)
+        model = config.serving.model_spec
+        loader = choose_loader(config.model_cache, self._store, config.serving.engine)
+        weights = plan_weights(model, loader, self._store, self._bucket, config.serving.tensor_parallel_size)
+        cache_job = self._model_cache(outputs) if config.model_cache.enabled else None
+
+        engine_url: str | None = None
+        if config.serving.engine != "none":
+            settings = EngineSettings.from_config(config, from_bucket=weights.from_bucket)
+            wait_seconds = settings.startup_seconds + IMAGE_PULL_SECONDS
+            if cache_job is not None:
+                wait_seconds += cache_job_deadline_seconds(model)
+            engine_url, engine = self._engine(settings, weights, wait_seconds, outputs)
+            outputs["served_model_name"] = settings.served_name
+            outputs["openai_base_url"] = engine_url
+            outputs["local_base_url"] = f"http://localhost:{ENGINE_PORT}/v1"
+            outputs["model_weights"] = {"loader": weights.loader, "source": weights.model_arg}
+            outputs["engine"] = self._engine_summary(settings, wait_seconds)
+            if config.serving.open_webui.enabled:
+                self._open_webui(engine_url, outputs)
+            if config.benchmark.enabled:
+                self._benchmark(engine_url, settings, engine, wait_seconds, outputs)
+
+        self.outputs = outputs
+        self.register_outputs(outputs)
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _opts(self, **kwargs: Any) -> pulumi.ResourceOptions:
+        return self._args.platform.resource_options(parent=self, **kwargs)
+
+    def _port_forward(self, service: str, local: int, remote: int) -> str:
+        return f"kubectl -n {self._ns} port-forward svc/{service} {local}:{remote}"
+
+    def _hf_token_secret(self, token: pulumi.Output[str] | None) -> pulumi.CustomResource | None:
+        if token is None:
+            return None
+        return apply(
+            "hf-token", secret(SECRET_HF_TOKEN, self._ns, "secrets", {SECRET_HF_TOKEN_KEY: token}), self._opts()
+        )
+
+    def _after_hf_secret(self) -> list[pulumi.Resource]:
+        return [self._hf_secret] if self._hf_secret else []
+
+    # --- model cache ----------------------------------------------------------------------
+
+    def _model_cache(self, outputs: dict[str, pulumi.Input[Any]]) -> pulumi.CustomResource:
+        store = self._store
+        assert store is not None, "the config requires a bucket for the model cache"
+        model = self._args.config.serving.model_spec
+        job = model_cache.model_cache_job(
+            self._ns, model, store, self._bucket, self._gpu, WRITER_SERVICE_ACCOUNT, self._hf_secret is not None
+        )
+        resource = apply("model-cache", skip_await(job), self._opts(depends_on=self._after_hf_secret()))
+        outputs["model_cache_url"] = store.url(weights_key(model))
+        outputs["model_cache_logs"] = f"kubectl -n {self._ns} logs -f job/{model_cache.NAME} --all-containers"
+        return resource
+
+    # --- engines --------------------------------------------------------------------------
+
+    def _engine(
+        self, settings: EngineSettings, weights: WeightsPlan, wait_seconds: int, outputs: dict[str, pulumi.Input[Any]]
+    ) -> tuple[str, pulumi.Resource]:
+        config = self._args.config
+        hf = self._hf_secret is not None
+        if config.serving.engine == "vllm":
+            api_key = generated_password("vllm-api-key", API_KEY_LENGTH, self)
+            key_secret = apply(
+                "vllm-api-key", secret(SECRET_API_KEY, self._ns, "engine", {SECRET_API_KEY_KEY: api_key}), self._opts()
+            )
+            deployment = vllm.vllm_deployment(self._ns, settings, self._gpu, weights, READER_SERVICE_ACCOUNT, hf)
+            if config.serving.wait_for_ready:
+                minutes = f"{math.ceil(wait_seconds / 60)}m"
+                await_opts: dict[str, Any] = {"custom_timeouts": pulumi.CustomTimeouts(create=minutes, update=minutes)}
+            else:
+                deployment, await_opts = skip_await(deployment), {}
+            engine = apply(
+                vllm.NAME, deployment, self._opts(depends_on=[key_secret, *self._after_hf_secret()], **await_opts)
+            )
+            svc = apply(
+                f"{vllm.NAME}-svc",
+                vllm.vllm_service(self._ns, config.serving.exposure.engine, self._args.platform.load_balancing),
+                self._opts(),
+            )
+            outputs["api_key"] = pulumi.Output.secret(api_key)
+            outputs["port_forward"] = {"engine": self._port_forward(vllm.NAME, ENGINE_PORT, ENGINE_PORT)}
+            if config.serving.exposure.engine.type == "LoadBalancer":
+                outputs["engine_external_url"] = _external_url(svc, ENGINE_PORT, "/v1")
+            return in_cluster_url(vllm.NAME, self._ns, ENGINE_PORT, "/v1"), engine
+
+        chart = catalog.KUBERAY_OPERATOR_CHART
+        operator = k8s.helm.v3.Release(
+            "kuberay-operator",
+            k8s.helm.v3.ReleaseArgs(
+                chart=chart.name,
+                version=chart.version,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
+                namespace=rayservice.OPERATOR_NAMESPACE,
+                create_namespace=True,
+            ),
+            self._opts(),
+        )
+        manifest = rayservice.rayservice(self._ns, settings, self._gpu, weights, READER_SERVICE_ACCOUNT, hf)
+        engine = apply(rayservice.NAME, manifest, self._opts(depends_on=[operator, *self._after_hf_secret()]))
+        outputs["port_forward"] = {
+            "engine": self._port_forward(rayservice.serve_service_name(), ENGINE_PORT, ENGINE_PORT),
+            "ray_dashboard": self._port_forward(
+                rayservice.head_service_name(), rayservice.DASHBOARD_PORT, rayservice.DASHBOARD_PORT
+            ),
+        }
+        outputs["engine_status"] = f"kubectl -n {self._ns} get rayservice {rayservice.NAME}"
+        return in_cluster_url(rayservice.serve_service_name(), self._ns, ENGINE_PORT, "/v1"), engine
+
+    def _engine_summary(self, settings: EngineSettings, wait_seconds: int) -> dict[str, Any]:
+        report = self._args.config.sizing
+        assert report is not None
+        return {
+            "kind": self._args.config.serving.engine,
+            "image": settings.image,
+            "gpus_per_replica": settings.gpus,
+            "max_model_len": settings.max_model_len,
+            "kv_cache_tokens_estimate": report.tokens_fit,
+            "startup_budget_minutes": math.ceil(settings.startup_seconds / 60),
+            "await_minutes": math.ceil(wait_seconds / 60),
+        }
+
+    # --- Open WebUI -----------------------------------------------------------------------
+
+    def _open_webui(self, engine_url: str, outputs: dict[str, pulumi.Input[Any]]) -> None:
+        config = self._args.config.serving
+        ui = config.open_webui
+        password = generated_password("open-webui-admin-password", ADMIN_PASSWORD_LENGTH, self)
+        data = {
+            open_webui.SECRET_KEY_KEY: generated_password("open-webui-secret-key", WEBUI_SECRET_KEY_LENGTH, self),
+            open_webui.SECRET_ADMIN_PASSWORD_KEY: password,
+        }
+        ui_secret = apply("open-webui-secret", secret(open_webui.SECRET, self._ns, "ui", data), self._opts())
+        # The claim binds when the pod is scheduled (WaitForFirstConsumer): don't wait for it.
+        pvc = apply(
+            "open-webui-data",
+            skip_await(open_webui.open_webui_pvc(self._ns, ui, self._args.platform.storage_class)),
+            self._opts(),
+        )
+        key = (SECRET_API_KEY, SECRET_API_KEY_KEY) if config.engine == "vllm" else None
+        apply(
+            open_webui.NAME,
+            open_webui.open_webui_deployment(self._ns, ui, engine_url, key),
+            self._opts(
+                depends_on=[ui_secret, pvc],
+                custom_timeouts=pulumi.CustomTimeouts(create=WEBUI_TIMEOUT, update=WEBUI_TIMEOUT),
+            ),
+        )
+        svc = apply(
+            f"{open_webui.NAME}-svc",
+            open_webui.open_webui_service(self._ns, config.exposure.open_webui, self._args.platform.load_balancing),
+            self._opts(),
+        )
+        port_forward = dict(cast(dict[str, str], outputs.get("port_forward", {})))
+        port_forward["open_webui"] = self._port_forward(open_webui.NAME, open_webui.PORT, open_webui.SERVICE_PORT)
+        outputs["port_forward"] = port_forward
+        outputs["open_webui_admin_email"] = ui.admin_email
+        outputs["open_webui_admin_password"] = pulumi.Output.secret(password)
+        if config.exposure.open_webui.type == "LoadBalancer":
+            outputs["open_webui_url"] = _external_url(svc, open_webui.SERVICE_PORT)
+
+    # --- benchmark ------------------------------------------------------------------------
+
+    def _benchmark(
+        self,
+        engine_url: str,
+        settings: EngineSettings,
+        engine: pulumi.Resource,
+        engine_wait_seconds: int,
+        outputs: dict[str, pulumi.Input[Any]],
+    ) -> None:
+        config = self._args.config
+        base_url = engine_url.removesuffix("/v1")
+        job = benchmark.benchmark_job(
+            self._ns,
+            config.benchmark,
+            base_url,
+            settings.served_name,
+            settings.model,
+            self._args.stack,
+            self._store,
+            self._bucket,
+            WRITER_SERVICE_ACCOUNT,
+            api_key=config.serving.engine == "vllm",
+            hf_token=self._hf_secret is not None,
+            engine_wait_seconds=engine_wait_seconds,
+        )
+        apply(benchmark.NAME, skip_await(job), self._opts(depends_on=[engine, *self._after_hf_secret()]))
+        outputs["benchmark_logs"] = f"kubectl -n {self._ns} logs -f job/{benchmark.NAME} -c bench"
+        if self._store is not None:
+            outputs["benchmark_results"] = self._store.url(benchmark.results_key(self._args.stack))

@@ -1,0 +1,145 @@
+"""The benchmark: ``vllm bench serve`` against the in-cluster endpoint, results to the bucket.
+
+Defaults are the seed recipes' (random dataset, 1000 input and 1000 output tokens, 1100
+prompts, EOS ignored; shared/seeds 001). Flags and result fields follow the pinned
+vLLM's ``vllm bench serve`` (docs/reference/vllm-serving.md §2.1): ``--backend openai``
+sends ``/v1/completions``, which both engines serve; ``--ready-check-timeout-sec``
+makes the Job wait for an engine that is still loading; ``OPENAI_API_KEY`` becomes the
+bearer token. Each run of the sweep writes ``concurrency-<N>.json`` and the whole
+directory lands in ``benchmarks/<stack>/<UTC timestamp>/``; ``tools/bench_report.py``
+turns it into a table and a plot.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+import pulumi
+
+from components.catalog import VLLM_IMAGE, ModelSpec
+from components.config import BenchmarkConfig
+from components.platform import Manifest, ModelStore
+from components.workloads.common import concat, env, env_from_secret, metadata
+from components.workloads.engine import SECRET_API_KEY, SECRET_API_KEY_KEY, SECRET_HF_TOKEN, SECRET_HF_TOKEN_KEY
+
+NAME = "benchmark"
+RESULTS = "/results"
+RUN_SECONDS_PER_POINT = 4 * 3600  # generous: 1100 prompts x 2000 tokens at low concurrency
+
+
+def results_key(stack: str) -> str:
+    return f"benchmarks/{stack}"
+
+
+def bench_command(
+    config: BenchmarkConfig,
+    base_url: str,
+    served_name: str,
+    model: ModelSpec,
+    stack: str,
+    concurrency: int | None,
+    ready_timeout: int,
+) -> list[str]:
+    """One ``vllm bench serve`` invocation (without the result directory)."""
+    args = [
+        "vllm", "bench", "serve",
+        "--backend", "openai",
+        "--base-url", base_url,
+        "--endpoint", "/v1/completions",
+        "--model", served_name,
+        "--tokenizer", model.hf_id,
+        "--dataset-name", "random",
+        "--random-input-len", str(config.input_len),
+        "--random-output-len", str(config.output_len),
+        "--num-prompts", str(config.num_prompts),
+        "--ignore-eos",
+        "--ready-check-timeout-sec", str(ready_timeout),
+        "--save-result",
+        "--result-filename", f"concurrency-{concurrency or 'unbounded'}.json",
+        "--metadata", f"stack={stack}", f"model={model.hf_id}",
+    ]  # fmt: skip
+    if model.trust_remote_code:
+        args.append("--trust-remote-code")
+    if concurrency:
+        args += ["--max-concurrency", str(concurrency)]
+    return args
+
+
+def benchmark_job(
+    namespace: str,
+    config: BenchmarkConfig,
+    base_url: str,
+    served_name: str,
+    model: ModelSpec,
+    stack: str,
+    store: ModelStore | None,
+    bucket: pulumi.Input[str],
+    service_account: str,
+    api_key: bool,
+    hf_token: bool,
+    engine_wait_seconds: int,
+) -> Manifest:
+    """The Job. With a bucket, the sweep runs as an init container and an upload container
+    copies the results; without one, results stay in the Job's log."""
+    points: list[int | None] = list(config.max_concurrency) or [None]
+    ready_timeout = config.ready_timeout_seconds or engine_wait_seconds
+    runs = "\n".join(
+        shlex.join(bench_command(config, base_url, served_name, model, stack, c, ready_timeout))
+        + ' --result-dir "$RUN_DIR"'
+        for c in points
+    )
+    bench_script = (
+        "set -e\n"
+        f"RUN_DIR={RESULTS}/$(date -u +%Y%m%dT%H%M%SZ)\n"
+        f'mkdir -p "$RUN_DIR" && basename "$RUN_DIR" > {RESULTS}/RUN\n'
+        f"{runs}\n"
+    )
+    bench_env = [env("HF_HOME", f"{RESULTS}/hf-home")]
+    if api_key:
+        bench_env.append(env_from_secret("OPENAI_API_KEY", SECRET_API_KEY, SECRET_API_KEY_KEY))
+    if hf_token:  # the tokenizer comes from the Hub
+        bench_env.append(env_from_secret(SECRET_HF_TOKEN_KEY, SECRET_HF_TOKEN, SECRET_HF_TOKEN_KEY))
+    mount = {"name": "results", "mountPath": RESULTS}
+    bench: Manifest = {
+        "name": "bench",
+        "image": VLLM_IMAGE.ref,
+        "command": ["/bin/bash", "-c", bench_script],
+        "env": bench_env,
+        "volumeMounts": [mount],
+        "resources": {"requests": {"cpu": "4", "memory": "8Gi"}},
+    }
+    pod_spec: Manifest = {"restartPolicy": "Never", "volumes": [{"name": "results", "emptyDir": {}}]}
+    if store is None:
+        pod_spec["containers"] = [bench]
+    else:
+        upload = (
+            "set -e\n"
+            f"RUN=$(cat {RESULTS}/RUN)\n"
+            f"{store.upload_command(f'{RESULTS}/$RUN', '$RESULTS_URL/$RUN')}\n"
+            'echo "results in $RESULTS_URL/$RUN"\n'
+        )
+        pod_spec["serviceAccountName"] = service_account
+        pod_spec["initContainers"] = [bench]
+        pod_spec["containers"] = [
+            {
+                "name": "upload",
+                "image": store.cli_image,
+                "command": ["/bin/sh", "-c", upload],
+                "env": [
+                    env("RESULTS_URL", concat(f"{store.scheme}://", bucket, f"/{results_key(stack)}")),
+                    *(env(k, v) for k, v in store.env.items()),
+                ],
+                "volumeMounts": [mount],
+                "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
+            }
+        ]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata(NAME, namespace, "benchmark"),
+        "spec": {
+            "backoffLimit": 0,  # a failed benchmark is a finding, not something to retry blindly
+            "activeDeadlineSeconds": ready_timeout + RUN_SECONDS_PER_POINT * len(points),
+            "template": {"metadata": {"labels": metadata(NAME, None, "benchmark")["labels"]}, "spec": pod_spec},
+        },
+    }

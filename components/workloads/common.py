@@ -1,0 +1,125 @@
+"""Small pure helpers shared by the workload manifest builders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import pulumi
+
+from components.config import ServiceExposure
+from components.platform import GpuNodes, LoadBalancing, Manifest
+
+PART_OF = "llm-serving"
+
+
+def labels(name: str, component: str) -> dict[str, str]:
+    """Recommended Kubernetes labels; ``name`` also selects the pods of a workload."""
+    return {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": PART_OF,
+    }
+
+
+def selector(name: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": name}
+
+
+def metadata(name: str, namespace: str | None, component: str, **extra: Any) -> Manifest:
+    meta: Manifest = {"name": name, "labels": labels(name, component)}
+    if namespace is not None:
+        meta["namespace"] = namespace
+    return {**meta, **extra}
+
+
+def concat(*parts: pulumi.Input[str]) -> pulumi.Input[str]:
+    """Join strings; stays a plain ``str`` unless a part is only known at deploy time
+    (so builders called with plain values return plain data, as tests want)."""
+    if all(isinstance(p, str) for p in parts):
+        return "".join(p for p in parts if isinstance(p, str))
+    return pulumi.Output.concat(*parts)
+
+
+def env(name: str, value: pulumi.Input[str]) -> Manifest:
+    return {"name": name, "value": value}
+
+
+def env_from_secret(name: str, secret: str, key: str, optional: bool = False) -> Manifest:
+    ref: Manifest = {"name": secret, "key": key}
+    if optional:
+        ref["optional"] = True
+    return {"name": name, "valueFrom": {"secretKeyRef": ref}}
+
+
+def http_probe(path: str, port: int, period: int, failures: int, timeout: int = 5) -> Manifest:
+    return {
+        "httpGet": {"path": path, "port": port},
+        "periodSeconds": period,
+        "failureThreshold": failures,
+        "timeoutSeconds": timeout,
+    }
+
+
+def gpu_pod_fields(gpu: GpuNodes) -> Manifest:
+    """Pod spec fields that put a pod on the pool's GPU nodes (selector, tolerations)."""
+    return {"nodeSelector": dict(gpu.node_selector), "tolerations": [dict(t) for t in gpu.tolerations]}
+
+
+def gpu_resources(gpu: GpuNodes, count: int, cpu: str, memory: str) -> Manifest:
+    """Requests for a container using ``count`` GPUs; GPUs are also its only limit.
+
+    Extended resources need request == limit. CPU and memory are requested (so the
+    scheduler and Karpenter pick a big enough node) but not capped: an engine owns its
+    GPUs' node, and a memory cap would only add OOM kills while weights stream in.
+    """
+    return {
+        "requests": {gpu.resource_name: str(count), "cpu": cpu, "memory": memory},
+        "limits": {gpu.resource_name: str(count)},
+    }
+
+
+def dev_shm(size_gib: int) -> tuple[Manifest, Manifest]:
+    """A memory-backed /dev/shm (the container default of 64 MiB starves NCCL and the
+    engine's worker processes; vllm-serving.md §1.1 multi-node notes)."""
+    volume = {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{size_gib}Gi"}}
+    return volume, {"name": "dshm", "mountPath": "/dev/shm"}
+
+
+def merge_annotations(*sources: Mapping[str, str] | None) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    for source in sources:
+        merged.update(source or {})
+    return merged
+
+
+def service(
+    name: str,
+    namespace: str,
+    component: str,
+    ports: Sequence[Manifest],
+    exposure: ServiceExposure,
+    load_balancing: LoadBalancing,
+    select: Mapping[str, str] | None = None,
+) -> Manifest:
+    """A Service that is ClusterIP unless the stack asks for a load balancer, and then
+    only open to the configured source ranges."""
+    spec: Manifest = {"selector": dict(select or selector(name)), "ports": list(ports), "type": exposure.type}
+    meta = metadata(name, namespace, component)
+    if exposure.type == "LoadBalancer":
+        spec["loadBalancerSourceRanges"] = [str(r) for r in exposure.allowed_source_ranges]
+        annotations = load_balancing.annotations(exposure.internal)
+        if annotations:
+            meta["annotations"] = annotations
+    return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec}
+
+
+def dedupe_by_name(items: Iterable[Manifest]) -> list[Manifest]:
+    """Keep the first of each ``name`` (volumes, env): later entries never shadow earlier ones."""
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        if item["name"] not in seen:
+            seen.add(item["name"])
+            out.append(item)
+    return out

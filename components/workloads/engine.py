@@ -1,0 +1,85 @@
+"""What every engine is started with, resolved from the validated stack config."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from components import catalog
+from components.config import StackConfig
+from components.sizing import startup_budget_seconds
+
+ENGINE_PORT = 8000  # vLLM and Ray Serve both serve the OpenAI API here
+SECRET_API_KEY = "vllm-api-key"  # Secret name and ...
+SECRET_API_KEY_KEY = "api-key"  # ... key of the engine's API key
+SECRET_HF_TOKEN = "hf-token"
+SECRET_HF_TOKEN_KEY = "HF_TOKEN"
+
+# Host resources an engine pod requests per GPU, so the scheduler (and Karpenter)
+# pick a node that can also feed it: the seed's Ray worker asked 12 CPU / 60 GB for
+# one A10G (aws-eks-karpenter.md §4.3); vLLM needs less outside the GPU.
+CPU_PER_GPU = 4
+MEMORY_GIB_PER_GPU = 24
+# /dev/shm per GPU: AIoEKS gives one-GPU vLLM pods 15Gi (aws-eks-karpenter.md §5); the
+# A4 gpu-recipes chart gives an 8-GPU pod 250Gi (gcp-a4high.md §4.3).
+SHM_GIB_PER_GPU = 16
+IMAGE_PULL_SECONDS = 15 * 60  # multi-GB serving images on a fresh node
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """The sized engine: model, parallelism, context and the start-up time budget."""
+
+    model: catalog.ModelSpec
+    served_name: str
+    image: str
+    tensor_parallel: int
+    pipeline_parallel: int
+    max_model_len: int
+    gpu_memory_utilization: float
+    kv_cache_dtype: str
+    max_num_seqs: int | None
+    max_num_batched_tokens: int | None
+    replicas: int
+    extra_args: tuple[str, ...]
+    startup_seconds: int  # how long the first start may take (probe and await budget)
+
+    @property
+    def gpus(self) -> int:
+        return self.tensor_parallel * self.pipeline_parallel
+
+    @property
+    def cpu(self) -> str:
+        return str(CPU_PER_GPU * self.gpus)
+
+    @property
+    def memory(self) -> str:
+        return f"{MEMORY_GIB_PER_GPU * self.gpus}Gi"
+
+    @property
+    def shm_gib(self) -> int:
+        return SHM_GIB_PER_GPU * self.gpus
+
+    @classmethod
+    def from_config(cls, config: StackConfig, from_bucket: bool) -> EngineSettings:
+        serving = config.serving
+        return cls(
+            model=serving.model_spec,
+            served_name=serving.served_name,
+            image=serving.engine_image,
+            tensor_parallel=serving.tensor_parallel_size,
+            pipeline_parallel=serving.pipeline_parallel_size,
+            max_model_len=config.max_model_len,
+            gpu_memory_utilization=serving.gpu_memory_utilization,
+            kv_cache_dtype=serving.kv_cache_dtype,
+            max_num_seqs=serving.max_num_seqs,
+            max_num_batched_tokens=serving.max_num_batched_tokens,
+            replicas=serving.replicas,
+            extra_args=tuple(serving.extra_args),
+            startup_seconds=startup_budget_seconds(serving.model_spec, from_bucket=from_bucket),
+        )
+
+
+def scratch_size_gib(model: catalog.ModelSpec) -> int:
+    """Ephemeral scratch that holds one downloaded checkpoint plus caches (10 % + 20 GiB)."""
+    return math.ceil(model.checkpoint_bytes * 1.1 / catalog.GIB) + 20

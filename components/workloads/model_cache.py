@@ -1,0 +1,123 @@
+"""The model cache: a Job that copies a model from Hugging Face into the stack's bucket once.
+
+Three steps in one pod, sharing a scratch volume:
+
+1. ``check`` (cloud CLI): if ``models/<id>/.llm-serving-complete`` exists, note it and
+   skip everything else; a rerun of the Job is a no-op.
+2. ``download`` (the vLLM image, which ships the ``hf`` CLI): download the repository
+   to scratch (``original/`` consolidated checkpoints excluded: engines read the
+   safetensors).
+3. ``upload`` (cloud CLI): sync the files to the bucket, then write the marker last,
+   so an engine waiting on it never sees a half-copied model.
+
+Scratch is node-local SSD when the platform has it (GKE A4 High: the Job then runs on
+the GPU node without taking a GPU) and an ephemeral volume otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import pulumi
+
+from components.catalog import VLLM_IMAGE, ModelSpec
+from components.platform import GpuNodes, Manifest, ModelStore
+from components.sizing import cache_job_deadline_seconds
+from components.workloads.common import concat, env, env_from_secret, gpu_pod_fields, metadata
+from components.workloads.engine import SECRET_HF_TOKEN, SECRET_HF_TOKEN_KEY, scratch_size_gib
+from components.workloads.weights import MARKER, weights_key
+
+NAME = "model-cache"
+WORK = "/work"
+SKIP_FLAG = f"{WORK}/already-cached"
+
+
+def model_cache_job(
+    namespace: str,
+    model: ModelSpec,
+    store: ModelStore,
+    bucket: pulumi.Input[str],
+    gpu: GpuNodes,
+    service_account: str,
+    hf_token: bool,
+) -> Manifest:
+    key = weights_key(model)
+    url = concat(f"{store.scheme}://", bucket, f"/{key}")
+    marker = json.dumps({"model": model.hf_id, "writer": "llm-serving model-cache"})
+    cli_env = [env("MODEL_URL", url), *(env(k, v) for k, v in store.env.items())]
+
+    check = (
+        f"if {store.exists_command(f'$MODEL_URL/{MARKER}')}; then\n"
+        f'  echo "$MODEL_URL is already cached"; touch {SKIP_FLAG}\n'
+        "fi\n"
+    )
+    download = (
+        "set -e\n"
+        f"if [ -f {SKIP_FLAG} ]; then exit 0; fi\n"
+        f"hf download {shlex.quote(model.hf_id)} --local-dir {WORK}/model --exclude 'original/*'\n"
+        f"rm -rf {WORK}/model/.cache\n"  # the hub's download metadata, not model files
+    )
+    upload = (
+        "set -e\n"
+        f"if [ -f {SKIP_FLAG} ]; then exit 0; fi\n"
+        f"{store.upload_command(f'{WORK}/model', '$MODEL_URL')}\n"
+        f"echo {shlex.quote(marker)} > {WORK}/marker\n"
+        f"{store.write_command(f'{WORK}/marker', f'$MODEL_URL/{MARKER}')}\n"
+        'echo "cached $MODEL_URL"\n'
+    )
+    download_env = [env("HF_HOME", f"{WORK}/hf-home")]
+    if hf_token:
+        download_env.append(env_from_secret(SECRET_HF_TOKEN_KEY, SECRET_HF_TOKEN, SECRET_HF_TOKEN_KEY))
+
+    work_mount = {"name": "work", "mountPath": WORK}
+    pod_spec: Manifest = {
+        "serviceAccountName": service_account,
+        "restartPolicy": "Never",
+        "initContainers": [
+            {
+                "name": "check",
+                "image": store.cli_image,
+                "command": ["/bin/sh", "-c", check],
+                "env": cli_env,
+                "volumeMounts": [work_mount],
+                "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
+            },
+            {
+                "name": "download",
+                "image": VLLM_IMAGE.ref,
+                "command": ["/bin/bash", "-c", download],
+                "env": download_env,
+                "volumeMounts": [work_mount],
+                "resources": {"requests": {"cpu": "4", "memory": "16Gi"}},
+            },
+        ],
+        "containers": [
+            {
+                "name": "upload",
+                "image": store.cli_image,
+                "command": ["/bin/sh", "-c", upload],
+                "env": cli_env,
+                "volumeMounts": [work_mount],
+                "resources": {"requests": {"cpu": "4", "memory": "8Gi"}},
+            },
+        ],
+    }
+    if gpu.scratch_host_path:
+        # Run beside the engine on the GPU node (no GPU requested) to use its local SSD.
+        pod_spec.update(gpu_pod_fields(gpu))
+        pod_spec["volumes"] = [
+            {"name": "work", "hostPath": {"path": f"{gpu.scratch_host_path}/model-cache", "type": "DirectoryOrCreate"}}
+        ]
+    else:
+        pod_spec["volumes"] = [{"name": "work", "emptyDir": {"sizeLimit": f"{scratch_size_gib(model)}Gi"}}]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata(NAME, namespace, "model-cache"),
+        "spec": {
+            "backoffLimit": 3,
+            "activeDeadlineSeconds": cache_job_deadline_seconds(model),
+            "template": {"metadata": {"labels": metadata(NAME, None, "model-cache")["labels"]}, "spec": pod_spec},
+        },
+    }

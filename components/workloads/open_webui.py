@@ -1,0 +1,119 @@
+"""Open WebUI in front of the engine: login required, data on a volume, no open sign-up.
+
+Environment semantics from docs/reference/aws-eks-karpenter.md §6 and the Open WebUI
+environment reference (docs.openwebui.com/getting-started/env-configuration):
+
+* ``OPENAI_API_BASE_URLS`` / ``OPENAI_API_KEYS`` are ``;``-separated and index-aligned.
+* ``ENABLE_OLLAMA_API`` defaults to True and makes it probe localhost:11434: off.
+* Most settings are PersistentConfig: after the first start they are read from the
+  database, not the environment. ``ENABLE_PERSISTENT_CONFIG=False`` keeps this stack's
+  environment authoritative, so a `pulumi up` that changes the engine URL takes effect.
+* ``WEBUI_SECRET_KEY`` signs sessions; without it start.sh writes a random key outside
+  the data volume and every pod restart logs everybody out.
+
+The first admin. Open WebUI makes the first account that signs up an admin, so a UI
+published through a load balancer could be claimed by whoever reaches it first. This
+stack never relies on that: the admin account (``adminEmail``, generated password in a
+Secret and the ``open_webui_admin_password`` stack output) is created by Open WebUI on
+its first start from ``WEBUI_ADMIN_EMAIL``/``WEBUI_ADMIN_PASSWORD``, before the pod is
+Ready and so before any Service routes to it; ``ENABLE_SIGNUP=False`` closes
+self-registration and ``DEFAULT_USER_ROLE=pending`` leaves any account created later
+without access until an admin approves it.
+"""
+
+from __future__ import annotations
+
+from components.config import OpenWebuiConfig, ServiceExposure
+from components.platform import LoadBalancing, Manifest
+from components.workloads.common import (
+    env,
+    env_from_secret,
+    http_probe,
+    metadata,
+    selector,
+    service,
+)
+
+NAME = "open-webui"
+PORT = 8080  # the image's PORT (Dockerfile ENV PORT=8080)
+SERVICE_PORT = 80
+DATA_DIR = "/app/backend/data"  # SQLite database, uploads, caches
+PVC_NAME = f"{NAME}-data"
+SECRET = NAME
+SECRET_KEY_KEY = "WEBUI_SECRET_KEY"
+SECRET_ADMIN_PASSWORD_KEY = "WEBUI_ADMIN_PASSWORD"
+NO_KEY = "none"  # placeholder key for an engine without authentication (Ray Serve)
+
+
+def open_webui_pvc(namespace: str, config: OpenWebuiConfig, storage_class: str | None) -> Manifest:
+    spec: Manifest = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": f"{config.storage_gib}Gi"}},
+    }
+    if storage_class:
+        spec["storageClassName"] = storage_class
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": metadata(PVC_NAME, namespace, "ui"),
+        "spec": spec,
+    }
+
+
+def open_webui_deployment(
+    namespace: str,
+    config: OpenWebuiConfig,
+    engine_url: str,
+    api_key_secret: tuple[str, str] | None,
+) -> Manifest:
+    """``engine_url`` is the in-cluster OpenAI base URL (ending in /v1); ``api_key_secret``
+    is the (Secret, key) holding the engine's API key, or None for an engine without one."""
+    key = env_from_secret("OPENAI_API_KEYS", *api_key_secret) if api_key_secret else env("OPENAI_API_KEYS", NO_KEY)
+    container: Manifest = {
+        "name": NAME,
+        "image": config.image,
+        "ports": [{"name": "http", "containerPort": PORT}],
+        "env": [
+            env("OPENAI_API_BASE_URLS", engine_url),
+            key,
+            env("ENABLE_OPENAI_API", "True"),
+            env("ENABLE_OLLAMA_API", "False"),
+            env("WEBUI_AUTH", "True"),
+            env("ENABLE_SIGNUP", "False"),
+            env("DEFAULT_USER_ROLE", "pending"),
+            env("ENABLE_PERSISTENT_CONFIG", "False"),
+            env("WEBUI_ADMIN_EMAIL", config.admin_email),
+            env("WEBUI_ADMIN_NAME", "Admin"),
+            env_from_secret("WEBUI_ADMIN_PASSWORD", SECRET, SECRET_ADMIN_PASSWORD_KEY),
+            env_from_secret("WEBUI_SECRET_KEY", SECRET, SECRET_KEY_KEY),
+            env("DATA_DIR", DATA_DIR),
+        ],
+        "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "4Gi"}},
+        "volumeMounts": [{"name": "data", "mountPath": DATA_DIR}],
+        # First start runs database migrations and fetches its embedding model.
+        "startupProbe": http_probe("/health", PORT, 10, 60),
+        "readinessProbe": http_probe("/health", PORT, 10, 3),
+        "livenessProbe": http_probe("/health", PORT, 30, 4),
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(NAME, namespace, "ui"),
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},  # one ReadWriteOnce volume
+            "selector": {"matchLabels": selector(NAME)},
+            "template": {
+                "metadata": {"labels": metadata(NAME, None, "ui")["labels"]},
+                "spec": {
+                    "containers": [container],
+                    "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": PVC_NAME}}],
+                },
+            },
+        },
+    }
+
+
+def open_webui_service(namespace: str, exposure: ServiceExposure, load_balancing: LoadBalancing) -> Manifest:
+    ports = [{"name": "http", "port": SERVICE_PORT, "targetPort": "http"}]
+    return service(NAME, namespace, "ui", ports, exposure, load_balancing)

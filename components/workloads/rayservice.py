@@ -1,0 +1,192 @@
+"""The ``rayservice`` engine: the KubeRay operator and a RayService running Ray Serve LLM.
+
+Ray Serve LLM's ``build_openai_app`` serves the OpenAI API from ``llm_configs``
+(docs/reference/aws-eks-karpenter.md §4.4), so there is no serving script and no custom
+image: the pinned ``rayproject/ray-llm`` image bundles a matching vLLM. KubeRay creates
+``<name>-serve-svc`` (port 8000) and ``<name>-head-svc`` (dashboard 8265), both
+ClusterIP. Ray Serve has no API key, so the engine is never exposed outside the cluster
+(the config refuses a LoadBalancer for it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import yaml
+
+from components import catalog
+from components.platform import GpuNodes, Manifest
+from components.workloads.common import (
+    dedupe_by_name,
+    dev_shm,
+    env_from_secret,
+    gpu_pod_fields,
+    gpu_resources,
+    merge_annotations,
+    metadata,
+)
+from components.workloads.engine import ENGINE_PORT, SECRET_HF_TOKEN, SECRET_HF_TOKEN_KEY, EngineSettings
+from components.workloads.weights import WeightsPlan
+
+NAME = "ray-llm"
+APP = "llm"
+DASHBOARD_PORT = 8265
+HEAD_CPU, HEAD_MEMORY = "2", "8Gi"  # the head runs Serve's controller and proxy only (num-cpus 0)
+OPERATOR_NAMESPACE = "kuberay-system"
+
+
+def serve_service_name() -> str:
+    return f"{NAME}-serve-svc"
+
+
+def head_service_name() -> str:
+    return f"{NAME}-head-svc"
+
+
+def _has_output(value: Any) -> bool:
+    if isinstance(value, pulumi.Output):
+        return True
+    if isinstance(value, dict):
+        return any(_has_output(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_output(v) for v in value)
+    return False
+
+
+def _yaml(data: dict[str, Any]) -> pulumi.Input[str]:
+    if _has_output(data):
+        return pulumi.Output.from_input(data).apply(lambda d: yaml.safe_dump(d, sort_keys=False))
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def llm_config(engine: EngineSettings, gpu: GpuNodes, weights: WeightsPlan) -> dict[str, Any]:
+    """One entry of ``llm_configs`` (Ray Serve LLM ``LLMConfig``)."""
+    engine_kwargs: dict[str, Any] = {
+        "tensor_parallel_size": engine.tensor_parallel,
+        "pipeline_parallel_size": engine.pipeline_parallel,
+        "max_model_len": engine.max_model_len,
+        "gpu_memory_utilization": engine.gpu_memory_utilization,
+        "kv_cache_dtype": engine.kv_cache_dtype,
+    }
+    if engine.max_num_seqs:
+        engine_kwargs["max_num_seqs"] = engine.max_num_seqs
+    if engine.max_num_batched_tokens:
+        engine_kwargs["max_num_batched_tokens"] = engine.max_num_batched_tokens
+    if engine.model.trust_remote_code:
+        engine_kwargs["trust_remote_code"] = True
+    # From the bucket, Ray mirrors the files (CloudMirrorConfig.bucket_uri) before vLLM loads them.
+    source: Any = {"bucket_uri": weights.model_arg} if weights.from_bucket else engine.model.hf_id
+    return {
+        "model_loading_config": {"model_id": engine.served_name, "model_source": source},
+        "accelerator_type": catalog.GPUS[gpu.gpu].ray_accelerator_type,
+        "engine_kwargs": engine_kwargs,
+        "deployment_config": {
+            # One replica per worker: the cluster is sized to exactly these GPUs.
+            "autoscaling_config": {"min_replicas": engine.replicas, "max_replicas": engine.replicas},
+        },
+    }
+
+
+def serve_config(engine: EngineSettings, gpu: GpuNodes, weights: WeightsPlan) -> pulumi.Input[str]:
+    """``serveConfigV2``: a YAML string, as the CRD wants it."""
+    return _yaml(
+        {
+            "applications": [
+                {
+                    "name": APP,
+                    "route_prefix": "/",
+                    "import_path": "ray.serve.llm:build_openai_app",
+                    "args": {"llm_configs": [llm_config(engine, gpu, weights)]},
+                }
+            ],
+        }
+    )
+
+
+def rayservice(
+    namespace: str, engine: EngineSettings, gpu: GpuNodes, weights: WeightsPlan, service_account: str, hf_token: bool
+) -> Manifest:
+    """The RayService: a CPU head (no Serve replicas on it) and one GPU worker per replica."""
+    image = engine.image
+    token_env = [env_from_secret(SECRET_HF_TOKEN_KEY, SECRET_HF_TOKEN, SECRET_HF_TOKEN_KEY)] if hf_token else []
+    shm_volume, shm_mount = dev_shm(engine.shm_gib)
+    ray_logs = {"name": "ray-logs", "emptyDir": {}}
+    ray_logs_mount = {"name": "ray-logs", "mountPath": "/tmp/ray"}
+    head = {
+        "rayStartParams": {"num-cpus": "0", "num-gpus": "0", "dashboard-host": "0.0.0.0"},
+        "template": {
+            "metadata": {"labels": metadata(NAME, None, "engine")["labels"]},
+            "spec": {
+                "serviceAccountName": service_account,
+                "containers": [
+                    {
+                        "name": "ray-head",
+                        "image": image,
+                        "ports": [
+                            {"name": "gcs", "containerPort": 6379},
+                            {"name": "dashboard", "containerPort": DASHBOARD_PORT},
+                            {"name": "client", "containerPort": 10001},
+                            {"name": "serve", "containerPort": ENGINE_PORT},
+                        ],
+                        "env": token_env,
+                        "resources": {
+                            "requests": {"cpu": HEAD_CPU, "memory": HEAD_MEMORY},
+                            "limits": {"memory": HEAD_MEMORY},
+                        },
+                        "volumeMounts": [ray_logs_mount],
+                    }
+                ],
+                "volumes": [ray_logs],
+            },
+        },
+    }
+    worker = {
+        "groupName": "gpu",
+        "replicas": engine.replicas,
+        "minReplicas": engine.replicas,
+        "maxReplicas": engine.replicas,
+        "rayStartParams": {},
+        "template": {
+            "metadata": {
+                "labels": metadata(NAME, None, "engine")["labels"],
+                # Karpenter must not consolidate a node that holds a loaded model.
+                "annotations": merge_annotations(
+                    {"karpenter.sh/do-not-disrupt": "true"}, gpu.pod_annotations, weights.pod_annotations
+                ),
+            },
+            "spec": {
+                "serviceAccountName": service_account,
+                **gpu_pod_fields(gpu),
+                "containers": [
+                    {
+                        "name": "ray-worker",
+                        "image": image,
+                        "env": dedupe_by_name([*token_env, *weights.env, *(dict(e) for e in gpu.env)]),
+                        "resources": gpu_resources(gpu, engine.gpus, engine.cpu, engine.memory),
+                        "volumeMounts": [
+                            shm_mount,
+                            ray_logs_mount,
+                            *weights.mounts,
+                            *(dict(m) for m in gpu.volume_mounts),
+                        ],
+                    }
+                ],
+                "volumes": dedupe_by_name([shm_volume, ray_logs, *weights.volumes, *(dict(v) for v in gpu.volumes)]),
+                **({"initContainers": [weights.wait_for_cache]} if weights.wait_for_cache else {}),
+            },
+        },
+    }
+    return {
+        "apiVersion": "ray.io/v1",
+        "kind": "RayService",
+        "metadata": metadata(NAME, namespace, "engine"),
+        "spec": {
+            "serveConfigV2": serve_config(engine, gpu, weights),
+            "rayClusterConfig": {
+                "rayVersion": catalog.RAY_VERSION,
+                "headGroupSpec": head,
+                "workerGroupSpecs": [worker],
+            },
+        },
+    }
