@@ -284,9 +284,10 @@ def _unwrap(value: Json, path: str = "") -> tuple[Json, set[str]]:
 # --------------------------------------------------------------------------------------
 
 
-def load_stack_config(stack: str) -> dict[str, Json]:
-    """The ``config:`` map of ``Pulumi.<stack>.yaml``, structured values as Python data."""
-    path = ROOT / f"Pulumi.{stack}.yaml"
+def load_stack_config(stack: str, path: Path | None = None) -> dict[str, Json]:
+    """The ``config:`` map of ``Pulumi.<stack>.yaml`` (or of the file at ``path``),
+    structured values as Python data."""
+    path = path or ROOT / f"Pulumi.{stack}.yaml"
     if not path.exists():
         stacks = sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml"))
         raise FileNotFoundError(f"no stack file {path.name}; stacks: {', '.join(stacks)}")
