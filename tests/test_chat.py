@@ -82,11 +82,13 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        if self._authorized(Seen(self.path, self.headers.get("Authorization"))) and self.path == "/v1/models":
+        if not self._authorized(Seen(self.path, self.headers.get("Authorization"))):
+            return
+        if self.path == "/v1/models":
             self._json(
                 HTTPStatus.OK, {"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "vllm"}]}
             )
-        elif self.path != "/v1/models":
+        else:
             self._json(HTTPStatus.NOT_FOUND, {"detail": "Not Found"})
 
     def do_POST(self) -> None:
@@ -277,6 +279,16 @@ def test_an_unfinished_tag_at_the_end_is_text() -> None:
     splitter = chat.ThinkTagSplitter()
     assert splitter.feed("<think>hmm </thi") == [(chat.Kind.REASONING, "hmm ")]
     assert splitter.finish() == [(chat.Kind.REASONING, "</thi")]
+
+
+def test_on_a_terminal_reasoning_is_dimmed_and_the_answer_is_not() -> None:
+    out = io.StringIO()
+    transcript = chat.Transcript(out, color=True)
+    transcript.add(chat.Kind.REASONING, "hmm")
+    transcript.add(chat.Kind.ANSWER, "42")
+    transcript.finish()
+    dim, reset = chat.DIM, chat.RESET
+    assert out.getvalue() == f"{dim}--- reasoning ---\n{reset}{dim}hmm{reset}\n\n{dim}--- answer ---\n{reset}42\n"
 
 
 # --- timing ----------------------------------------------------------------------------

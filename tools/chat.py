@@ -48,7 +48,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
@@ -273,9 +273,9 @@ class Transcript:
     color: bool = False
     reasoning: str = ""
     answer: str = ""
-    _undecided: str = ""
-    _section: Kind | None = None
-    _last: str = ""  # the last text written, to place line breaks
+    _undecided: str = field(default="", init=False)
+    _section: Kind | None = field(default=None, init=False)  # the section whose header was printed last
+    _last: str = field(default="", init=False)  # the last text written, to place line breaks
 
     def add(self, kind: Kind, text: str) -> None:
         if kind is Kind.UNDECIDED:
@@ -532,12 +532,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    out, err = sys.stdout, sys.stderr
+    color = sys.stdout.isatty() and "NO_COLOR" not in os.environ  # https://no-color.org
+    transcript = Transcript(sys.stdout, hide_reasoning=args.hide_reasoning, color=color)
+    try:
+        return _chat(args, transcript)
+    except KeyboardInterrupt:
+        return _fail("interrupted", transcript, status=130)
 
-    def note(message: str) -> None:
-        print(f"chat: {message}", file=err, flush=True)
 
-    endpoint = resolve_endpoint(args, os.environ, lambda: pulumi_stack_outputs(args.stack, note))
+def _chat(args: argparse.Namespace, transcript: Transcript) -> int:
+    endpoint = resolve_endpoint(args, os.environ, lambda: pulumi_stack_outputs(args.stack, _note))
     base_url = endpoint.base_url.value
     client = openai.OpenAI(
         base_url=base_url,
@@ -545,21 +549,21 @@ def main(argv: list[str] | None = None) -> int:
         timeout=args.timeout,
         max_retries=0,  # fail fast: retrying a long generation, or a refused connection, only hides the problem
     )
-    color = out.isatty() and "NO_COLOR" not in os.environ  # https://no-color.org
-    transcript = Transcript(out, hide_reasoning=args.hide_reasoning, color=color)
     try:
         model = endpoint.model or discover_model(client)
-        note(_origins(endpoint, model))
+        _note(_origins(endpoint, model))
         request = Request(model.value, args.question, args.system, args.temperature, args.top_p, args.max_tokens)
         outcome = stream_chat(client, request, transcript)
     except openai.APIError as error:
-        return _fail(describe(error, base_url, args.timeout), transcript, err)
+        return _fail(describe(error, base_url, args.timeout), transcript)
     except ChatError as error:
-        return _fail(str(error), transcript, err)
-    except KeyboardInterrupt:
-        return _fail("interrupted", transcript, err, status=130)
-    print("", *timing_report(outcome, args.max_tokens), sep="\n", file=err)
+        return _fail(str(error), transcript)
+    print("", *timing_report(outcome, args.max_tokens), sep="\n", file=sys.stderr)
     return 0
+
+
+def _note(message: str) -> None:
+    print(f"chat: {message}", file=sys.stderr, flush=True)
 
 
 def _origins(endpoint: Endpoint, model: Setting) -> str:
@@ -567,9 +571,9 @@ def _origins(endpoint: Endpoint, model: Setting) -> str:
     return f"{model.value} ({model.source}) at {endpoint.base_url.value} ({endpoint.base_url.source}), {key}"
 
 
-def _fail(message: str, transcript: Transcript, err: TextIO, status: int = 1) -> int:
+def _fail(message: str, transcript: Transcript, status: int = 1) -> int:
     transcript.end_line()
-    print(f"error: {message}", file=err)
+    print(f"error: {message}", file=sys.stderr)
     return status
 
 
