@@ -165,7 +165,7 @@ def pulumi_stack_outputs(stack: str | None, note: Callable[[str], None]) -> dict
 
 
 def discover_model(client: openai.OpenAI) -> Setting:
-    """The first model the server lists (vLLM serves one; Ray Serve LLM lists its deployments)."""
+    """The first model the server lists (a vLLM server lists just the one it serves)."""
     for model in client.models.list():
         return Setting(model.id, "GET /models")
     raise ChatError(f"{client.base_url} lists no models; pass --model")
