@@ -368,14 +368,14 @@ def test_environment_wins_over_the_stack_and_the_stack_fills_the_rest(
     assert calls.read_text() == "stack output --json --show-secrets --stack eks\n"
 
 
-def test_stack_key_and_port_forward_url_are_used_and_the_in_cluster_url_is_not(
+def test_stack_key_and_local_base_url_are_used_and_the_in_cluster_url_is_not(
     server: FakeServer, bin_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     in_cluster = "http://deepseek-r1.llm.svc.cluster.local:8000/v1"
-    fake_pulumi(bin_dir, {"api_key": KEY, "openai_base_url": in_cluster, "port_forward_url": server.url})
+    fake_pulumi(bin_dir, {"api_key": KEY, "openai_base_url": in_cluster, "local_base_url": server.url})
     result = run(capsys)
     assert result.status == 0, result.err
-    assert f"at {server.url} (stack output port_forward_url), key from stack output api_key" in result.err
+    assert f"at {server.url} (stack output local_base_url), key from stack output api_key" in result.err
 
 
 def test_pulumi_is_not_run_when_flags_give_everything(

@@ -15,7 +15,7 @@ Where the base URL, API key and model come from (each setting on its own, first 
 2. environment: ``OPENAI_BASE_URL``, ``OPENAI_API_KEY``, ``LLM_SERVING_MODEL``;
 3. ``pulumi stack output --json --show-secrets`` (``--stack NAME``, default: the selected stack),
    run only if a setting is still missing: ``api_key`` (absent when the engine has no key,
-   e.g. Ray), ``served_model_name`` and ``port_forward_url`` if the stack exports one. The
+   e.g. Ray), ``served_model_name`` and ``local_base_url`` if the stack exports one. The
    stack's ``openai_base_url`` is never used: it is the in-cluster Service address, which
    resolves only inside the cluster;
 4. defaults: ``http://localhost:8000/v1`` (the port-forward above), no key, and the first
@@ -66,7 +66,7 @@ NO_KEY = "EMPTY"
 PULUMI_TIMEOUT_S = 60.0
 
 # Stack outputs this tool reads (see the module docstring for why not `openai_base_url`).
-STACK_BASE_URL = "port_forward_url"
+STACK_BASE_URL = "local_base_url"
 STACK_API_KEY = "api_key"
 STACK_MODEL = "served_model_name"
 
