@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import assert_valid
-from fake_platforms import EKS_G5, GKE_A4, run_serving
 
 from components import catalog
 from components.sizing import cache_job_deadline_seconds, startup_budget_seconds
 from components.workloads.weights import MARKER
+from conftest import assert_valid
+from fake_platforms import EKS_G5, GKE_A4, run_serving
 from tools.offline import SECRET_PLACEHOLDER, StackRun, secret_values
 
 R1 = catalog.MODELS["deepseek-ai/DeepSeek-R1"]
