@@ -518,7 +518,8 @@ def test_stack_outputs(a4high: StackRun) -> None:
         f"--project {PROJECT}",
         "bucket": f"gs://{CLUSTER}-{PROJECT}-models",
     }
-    assert outputs["registry_url"] == a4high.one(REPOSITORY).inputs["location"] + "-docker.pkg.dev/project/llm-serving"
+    # The repository's own URI; the fake engine writes "project" where the provider's project goes.
+    assert outputs["registry_url"] == f"{REGION}-docker.pkg.dev/project/llm-serving"
     assert "kubeconfig" in a4high.secret_outputs
 
 
@@ -555,6 +556,30 @@ def test_gpu_nodes_tell_pods_how_to_use_the_a4_high_pool(a4high: StackRun) -> No
     }
     assert {e["name"]: e["value"] for e in nodes.env} == {"LD_LIBRARY_PATH": "/usr/local/nvidia/lib64"}
     assert nodes.shell_prelude.rstrip().endswith(". /usr/local/gib/scripts/set_nccl_env.sh")
+
+
+def test_a_pod_built_from_the_gpu_nodes_is_schema_valid(a4high: StackRun) -> None:
+    nodes = platform_of(a4high).gpu_pool()
+    container = {
+        "name": "engine",
+        "image": "vllm/vllm-openai",
+        "command": ["/bin/sh", "-c", nodes.shell_prelude + "exec vllm serve"],
+        "env": list(nodes.env),
+        "volumeMounts": list(nodes.volume_mounts),
+        "resources": {"limits": {nodes.resource_name: nodes.gpus_per_node}},
+    }
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "engine", "annotations": dict(nodes.pod_annotations)},
+        "spec": {
+            "nodeSelector": dict(nodes.node_selector),
+            "tolerations": list(nodes.tolerations),
+            "volumes": list(nodes.volumes),
+            "containers": [container],
+        },
+    }
+    assert_valid([pod])
 
 
 def test_pods_get_one_interface_per_network(a4high: StackRun) -> None:

@@ -9,8 +9,11 @@ How the pool gets its machines is the stack's ``provisioning``:
 * ``reservation``: consume exactly the named (specific) reservation, or one of its blocks.
 * ``spot``: Spot VMs, never a reservation.
 * ``flex-start``: Dynamic Workload Scheduler VMs; the autoscaler adds nodes (from 0 up to
-  ``nodeCount``) when a GPU pod is pending. Without queued provisioning: that mode only
-  serves ProvisioningRequests (Kueue), which a serving Deployment never creates.
+  ``nodeCount``) when a GPU pod is pending, and a VM runs at most seven days
+  (https://cloud.google.com/kubernetes-engine/docs/concepts/dws). Without queued
+  provisioning: that mode only serves ProvisioningRequests (Kueue), which a serving
+  Deployment never creates; Google points single-node workloads to plain flex-start
+  (https://cloud.google.com/kubernetes-engine/docs/how-to/provisioningrequest).
 * ``on-demand``: ordinary VMs; no reservation is consumed, so none is used up by surprise.
 """
 
@@ -34,7 +37,8 @@ from components.platform import GpuNodes, Manifest
 GPU_TAINT_KEY = "nvidia.com/gpu"
 GPU_TAINT_VALUE = "present"
 GPU_RESOURCE = "nvidia.com/gpu"
-# GKE labels every node with its pool's name.
+# GKE labels every node with its pool's name
+# (https://cloud.google.com/kubernetes-engine/docs/concepts/node-pools).
 NODE_POOL_LABEL = "cloud.google.com/gke-nodepool"
 # Where GKE mounts the local-SSD RAID that backs ephemeral storage on COS (gcp-a4high.md §5.1).
 LOCAL_SSD_EPHEMERAL_PATH = "/mnt/stateful_partition/kube-ephemeral-ssd"
@@ -122,8 +126,9 @@ class GpuNodePool(pulumi.ComponentResource):
             if flex_start
             else None,
             management=gcp.container.NodePoolManagementArgs(
-                # Flex-start VMs are not repaired in place (gcp-a4high.md §7.4); release
-                # channels keep auto-upgrade on.
+                # Flex-start VMs are not repaired in place (gcp-a4high.md §7.4). Auto-upgrade
+                # cannot be turned off in a release channel
+                # (https://cloud.google.com/kubernetes-engine/docs/how-to/node-auto-upgrades).
                 auto_repair=not flex_start,
                 auto_upgrade=True,
             ),

@@ -41,13 +41,15 @@ GIB_DIR = "/usr/local/gib"
 NCCL_ENV_SCRIPT = f"{GIB_DIR}/scripts/set_nccl_env.sh"
 
 # A pod can start on a new node (autoscaled, repaired) before the installer has run there:
-# wait up to WAIT_STEPS x WAIT_SECONDS for gIB, then fail loudly instead of running without it (§7.11).
+# wait up to GIB_WAIT_STEPS x GIB_WAIT_SECONDS (5 minutes) for gIB, then fail loudly rather
+# than run without it (§7.11). The mounts create the host directory, so the installer's
+# files appear in it once copied.
 GIB_WAIT_STEPS = 60
 GIB_WAIT_SECONDS = 5
 
 INSTALLER = "nccl-rdma-installer"
 INSTALLER_NAMESPACE = "kube-system"
-ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"  # set by GKE on GPU nodes
+ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"  # set by GKE on GPU nodes (§3)
 # Inside the gIB image: the plugin tree, and where the installer mounts the host paths
 # (GoogleCloudPlatform/container-engine-accelerators gpudirect-rdma/nccl-rdma-installer.yaml).
 IMAGE_GIB_TREE = "/var/lib/gib"
@@ -119,7 +121,9 @@ def pod_wiring(plan: NetworkPlan) -> PodWiring:
     )
     return PodWiring(
         annotations=pod_annotations(plan),
-        volumes=tuple({"name": name, "hostPath": {"path": host}} for name, host, _ in host_dirs),
+        volumes=tuple(
+            {"name": name, "hostPath": {"path": host, "type": "DirectoryOrCreate"}} for name, host, _ in host_dirs
+        ),
         volume_mounts=tuple({"name": name, "mountPath": path} for name, _, path in host_dirs),
         env=({"name": "LD_LIBRARY_PATH", "value": f"{NVIDIA_DIR}/lib64"},),
         # `.` rather than `source`: the engine's shell may be POSIX sh.
