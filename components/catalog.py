@@ -125,6 +125,8 @@ class MachineSpec:
     source: str
     rdma_nics: int = 0
     gke_accelerator: str | None = None  # guest accelerator type on GKE
+    local_ssds: int = 0  # local NVMe SSDs that come with the machine (GKE: ephemeral storage)
+    boot_disk_type: str | None = None  # the disk type the machine must boot from, if it has no choice
 
     @property
     def family(self) -> str:
@@ -150,9 +152,13 @@ _MACHINES = (
         8,
         None,
         None,
-        "gcp-a4high.md §1.1, §3 (8x B200, 2 gVNIC + 8 MRDMA NICs; accelerator nvidia-b200)",
+        "gcp-a4high.md §1.1, §3 (8x B200, 2 gVNIC + 8 MRDMA NICs; accelerator nvidia-b200; 32 local SSDs "
+        "as ephemeral storage per cluster-toolkit gke-node-pool disk_definitions.tf and xpk; Hyperdisk only, "
+        "no pd-* disks, per §3 and §7.9)",
         rdma_nics=8,
         gke_accelerator="nvidia-b200",
+        local_ssds=32,
+        boot_disk_type="hyperdisk-balanced",
     ),
     MachineSpec(
         "a3-ultragpu-8g",
@@ -161,9 +167,14 @@ _MACHINES = (
         8,
         None,
         None,
-        "gcp-a4high.md §1.1 (MRDMA NICs exist on A3 Ultra, A4, A4X); accelerator nvidia-h200-141gb (§4.2)",
+        "gcp-a4high.md §1.1 (MRDMA NICs exist on A3 Ultra, A4, A4X); accelerator nvidia-h200-141gb (§4.2); "
+        "32 local SSDs as ephemeral storage (GoogleCloudPlatform/cluster-toolkit "
+        "modules/compute/gke-node-pool/disk_definitions.tf @128bf7e); hyperdisk-balanced boot disk "
+        "(Vertex AI DiskSpec reference: the default for A3 Ultra)",
         rdma_nics=8,
         gke_accelerator="nvidia-h200-141gb",
+        local_ssds=32,
+        boot_disk_type="hyperdisk-balanced",
     ),
     MachineSpec(
         "a3-megagpu-8g",
@@ -532,6 +543,15 @@ AWS_CLI_IMAGE = Image(
     "2.35.5",
     "AWS CLI v2 image on ECR Public",
 )
+# NCCL gIB plugin for GPUDirect RDMA over RoCE; the tag is the stack's `gibVersion`.
+# gcp-a4high.md §4.2 (GoogleCloudPlatform/container-engine-accelerators gpudirect-rdma/nccl-rdma-installer.yaml).
+GIB_INSTALLER_REPOSITORY = "us-docker.pkg.dev/gce-ai-infra/gpudirect-gib/nccl-plugin-gib"
+GKE_PAUSE_IMAGE = Image(
+    "gke.gcr.io/pause",
+    "3.8@sha256:880e63f94b145e46f1b1082bb71b85e21f16b99b180b9996407d61240ceb9830",
+    "GoogleCloudPlatform/container-engine-accelerators gpudirect-rdma/nccl-rdma-installer.yaml "
+    "(the installer DaemonSet's main container, pinned by digest)",
+)
 
 KUBERAY_OPERATOR_CHART = Chart(
     "kuberay-operator",
@@ -558,6 +578,8 @@ __all__ = [
     "GB",
     "GCLOUD_CLI_IMAGE",
     "GIB",
+    "GIB_INSTALLER_REPOSITORY",
+    "GKE_PAUSE_IMAGE",
     "GPUS",
     "HF_DOWNLOAD_BYTES_PER_S",
     "KUBERAY_OPERATOR_CHART",

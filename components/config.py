@@ -40,6 +40,7 @@ NAMESPACE = "llm-serving"
 SECRET_KEYS = ("hfToken",)
 
 _K8S_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"  # RFC 1123 label
+_GCE_NAME = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"  # Compute Engine resource name (RFC 1035)
 _DURATION = r"^([0-9]+(s|m|h))+$"  # Karpenter durations such as 30m, 720h
 
 
@@ -111,6 +112,15 @@ class GcpNetworkConfig(_Strict):
             raise ValueError("must be /29 or larger to split into 8 subnets")
         return cidr
 
+    @field_validator("control_plane")
+    @classmethod
+    def _control_plane_is_a_slash_28(cls, cidr: IPv4Network) -> IPv4Network:
+        # ClusterPrivateClusterConfigArgs.master_ipv4_cidr_block: "it must be a /28 subnet"
+        # (pulumi_gcp container/_inputs.py; GKE private cluster requirements).
+        if cidr.prefixlen != 28:
+            raise ValueError("GKE needs exactly a /28 for the control plane's private range")
+        return cidr
+
     @property
     def rdma_subnets(self) -> list[IPv4Network]:
         """Eight equal subnets of the RDMA range (the toolkit's cidrsubnet(range, 3, i))."""
@@ -133,8 +143,9 @@ class GcpGpuPoolConfig(_Strict):
 
     name: Annotated[str, Field(pattern=_K8S_NAME, max_length=40)] = "a4high"
     machine_type: str = "a4-highgpu-8g"
-    node_count: Annotated[int, Field(ge=0, le=64)] = 1
     provisioning: GcpProvisioning = "on-demand"
+    # Nodes of the pool; with flex-start the most the autoscaler may create (it starts at 0).
+    node_count: Annotated[int, Field(ge=0, le=64)] = 1
     reservation: str | None = None  # name of a specific reservation, same zone
     reservation_block: str | None = None
     compact_placement: bool = False
@@ -150,6 +161,21 @@ class GcpGpuPoolConfig(_Strict):
             rdma = sorted(m.name for m in catalog.MACHINES.values() if m.cloud == "gcp" and m.rdma_nics)
             raise ValueError(f"this platform wires GPUDirect RDMA over RoCE; allowed: {', '.join(rdma)}")
         return machine_type
+
+    @field_validator("node_count")
+    @classmethod
+    def _flex_start_can_scale_up(cls, count: int, info: ValidationInfo) -> int:
+        if count == 0 and info.data.get("provisioning") == "flex-start":
+            raise ValueError("flex-start scales the pool from 0 up to nodeCount nodes; set it to at least 1")
+        return count
+
+    @field_validator("reservation", "reservation_block")
+    @classmethod
+    def _reservation_is_a_name(cls, name: str | None) -> str | None:
+        # The node pool addresses it as projects/<project>/reservations/<name>[/reservationBlocks/<block>].
+        if name is not None and not re.fullmatch(_GCE_NAME, name):
+            raise ValueError("must be the name of a reservation (block) in `project`, not a path or URL")
+        return name
 
     @field_validator("reservation")
     @classmethod

@@ -130,6 +130,28 @@ def test_reservation_block_needs_a_reservation() -> None:
     assert message.startswith("llm-serving:platform.gpuPool.reservationBlock = 'b1': a reservation block needs")
 
 
+def test_flex_start_needs_room_to_scale_up() -> None:
+    message = only_problem(
+        "a4high", {"platform": {"gpuPool": {"provisioning": "flex-start", "reservation": None, "nodeCount": 0}}}
+    )
+    assert message.startswith("llm-serving:platform.gpuPool.nodeCount = 0: flex-start scales the pool from 0 up")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("reservation", "projects/p/reservations/r"), ("reservationBlock", "Block_1")],
+)
+def test_reservation_and_block_are_names(key: str, value: str) -> None:
+    message = only_problem("a4high", {"platform": {"gpuPool": {key: value}}})
+    assert message.startswith(f"llm-serving:platform.gpuPool.{key} = '{value}': must be the name of a reservation")
+
+
+def test_control_plane_range_is_a_slash_28() -> None:
+    message = only_problem("a4high", {"platform": {"network": {"controlPlane": "172.16.0.0/24"}}})
+    assert message.startswith("llm-serving:platform.network.controlPlane = ")
+    assert "GKE needs exactly a /28" in message
+
+
 def test_compact_placement_is_not_for_spot() -> None:
     message = only_problem(
         "a4high", {"platform": {"gpuPool": {"provisioning": "spot", "reservation": None, "compactPlacement": True}}}

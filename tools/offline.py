@@ -82,6 +82,8 @@ class StackRun:
     outputs: dict[str, Json] = field(default_factory=dict)
     secret_outputs: set[str] = field(default_factory=set)
     error: BaseException | None = None
+    # The program's module globals after it ran (e.g. ``platform``), for plain-value checks.
+    program_globals: dict[str, Any] = field(default_factory=dict)
 
     def of_type(self, type_: str) -> list[Recorded]:
         return [r for r in self.resources if r.type == type_]
@@ -159,6 +161,8 @@ FAKE_OUTPUTS: dict[str, FakeOutputs] = {
     "gcp:storage/bucket:Bucket": lambda a: {"url": f"gs://{a.inputs.get('name', a.name)}"},
     "gcp:serviceaccount/account:Account": lambda a: {
         "email": f"{a.inputs.get('accountId', a.name)}@{a.inputs.get('project', 'project')}.iam.gserviceaccount.com",
+        "member": f"serviceAccount:{a.inputs.get('accountId', a.name)}@{a.inputs.get('project', 'project')}"
+        ".iam.gserviceaccount.com",
     },
     "aws:s3/bucket:Bucket": lambda a: {
         "bucket": a.inputs.get("bucket", f"{a.name}-0000"),
@@ -215,7 +219,9 @@ class _FakeEngine(Mocks):
     def call(self, args: MockCallArgs) -> tuple[dict[str, Json], list[tuple[str, str]] | None]:
         self.invokes.append(args)
         fake = FAKE_INVOKES.get(args.token)
-        return (fake(args) if fake else {}), None
+        # An empty failure list, not None: the SDK's MockMonitor.Invoke iterates it even
+        # though Mocks.call is annotated Optional (pulumi 3.272 runtime/mocks.py).
+        return (fake(args) if fake else {}), []
 
 
 class _RecordingMonitor(MockMonitor):
@@ -337,15 +343,16 @@ def run_stack(
     """
     base = dict(config) if config is not None else load_stack_config(stack)
 
-    def main() -> None:
-        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+    def main() -> dict[str, Any]:
+        return runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
 
     return run_program(main, stack, merge(base, changes or {}))
 
 
-def run_program(program: Callable[[], None], stack: str, config: Mapping[str, Json]) -> StackRun:
-    """Run any Pulumi program (a function declaring resources) on the mock engine with
-    ``config`` as the stack's configuration, recording what it declares."""
+def run_program(program: Callable[[], dict[str, Any] | None], stack: str, config: Mapping[str, Json]) -> StackRun:
+    """Run any Pulumi program (a function declaring resources, optionally returning its
+    globals) on the mock engine with ``config`` as the stack's configuration, recording
+    what it declares."""
     values, secret_keys = _engine_config(config)
     run = StackRun(stack)
 
@@ -361,7 +368,7 @@ def run_program(program: Callable[[], None], stack: str, config: Mapping[str, Js
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator,unused-ignore]
     async def _program() -> None:
-        program()
+        run.program_globals = program() or {}
         root = pulumi.runtime.get_root_resource()
         exports = dict(getattr(root, "outputs", {}) or {})
         for key, value in exports.items():

@@ -1,0 +1,196 @@
+"""The GKE Standard cluster and its small system pool (gcp-a4high.md §2).
+
+Settings that cannot change after creation are fixed here rather than configurable:
+Dataplane V2 and multi-networking (the RDMA NICs need both, §7.6), VPC-native
+addressing from net-0's named ranges, and Workload Identity. The control plane has a
+public endpoint that only ``masterAuthorizedNetworks`` may reach (no open default);
+nodes have no public addresses.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components.config import GcpPlatformConfig
+from components.gcp.identity import NODE_OAUTH_SCOPES, workload_pool
+from components.gcp.network import POD_RANGE, SERVICE_RANGE
+from components.gcp.options import child_options
+
+SYSTEM_POOL = "system"
+NODE_IMAGE = "COS_CONTAINERD"  # COS is the only image with gVNIC + GPUDirect RDMA (gcp-a4high.md §7.8)
+# GKE metadata server on every node: pods authenticate as their Kubernetes service account.
+WORKLOAD_METADATA_MODE = "GKE_METADATA"
+
+# kubectl (and the Pulumi Kubernetes provider) authenticate through gcloud's credential
+# plugin, so no token lands in the kubeconfig or the state. Same exec entry as
+# `gcloud container clusters get-credentials` writes:
+# https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl#install_plugin
+AUTH_PLUGIN = "gke-gcloud-auth-plugin"
+AUTH_PLUGIN_API = "client.authentication.k8s.io/v1beta1"
+
+
+def kubeconfig(context: str, endpoint: str, ca_certificate: str) -> str:
+    """A kubeconfig (JSON) for the cluster's public endpoint, authenticating with
+    ``gke-gcloud-auth-plugin``. ``ca_certificate`` is base64, as GKE returns it."""
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": context,
+            "clusters": [
+                {
+                    "name": context,
+                    "cluster": {"server": f"https://{endpoint}", "certificate-authority-data": ca_certificate},
+                }
+            ],
+            "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
+            "users": [
+                {
+                    "name": context,
+                    "user": {
+                        "exec": {
+                            "apiVersion": AUTH_PLUGIN_API,
+                            "command": AUTH_PLUGIN,
+                            "provideClusterInfo": True,
+                            "installHint": "Install gke-gcloud-auth-plugin: https://cloud.google.com/kubernetes-engine"
+                            "/docs/how-to/cluster-access-for-kubectl#install_plugin",
+                        }
+                    },
+                }
+            ],
+        }
+    )
+
+
+def context_name(project: str, location: str, cluster: str) -> str:
+    """The context name `gcloud container clusters get-credentials` uses, so the two merge."""
+    return f"gke_{project}_{location}_{cluster}"
+
+
+@dataclass(frozen=True)
+class GkeClusterArgs:
+    config: GcpPlatformConfig
+    network: pulumi.Input[str]  # net-0
+    subnetwork: pulumi.Input[str]
+    node_service_account: pulumi.Input[str]
+
+
+class GkeCluster(pulumi.ComponentResource):
+    """A regional GKE Standard cluster for RDMA node pools, with a CPU system pool."""
+
+    cluster: gcp.container.Cluster
+    name: pulumi.Output[str]
+    location: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]  # secret
+
+    def __init__(self, name: str, args: GkeClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llm-serving:gcp:Cluster", name, None, opts)
+        config = args.config
+        child = child_options(self, opts)
+
+        self.cluster = gcp.container.Cluster(
+            name,
+            name=config.cluster_name,
+            location=config.region,  # regional control plane; the GPU pool pins one zone
+            network=args.network,
+            subnetwork=args.subnetwork,
+            networking_mode="VPC_NATIVE",
+            ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(
+                cluster_secondary_range_name=POD_RANGE,
+                services_secondary_range_name=SERVICE_RANGE,
+            ),
+            # Immutable, and required by multi-networking (gcp-a4high.md §2, §7.6).
+            datapath_provider="ADVANCED_DATAPATH",
+            enable_multi_networking=True,
+            workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(
+                workload_pool=workload_pool(config.project)
+            ),
+            addons_config=gcp.container.ClusterAddonsConfigArgs(
+                # Pods mount the model bucket (gcp-a4high.md §2, §7.10).
+                gcs_fuse_csi_driver_config=gcp.container.ClusterAddonsConfigGcsFuseCsiDriverConfigArgs(enabled=True),
+                # Backs the `standard-rwo` StorageClass of PersistentVolumeClaims.
+                gce_persistent_disk_csi_driver_config=gcp.container.ClusterAddonsConfigGcePersistentDiskCsiDriverConfigArgs(
+                    enabled=True
+                ),
+            ),
+            # GPU metrics from DCGM into Managed Service for Prometheus (gcp-a4high.md §2).
+            monitoring_config=gcp.container.ClusterMonitoringConfigArgs(
+                enable_components=["SYSTEM_COMPONENTS", "DCGM"],
+                managed_prometheus=gcp.container.ClusterMonitoringConfigManagedPrometheusArgs(enabled=True),
+            ),
+            private_cluster_config=gcp.container.ClusterPrivateClusterConfigArgs(
+                enable_private_nodes=True,
+                # Pulumi applies Kubernetes objects from outside the VPC, through the public
+                # endpoint that the authorized networks guard (gcp-a4high.md §2, §7.13).
+                enable_private_endpoint=False,
+                master_ipv4_cidr_block=str(config.network.control_plane),
+            ),
+            master_authorized_networks_config=gcp.container.ClusterMasterAuthorizedNetworksConfigArgs(
+                cidr_blocks=[
+                    gcp.container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(
+                        cidr_block=str(network.cidr), display_name=network.name
+                    )
+                    for network in config.master_authorized_networks
+                ],
+                # Only the listed ranges; not every Google Cloud address (Cloud Shell, other projects' VMs).
+                gcp_public_cidrs_access_enabled=False,
+            ),
+            release_channel=gcp.container.ClusterReleaseChannelArgs(channel=config.release_channel),
+            min_master_version=config.min_master_version,
+            # The default pool cannot be configured like ours; GKE needs it to exist for a
+            # moment, so it boots with our node account rather than the Compute default.
+            remove_default_node_pool=True,
+            initial_node_count=1,
+            node_config=gcp.container.ClusterNodeConfigArgs(
+                service_account=args.node_service_account, oauth_scopes=NODE_OAUTH_SCOPES
+            ),
+            deletion_protection=config.deletion_protection,
+            # node_config describes only that short-lived default pool: never diff on it
+            # (a change to it would replace the cluster).
+            opts=child_options(self, opts, ignore_changes=["node_config"]),
+        )
+
+        system = config.system_pool
+        self.system_pool = gcp.container.NodePool(
+            f"{name}-{SYSTEM_POOL}",
+            name=SYSTEM_POOL,
+            cluster=self.cluster.name,
+            location=config.region,
+            node_count=system.nodes_per_zone,  # in each of the region's default zones
+            management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
+            node_config=gcp.container.NodePoolNodeConfigArgs(
+                machine_type=system.machine_type,
+                disk_size_gb=system.disk_size_gb,
+                image_type=NODE_IMAGE,
+                service_account=args.node_service_account,
+                oauth_scopes=NODE_OAUTH_SCOPES,
+                workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(
+                    mode=WORKLOAD_METADATA_MODE
+                ),
+                shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(
+                    enable_secure_boot=True, enable_integrity_monitoring=True
+                ),
+            ),
+            opts=child,
+        )
+
+        self.name = self.cluster.name
+        self.location = self.cluster.location
+        context = context_name(config.project, config.region, config.cluster_name)
+        self.kubeconfig = pulumi.Output.secret(
+            pulumi.Output.all(self.cluster.endpoint, self.cluster.master_auth.cluster_ca_certificate).apply(
+                lambda values: kubeconfig(context, str(values[0]), str(values[1]))
+            )
+        )
+        self.register_outputs(
+            {
+                "name": self.name,
+                "location": self.location,
+                "endpoint": self.cluster.endpoint,
+                "kubeconfig": self.kubeconfig,
+            }
+        )

@@ -1,0 +1,191 @@
+"""The A4 High node pool, and how workloads land on it (gcp-a4high.md §3, §7).
+
+One zone (the RoCE profile's, which is also the reservation's), COS with gVNIC, GPU
+driver installed by GKE at a pinned version, Hyperdisk boot disk, the local SSDs as
+ephemeral storage, and nine additional NICs: net-1, then the eight RDMA subnets.
+
+How the pool gets its machines is the stack's ``provisioning``:
+
+* ``reservation``: consume exactly the named (specific) reservation, or one of its blocks.
+* ``spot``: Spot VMs, never a reservation.
+* ``flex-start``: Dynamic Workload Scheduler VMs; the autoscaler adds nodes (from 0 up to
+  ``nodeCount``) when a GPU pod is pending, and a VM runs at most seven days
+  (https://cloud.google.com/kubernetes-engine/docs/concepts/dws). Without queued
+  provisioning: that mode only serves ProvisioningRequests (Kueue), which a serving
+  Deployment never creates; Google points single-node workloads to plain flex-start
+  (https://cloud.google.com/kubernetes-engine/docs/how-to/provisioningrequest).
+* ``on-demand``: ordinary VMs; no reservation is consumed, so none is used up by surprise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components.config import GcpGpuPoolConfig, GcpPlatformConfig
+from components.gcp.cluster import NODE_IMAGE, WORKLOAD_METADATA_MODE
+from components.gcp.identity import NODE_OAUTH_SCOPES
+from components.gcp.network import AttachedNic
+from components.gcp.options import child_options
+from components.gcp.rdma import PodWiring
+from components.platform import GpuNodes, Manifest
+
+# Every GPU pool is tainted so only pods that tolerate it land there (gcp-a4high.md §3).
+GPU_TAINT_KEY = "nvidia.com/gpu"
+GPU_TAINT_VALUE = "present"
+GPU_RESOURCE = "nvidia.com/gpu"
+# GKE labels every node with its pool's name
+# (https://cloud.google.com/kubernetes-engine/docs/concepts/node-pools).
+NODE_POOL_LABEL = "cloud.google.com/gke-nodepool"
+# Where GKE mounts the local-SSD RAID that backs ephemeral storage on COS (gcp-a4high.md §5.1).
+LOCAL_SSD_EPHEMERAL_PATH = "/mnt/stateful_partition/kube-ephemeral-ssd"
+# A specific reservation is selected by name under this key (gcp-a4high.md §3).
+RESERVATION_KEY = "compute.googleapis.com/reservation-name"
+
+
+def reservation_path(project: str, reservation: str, block: str | None = None) -> str:
+    """``projects/P/reservations/NAME[/reservationBlocks/BLOCK]`` (gcp-a4high.md §3, §7.3)."""
+    path = f"projects/{project}/reservations/{reservation}"
+    return f"{path}/reservationBlocks/{block}" if block else path
+
+
+def reservation_affinity(
+    pool: GcpGpuPoolConfig, project: str
+) -> gcp.container.NodePoolNodeConfigReservationAffinityArgs:
+    if pool.provisioning == "reservation":
+        assert pool.reservation is not None  # a config rule
+        return gcp.container.NodePoolNodeConfigReservationAffinityArgs(
+            consume_reservation_type="SPECIFIC_RESERVATION",
+            key=RESERVATION_KEY,
+            values=[reservation_path(project, pool.reservation, pool.reservation_block)],
+        )
+    # Spot and flex-start require NO_RESERVATION (gcp-a4high.md §7.4); on-demand chooses it.
+    return gcp.container.NodePoolNodeConfigReservationAffinityArgs(consume_reservation_type="NO_RESERVATION")
+
+
+def gpu_tolerations() -> list[Manifest]:
+    return [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}]
+
+
+def gpu_nodes(pool: GcpGpuPoolConfig, wiring: PodWiring) -> GpuNodes:
+    """How a pod lands on this pool and uses its GPUs and RDMA NICs."""
+    machine = pool.machine
+    return GpuNodes(
+        pool=pool.name,
+        gpu=machine.gpu,
+        gpus_per_node=machine.gpus,
+        node_selector={NODE_POOL_LABEL: pool.name},
+        tolerations=gpu_tolerations(),
+        resource_name=GPU_RESOURCE,
+        # The RDMA NICs cannot be shared between pods on a node (gcp-a4high.md §4.3).
+        whole_node=machine.rdma_nics > 0,
+        pod_annotations=wiring.annotations,
+        volumes=wiring.volumes,
+        volume_mounts=wiring.volume_mounts,
+        env=wiring.env,
+        shell_prelude=wiring.shell_prelude,
+        scratch_host_path=LOCAL_SSD_EPHEMERAL_PATH if machine.local_ssds else None,
+    )
+
+
+@dataclass(frozen=True)
+class GpuNodePoolArgs:
+    config: GcpPlatformConfig
+    cluster: pulumi.Input[str]
+    node_service_account: pulumi.Input[str]
+    node_nics: Sequence[AttachedNic]  # net-1, then the RDMA subnets
+
+
+class GpuNodePool(pulumi.ComponentResource):
+    """The RDMA GPU node pool of the stack."""
+
+    node_pool: gcp.container.NodePool
+
+    def __init__(self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llm-serving:gcp:GpuNodePool", name, None, opts)
+        config, pool = args.config, args.config.gpu_pool
+        machine = pool.machine
+        assert machine.gke_accelerator is not None  # the config admits only GKE RDMA machines
+        flex_start = pool.provisioning == "flex-start"
+
+        self.node_pool = gcp.container.NodePool(
+            name,
+            name=pool.name,
+            cluster=args.cluster,
+            location=config.region,
+            # The RoCE profile, the reservation and the nodes share one zone (gcp-a4high.md §7.2).
+            node_locations=[config.zone],
+            # Flex-start nodes come and go with pending pods; the others are a fixed count.
+            node_count=None if flex_start else pool.node_count,
+            autoscaling=gcp.container.NodePoolAutoscalingArgs(
+                total_min_node_count=0, total_max_node_count=pool.node_count
+            )
+            if flex_start
+            else None,
+            management=gcp.container.NodePoolManagementArgs(
+                # Flex-start VMs are not repaired in place (gcp-a4high.md §7.4). Auto-upgrade
+                # cannot be turned off in a release channel
+                # (https://cloud.google.com/kubernetes-engine/docs/how-to/node-auto-upgrades).
+                auto_repair=not flex_start,
+                auto_upgrade=True,
+            ),
+            # A reservation has no spare machine to surge onto: replace nodes one at a time.
+            upgrade_settings=gcp.container.NodePoolUpgradeSettingsArgs(
+                strategy="SURGE", max_surge=0, max_unavailable=1
+            ),
+            placement_policy=gcp.container.NodePoolPlacementPolicyArgs(type="COMPACT")
+            if pool.compact_placement
+            else None,
+            network_config=gcp.container.NodePoolNetworkConfigArgs(
+                additional_node_network_configs=[
+                    gcp.container.NodePoolNetworkConfigAdditionalNodeNetworkConfigArgs(
+                        network=nic.network, subnetwork=nic.subnetwork
+                    )
+                    for nic in args.node_nics
+                ],
+            ),
+            node_config=gcp.container.NodePoolNodeConfigArgs(
+                machine_type=machine.name,
+                guest_accelerators=[
+                    gcp.container.NodePoolNodeConfigGuestAcceleratorArgs(
+                        type=machine.gke_accelerator,
+                        count=machine.gpus,
+                        # Pinned: LATEST is the only B200 driver on GKE 1.32, and changing it
+                        # later replaces the pool (gcp-a4high.md §7.5).
+                        gpu_driver_installation_config=gcp.container.NodePoolNodeConfigGuestAcceleratorGpuDriverInstallationConfigArgs(
+                            gpu_driver_version=pool.driver_version
+                        ),
+                    )
+                ],
+                image_type=NODE_IMAGE,
+                gvnic=gcp.container.NodePoolNodeConfigGvnicArgs(enabled=True),
+                disk_type=machine.boot_disk_type,
+                disk_size_gb=pool.boot_disk_gb,
+                ephemeral_storage_local_ssd_config=gcp.container.NodePoolNodeConfigEphemeralStorageLocalSsdConfigArgs(
+                    local_ssd_count=machine.local_ssds
+                )
+                if machine.local_ssds
+                else None,
+                reservation_affinity=reservation_affinity(pool, config.project),
+                spot=True if pool.provisioning == "spot" else None,
+                flex_start=True if flex_start else None,
+                taints=[
+                    gcp.container.NodePoolNodeConfigTaintArgs(
+                        key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE, effect="NO_SCHEDULE"
+                    )
+                ],
+                service_account=args.node_service_account,
+                oauth_scopes=NODE_OAUTH_SCOPES,
+                workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(
+                    mode=WORKLOAD_METADATA_MODE
+                ),
+                shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(
+                    enable_secure_boot=True, enable_integrity_monitoring=True
+                ),
+            ),
+            opts=child_options(self, opts),
+        )
+        self.register_outputs({"name": self.node_pool.name})

@@ -1,0 +1,193 @@
+"""GKE with an A4 High node pool on RoCE, as a ``components.platform.Platform``.
+
+Composition only; each part lives in its own module:
+
+    network.py    the three VPCs (net-0 with Cloud NAT, net-1, the RoCE VPC)
+    identity.py   the nodes' service account; Workload Identity principals
+    cluster.py    the GKE cluster and its system pool; the kubeconfig
+    gpu_pool.py   the A4 High node pool and how pods land on it
+    storage.py    the model bucket and its bindings
+    registry.py   the Artifact Registry repository
+    namespace.py  the workload namespace and service accounts
+    rdma.py       GKE network objects, the gIB installer, the pods' RDMA wiring
+
+Every Google Cloud resource uses one explicit provider built from the stack config
+(there is no ``gcp:project`` in the stack file); every Kubernetes object uses a provider
+for the new cluster.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
+
+from components.config import GcpPlatformConfig
+from components.gcp.cluster import GkeCluster, GkeClusterArgs
+from components.gcp.gpu_pool import GpuNodePool, GpuNodePoolArgs, gpu_nodes
+from components.gcp.identity import NodeIdentity, NodeIdentityArgs
+from components.gcp.namespace import WorkloadNamespace, WorkloadNamespaceArgs
+from components.gcp.network import Networks, NetworksArgs, plan_networks
+from components.gcp.rdma import RdmaNetworking, RdmaNetworkingArgs, pod_wiring
+from components.gcp.registry import ContainerRegistry, ContainerRegistryArgs
+from components.gcp.storage import ModelBucket, ModelBucketArgs
+from components.platform import (
+    READER_SERVICE_ACCOUNT,
+    WRITER_SERVICE_ACCOUNT,
+    LoadBalancing,
+    ModelStore,
+    Platform,
+)
+
+# CSI driver of the GKE Cloud Storage FUSE add-on (gcp-a4high.md §5.1;
+# https://cloud.google.com/kubernetes-engine/docs/how-to/persistent-volumes/cloud-storage-fuse-csi-driver).
+GCS_FUSE_CSI_DRIVER = "gcsfuse.csi.storage.gke.io"
+# GKE's StorageClass for Persistent Disk (pd-balanced) through the PD CSI driver; PVCs
+# bind on the system pool, whose machines take PD (A4 nodes take Hyperdisk only, §7.9).
+# https://cloud.google.com/kubernetes-engine/docs/how-to/persistent-volumes/gce-pd-csi-driver
+PD_STORAGE_CLASS = "standard-rwo"
+# Service annotation for an internal passthrough Network Load Balancer; without it GKE
+# makes an external one. https://cloud.google.com/kubernetes-engine/docs/how-to/internal-load-balancing
+INTERNAL_LB_ANNOTATIONS = {"networking.gke.io/load-balancer-type": "Internal"}
+STACK_LABEL = "llm-serving-stack"
+
+
+def label_value(value: str) -> str:
+    """A Google Cloud label value: lowercase letters, digits, _ and -, at most 63 characters."""
+    return re.sub(r"[^a-z0-9_-]", "-", value.lower())[:63]
+
+
+def credentials_command(cluster: str, region: str, project: str) -> str:
+    return f"gcloud container clusters get-credentials {cluster} --region {region} --project {project}"
+
+
+@dataclass(frozen=True)
+class GcpPlatformArgs:
+    config: GcpPlatformConfig
+    namespace: str  # the workload namespace
+    stack: str
+
+
+class GcpPlatform(pulumi.ComponentResource):
+    """Everything workloads need on Google Cloud; ``platform`` is the contract they use."""
+
+    platform: Platform
+
+    def __init__(self, name: str, args: GcpPlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llm-serving:gcp:Platform", name, None, opts)
+        config = args.config
+        google = gcp.Provider(
+            f"{name}-google",
+            project=config.project,
+            region=config.region,
+            default_labels={STACK_LABEL: label_value(args.stack)},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        on_google = pulumi.ResourceOptions(parent=self, providers=[google])
+
+        plan = plan_networks(config)
+        networks = Networks(f"{name}-networks", NetworksArgs(config, plan), on_google)
+        identity = NodeIdentity(
+            f"{name}-nodes", NodeIdentityArgs(config.project, f"{config.cluster_name}-nodes"), on_google
+        )
+        # Nodes boot with their roles in place (logging, metrics, image pulls).
+        after_identity = pulumi.ResourceOptions.merge(on_google, pulumi.ResourceOptions(depends_on=[identity]))
+        cluster = GkeCluster(
+            f"{name}-cluster",
+            GkeClusterArgs(config, networks.network, networks.subnetwork, identity.email),
+            after_identity,
+        )
+        gpu_pool = GpuNodePool(
+            f"{name}-{config.gpu_pool.name}",
+            GpuNodePoolArgs(config, cluster.name, identity.email, networks.node_nics),
+            after_identity,
+        )
+        bucket = (
+            ModelBucket(
+                f"{name}-models",
+                ModelBucketArgs(
+                    config, args.namespace, READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, cluster.cluster
+                ),
+                on_google,
+            )
+            if config.bucket.create
+            else None
+        )
+        registry = (
+            ContainerRegistry(
+                f"{name}-registry",
+                ContainerRegistryArgs(
+                    config.registry.name, config.region, f"Serving images of llm-serving stack {args.stack}"
+                ),
+                on_google,
+            )
+            if config.registry.create
+            else None
+        )
+
+        kubernetes = k8s.Provider(
+            f"{name}-kubernetes", kubeconfig=cluster.kubeconfig, opts=pulumi.ResourceOptions(parent=self)
+        )
+        on_kubernetes = pulumi.ResourceOptions(parent=self, providers=[kubernetes])
+        workloads = WorkloadNamespace(
+            f"{name}-workloads",
+            WorkloadNamespaceArgs(args.namespace, (READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT)),
+            on_kubernetes,
+        )
+        # After the VPCs the objects name, and after the GPU pool: the installer then runs
+        # on its first nodes before any workload is declared.
+        rdma = RdmaNetworking(
+            f"{name}-rdma",
+            RdmaNetworkingArgs(plan, config.gib_version, config.gpu_pool.machine),
+            pulumi.ResourceOptions.merge(on_kubernetes, pulumi.ResourceOptions(depends_on=[networks, gpu_pool])),
+        )
+
+        model_store = (
+            ModelStore(
+                scheme="gs",
+                bucket=bucket.name,
+                reader_service_account=READER_SERVICE_ACCOUNT,
+                writer_service_account=WRITER_SERVICE_ACCOUNT,
+                fuse_csi_driver=GCS_FUSE_CSI_DRIVER,
+            )
+            if bucket
+            else None
+        )
+        outputs: dict[str, pulumi.Input[str]] = {
+            "cluster_name": cluster.name,
+            "cluster_location": cluster.location,
+            "credentials_command": pulumi.Output.all(cluster.name, cluster.location).apply(
+                lambda values: credentials_command(str(values[0]), str(values[1]), config.project)
+            ),
+            "kubeconfig": cluster.kubeconfig,
+        }
+        if bucket:
+            outputs["bucket"] = bucket.url
+        if registry:
+            outputs["registry_url"] = registry.url
+
+        self.platform = Platform(
+            cloud="gcp",
+            cluster_name=config.cluster_name,
+            location=config.region,
+            provider=kubernetes,
+            namespace=args.namespace,
+            gpu_pools={config.gpu_pool.name: gpu_nodes(config.gpu_pool, pod_wiring(plan))},
+            load_balancing=LoadBalancing(internal_annotations=INTERNAL_LB_ANNOTATIONS),
+            model_store=model_store,
+            storage_class=PD_STORAGE_CLASS,
+            registry_url=registry.url if registry else None,
+            # Workloads start once they can run as their accounts, read the bucket, and
+            # attach the RDMA NICs with gIB installed.
+            ready=[
+                workloads.namespace,
+                *workloads.service_accounts,
+                *(bucket.bindings if bucket else []),
+                *rdma.ready,
+            ],
+            outputs=outputs,
+        )
+        self.register_outputs(dict(outputs))

@@ -1,0 +1,40 @@
+"""An Artifact Registry Docker repository for the stack's own serving images.
+
+In the cluster's region, so nodes pull in-region through Private Google Access; the
+nodes' service account may read it (``identity.NODE_ROLES``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components.gcp.options import child_options
+
+
+@dataclass(frozen=True)
+class ContainerRegistryArgs:
+    repository_id: str
+    region: str
+    description: str
+
+
+class ContainerRegistry(pulumi.ComponentResource):
+    """A Docker repository; ``url`` is the ``REGION-docker.pkg.dev/PROJECT/REPO`` prefix of image names."""
+
+    url: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ContainerRegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llm-serving:gcp:ContainerRegistry", name, None, opts)
+        repository = gcp.artifactregistry.Repository(
+            name,
+            repository_id=args.repository_id,
+            format="DOCKER",
+            location=args.region,
+            description=args.description,
+            opts=child_options(self, opts),
+        )
+        self.url = repository.registry_uri
+        self.register_outputs({"url": self.url})

@@ -1,0 +1,668 @@
+"""The GCP platform of the a4high stack, as the mock engine records it.
+
+Every test runs the real ``Pulumi.a4high.yaml`` through ``__main__.py`` (fixture
+``a4high``, or ``run_with`` for a variant) and asserts on the recorded resources and
+stack outputs, never inside an ``apply``. Facts checked here are the ones the code cites
+(docs/reference/gcp-a4high.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from components.platform import READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, Platform
+from conftest import assert_valid
+from tools.offline import FAKE_PROJECT_NUMBER, Recorded, StackRun
+
+RunWith = Callable[[str, dict[str, Any]], StackRun]
+
+PROJECT, REGION, ZONE, CLUSTER = "my-gcp-project", "us-central1", "us-central1-b", "llm-a4high"
+NAMESPACE = "llm"
+
+NETWORK = "gcp:compute/network:Network"
+SUBNETWORK = "gcp:compute/subnetwork:Subnetwork"
+FIREWALL = "gcp:compute/firewall:Firewall"
+CLUSTER_TYPE = "gcp:container/cluster:Cluster"
+NODE_POOL = "gcp:container/nodePool:NodePool"
+BUCKET = "gcp:storage/bucket:Bucket"
+BUCKET_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember"
+REPOSITORY = "gcp:artifactregistry/repository:Repository"
+PROJECT_MEMBER = "gcp:projects/iAMMember:IAMMember"
+GCP_PROVIDER = "pulumi:providers:gcp"
+K8S_PROVIDER = "pulumi:providers:kubernetes"
+
+RDMA_NETWORKS = [f"rdma-{i}" for i in range(8)]
+RDMA_CIDRS = [f"192.168.{128 + 8 * i}.0/21" for i in range(8)]
+
+
+def by_name(run: StackRun, type_: str) -> dict[str, Recorded]:
+    """Resources of a type by their physical name (the ``name`` input)."""
+    return {r.inputs["name"]: r for r in run.of_type(type_)}
+
+
+def gpu_pool(run: StackRun) -> dict[str, Any]:
+    return by_name(run, NODE_POOL)["a4high"].inputs
+
+
+def parent_type(run: StackRun, resource: Recorded) -> str:
+    parent = run.by_urn(resource.parent)
+    return parent.type if parent else "pulumi:pulumi:Stack"
+
+
+def platform_of(run: StackRun) -> Platform:
+    platform = run.program_globals["platform"]
+    assert isinstance(platform, Platform)
+    return platform
+
+
+def pool_variant(run_with: RunWith, **gpu_pool: Any) -> StackRun:
+    run = run_with("a4high", {"llm-serving:platform": {"gpuPool": gpu_pool}})
+    assert run.error is None, run.error
+    return run
+
+
+# --- networks ------------------------------------------------------------------------------
+
+
+def test_three_vpcs_share_the_configured_mtu(a4high: StackRun) -> None:
+    networks = by_name(a4high, NETWORK)
+    assert sorted(networks) == [f"{CLUSTER}-net-0", f"{CLUSTER}-net-1", f"{CLUSTER}-rdma-net"]
+    for network in networks.values():
+        assert network.inputs["mtu"] == 8896
+        assert network.inputs["autoCreateSubnetworks"] is False
+        assert network.inputs["routingMode"] == "REGIONAL"
+
+
+def test_rdma_vpc_uses_the_zonal_roce_profile(a4high: StackRun) -> None:
+    networks = by_name(a4high, NETWORK)
+    profile = f"projects/{PROJECT}/global/networkProfiles/{ZONE}-vpc-roce"
+    assert networks[f"{CLUSTER}-rdma-net"].inputs["networkProfile"] == profile
+    assert "networkProfile" not in networks[f"{CLUSTER}-net-0"].inputs
+    assert "networkProfile" not in networks[f"{CLUSTER}-net-1"].inputs
+
+
+def test_ten_subnets_with_the_blueprint_ranges(a4high: StackRun) -> None:
+    subnets = {name: (r.inputs["network"], r.inputs["ipCidrRange"]) for name, r in by_name(a4high, SUBNETWORK).items()}
+    expected = {
+        f"{CLUSTER}-sub-0": (f"{CLUSTER}-net-0", "192.168.0.0/18"),
+        f"{CLUSTER}-sub-1": (f"{CLUSTER}-net-1", "192.168.64.0/18"),
+        **{f"{CLUSTER}-rdma-sub-{i}": (f"{CLUSTER}-rdma-net", cidr) for i, cidr in enumerate(RDMA_CIDRS)},
+    }
+    assert subnets == expected
+    assert {r.inputs["region"] for r in a4high.of_type(SUBNETWORK)} == {REGION}
+
+
+def test_cluster_subnet_has_pod_and_service_ranges_and_private_google_access(a4high: StackRun) -> None:
+    sub0 = by_name(a4high, SUBNETWORK)[f"{CLUSTER}-sub-0"].inputs
+    assert sub0["secondaryIpRanges"] == [
+        {"rangeName": "pods", "ipCidrRange": "10.4.0.0/14"},
+        {"rangeName": "services", "ipCidrRange": "10.0.32.0/20"},
+    ]
+    assert sub0["privateIpGoogleAccess"] is True
+
+
+def test_no_firewall_rule_on_the_rdma_vpc(a4high: StackRun) -> None:
+    firewalls = by_name(a4high, FIREWALL)
+    assert {r.inputs["network"] for r in firewalls.values()} == {f"{CLUSTER}-net-0", f"{CLUSTER}-net-1"}
+    internal0 = firewalls[f"{CLUSTER}-internal-0"].inputs
+    assert internal0["direction"] == "INGRESS"
+    assert internal0["sourceRanges"] == ["192.168.0.0/18", "10.4.0.0/14"]
+    assert [a["protocol"] for a in internal0["allows"]] == ["tcp", "udp", "icmp"]
+    assert firewalls[f"{CLUSTER}-internal-1"].inputs["sourceRanges"] == ["192.168.64.0/18"]
+
+
+def test_private_nodes_reach_the_internet_through_cloud_nat(a4high: StackRun) -> None:
+    router = a4high.one("gcp:compute/router:Router").inputs
+    nat = a4high.one("gcp:compute/routerNat:RouterNat").inputs
+    assert (router["network"], router["region"]) == (f"{CLUSTER}-net-0", REGION)
+    assert nat["router"] == router["name"]
+    assert nat["sourceSubnetworkIpRangesToNat"] == "ALL_SUBNETWORKS_ALL_IP_RANGES"
+
+
+# --- cluster -------------------------------------------------------------------------------
+
+
+def test_cluster_networking(a4high: StackRun) -> None:
+    cluster = a4high.one(CLUSTER_TYPE).inputs
+    assert (cluster["name"], cluster["location"]) == (CLUSTER, REGION)
+    assert (cluster["network"], cluster["subnetwork"]) == (f"{CLUSTER}-net-0", f"{CLUSTER}-sub-0")
+    assert cluster["datapathProvider"] == "ADVANCED_DATAPATH"
+    assert cluster["enableMultiNetworking"] is True
+    assert cluster["networkingMode"] == "VPC_NATIVE"
+    assert cluster["ipAllocationPolicy"] == {
+        "clusterSecondaryRangeName": "pods",
+        "servicesSecondaryRangeName": "services",
+    }
+
+
+def test_cluster_identity_storage_and_monitoring(a4high: StackRun) -> None:
+    cluster = a4high.one(CLUSTER_TYPE).inputs
+    assert cluster["workloadIdentityConfig"] == {"workloadPool": f"{PROJECT}.svc.id.goog"}
+    assert cluster["addonsConfig"]["gcsFuseCsiDriverConfig"] == {"enabled": True}
+    assert cluster["addonsConfig"]["gcePersistentDiskCsiDriverConfig"] == {"enabled": True}
+    assert "DCGM" in cluster["monitoringConfig"]["enableComponents"]
+    assert cluster["monitoringConfig"]["managedPrometheus"] == {"enabled": True}
+
+
+def test_control_plane_is_reachable_only_from_the_authorized_networks(a4high: StackRun) -> None:
+    cluster = a4high.one(CLUSTER_TYPE).inputs
+    assert cluster["privateClusterConfig"] == {
+        "enablePrivateNodes": True,
+        "enablePrivateEndpoint": False,
+        "masterIpv4CidrBlock": "172.16.0.32/28",
+    }
+    assert cluster["masterAuthorizedNetworksConfig"] == {
+        "cidrBlocks": [{"cidrBlock": "203.0.113.0/24", "displayName": "deployer"}],
+        "gcpPublicCidrsAccessEnabled": False,
+    }
+
+
+def test_cluster_versions_default_pool_and_deletion_protection(a4high: StackRun) -> None:
+    cluster = a4high.one(CLUSTER_TYPE).inputs
+    assert cluster["releaseChannel"] == {"channel": "REGULAR"}
+    assert cluster["minMasterVersion"] == "1.32.4-gke.1236000"
+    assert cluster["removeDefaultNodePool"] is True
+    assert cluster["deletionProtection"] is False
+
+
+def test_deletion_protection_follows_the_config(run_with: RunWith) -> None:
+    run = run_with("a4high", {"llm-serving:platform": {"deletionProtection": True}})
+    assert run.one(CLUSTER_TYPE).inputs["deletionProtection"] is True
+
+
+def test_nodes_run_as_a_dedicated_account_with_minimal_roles(a4high: StackRun) -> None:
+    account = a4high.one("gcp:serviceaccount/account:Account")
+    assert account.inputs["accountId"] == f"{CLUSTER}-nodes"
+    members = a4high.of_type(PROJECT_MEMBER)
+    assert sorted(m.inputs["role"] for m in members) == [
+        "roles/artifactregistry.reader",
+        "roles/logging.logWriter",
+        "roles/monitoring.metricWriter",
+        "roles/monitoring.viewer",
+        "roles/stackdriver.resourceMetadata.writer",
+    ]
+    email = f"{CLUSTER}-nodes@project.iam.gserviceaccount.com"  # the fake engine's address
+    assert {m.inputs["member"] for m in members} == {f"serviceAccount:{email}"}
+    assert {m.inputs["project"] for m in members} == {PROJECT}
+    pools = by_name(a4high, NODE_POOL)
+    assert {p.inputs["nodeConfig"]["serviceAccount"] for p in pools.values()} == {email}
+    assert a4high.one(CLUSTER_TYPE).inputs["nodeConfig"]["serviceAccount"] == email
+    # Nodes boot only once their roles exist.
+    roles = {m.urn for m in members}
+    assert roles <= set(a4high.one(CLUSTER_TYPE).depends_on)
+    assert all(roles <= set(p.depends_on) for p in pools.values())
+
+
+def test_system_pool(a4high: StackRun) -> None:
+    system = by_name(a4high, NODE_POOL)["system"].inputs
+    assert (system["cluster"], system["location"], system["nodeCount"]) == (CLUSTER, REGION, 1)
+    assert system["nodeConfig"]["machineType"] == "e2-standard-8"
+    assert system["nodeConfig"]["diskSizeGb"] == 200
+    assert system["nodeConfig"]["workloadMetadataConfig"] == {"mode": "GKE_METADATA"}
+    assert "taints" not in system["nodeConfig"]
+
+
+# --- the A4 High pool ----------------------------------------------------------------------
+
+
+def test_gpu_pool_machine_accelerators_and_driver(a4high: StackRun) -> None:
+    pool = gpu_pool(a4high)
+    node = pool["nodeConfig"]
+    assert (pool["cluster"], pool["location"], pool["nodeLocations"]) == (CLUSTER, REGION, [ZONE])
+    assert node["machineType"] == "a4-highgpu-8g"
+    assert node["guestAccelerators"] == [
+        {"type": "nvidia-b200", "count": 8, "gpuDriverInstallationConfig": {"gpuDriverVersion": "LATEST"}}
+    ]
+    assert node["imageType"] == "COS_CONTAINERD"
+    assert node["gvnic"] == {"enabled": True}
+
+
+def test_gpu_pool_disks(a4high: StackRun) -> None:
+    node = gpu_pool(a4high)["nodeConfig"]
+    assert (node["diskType"], node["diskSizeGb"]) == ("hyperdisk-balanced", 200)
+    assert node["ephemeralStorageLocalSsdConfig"] == {"localSsdCount": 32}
+
+
+def test_gpu_pool_taint_and_workload_identity(a4high: StackRun) -> None:
+    node = gpu_pool(a4high)["nodeConfig"]
+    assert node["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
+    assert node["workloadMetadataConfig"] == {"mode": "GKE_METADATA"}
+
+
+def test_gpu_pool_has_nine_additional_nics_in_order(a4high: StackRun) -> None:
+    nics = gpu_pool(a4high)["networkConfig"]["additionalNodeNetworkConfigs"]
+    assert nics == [
+        {"network": f"{CLUSTER}-net-1", "subnetwork": f"{CLUSTER}-sub-1"},
+        *({"network": f"{CLUSTER}-rdma-net", "subnetwork": f"{CLUSTER}-rdma-sub-{i}"} for i in range(8)),
+    ]
+
+
+def test_reservation_mode_consumes_the_specific_reservation(a4high: StackRun) -> None:
+    pool = gpu_pool(a4high)
+    node = pool["nodeConfig"]
+    assert node["reservationAffinity"] == {
+        "consumeReservationType": "SPECIFIC_RESERVATION",
+        "key": "compute.googleapis.com/reservation-name",
+        "values": [f"projects/{PROJECT}/reservations/my-a4-reservation"],
+    }
+    assert pool["nodeCount"] == 1
+    assert pool["management"] == {"autoRepair": True, "autoUpgrade": True}
+    assert pool["upgradeSettings"] == {"strategy": "SURGE", "maxSurge": 0, "maxUnavailable": 1}
+    assert not {"spot", "flexStart"} & set(node)
+    assert not {"autoscaling", "placementPolicy", "queuedProvisioning"} & set(pool)
+
+
+def test_reservation_block_and_compact_placement(run_with: RunWith) -> None:
+    pool = gpu_pool(pool_variant(run_with, reservationBlock="block-1", compactPlacement=True))
+    assert pool["nodeConfig"]["reservationAffinity"]["values"] == [
+        f"projects/{PROJECT}/reservations/my-a4-reservation/reservationBlocks/block-1"
+    ]
+    assert pool["placementPolicy"] == {"type": "COMPACT"}
+
+
+@pytest.mark.parametrize(
+    ("mode", "node_fields", "pool_fields"),
+    [
+        ("spot", {"spot": True}, {"nodeCount": 1, "management": {"autoRepair": True, "autoUpgrade": True}}),
+        (
+            "flex-start",
+            {"flexStart": True},
+            {
+                "autoscaling": {"totalMinNodeCount": 0, "totalMaxNodeCount": 2},
+                "management": {"autoRepair": False, "autoUpgrade": True},
+            },
+        ),
+        ("on-demand", {}, {"nodeCount": 2, "management": {"autoRepair": True, "autoUpgrade": True}}),
+    ],
+)
+def test_provisioning_modes_without_a_reservation(
+    run_with: RunWith, mode: str, node_fields: dict[str, Any], pool_fields: dict[str, Any]
+) -> None:
+    count = 1 if mode == "spot" else 2
+    pool = gpu_pool(pool_variant(run_with, provisioning=mode, reservation=None, nodeCount=count))
+    node = pool["nodeConfig"]
+    assert node["reservationAffinity"] == {"consumeReservationType": "NO_RESERVATION"}
+    assert {k: node.get(k) for k in ("spot", "flexStart")} == {"spot": None, "flexStart": None, **node_fields}
+    assert {k: pool[k] for k in pool_fields} == pool_fields
+    if mode == "flex-start":
+        assert "nodeCount" not in pool  # the autoscaler owns the count
+    assert "queuedProvisioning" not in pool  # a serving Deployment never creates ProvisioningRequests
+
+
+def test_compact_placement_with_flex_start(run_with: RunWith) -> None:
+    pool = gpu_pool(pool_variant(run_with, provisioning="flex-start", reservation=None, compactPlacement=True))
+    assert pool["placementPolicy"] == {"type": "COMPACT"}
+
+
+# --- bucket and registry -------------------------------------------------------------------
+
+
+def test_bucket_is_private_regional_and_kept_on_destroy(a4high: StackRun) -> None:
+    bucket = a4high.one(BUCKET)
+    assert bucket.inputs["name"] == f"{CLUSTER}-{PROJECT}-models"
+    assert bucket.inputs["location"].lower() == REGION
+    assert bucket.inputs["uniformBucketLevelAccess"] is True
+    assert bucket.inputs["publicAccessPrevention"] == "enforced"
+    assert bucket.retain_on_delete is True
+    assert bucket.inputs["forceDestroy"] is False
+
+
+def test_bucket_not_kept_is_deleted_with_its_objects(run_with: RunWith) -> None:
+    run = run_with("a4high", {"llm-serving:platform": {"bucket": {"keepOnDestroy": False}}})
+    bucket = run.one(BUCKET)
+    assert bucket.retain_on_delete is False
+    assert bucket.inputs["forceDestroy"] is True
+
+
+def test_bucket_roles_go_to_workload_identity_principals(a4high: StackRun) -> None:
+    pool = f"projects/{FAKE_PROJECT_NUMBER}/locations/global/workloadIdentityPools/{PROJECT}.svc.id.goog"
+    members = {m.inputs["role"]: m for m in a4high.of_type(BUCKET_MEMBER)}
+    assert {role: m.inputs["member"] for role, m in members.items()} == {
+        "roles/storage.objectViewer": f"principal://iam.googleapis.com/{pool}/subject/ns/{NAMESPACE}/sa/model-reader",
+        "roles/storage.objectUser": f"principal://iam.googleapis.com/{pool}/subject/ns/{NAMESPACE}/sa/model-writer",
+    }
+    assert {m.inputs["bucket"] for m in members.values()} == {f"{CLUSTER}-{PROJECT}-models"}
+    # The cluster creates the project's Workload Identity pool the principals live in.
+    cluster = a4high.one(CLUSTER_TYPE).urn
+    assert all(cluster in m.depends_on for m in members.values())
+    # The project number comes from the explicit provider, not a default one.
+    lookup = next(i for i in a4high.invokes if i.token == "gcp:organizations/getProject:getProject")
+    assert lookup.args == {"projectId": PROJECT}
+    assert lookup.provider.startswith(a4high.one(GCP_PROVIDER).urn)
+
+
+def test_no_service_account_keys(a4high: StackRun) -> None:
+    assert not a4high.of_type("gcp:serviceaccount/key:Key")
+    assert not [r for r in a4high.of_type(PROJECT_MEMBER) if "storage" in r.inputs["role"]]
+
+
+def test_registry_is_a_regional_docker_repository(a4high: StackRun) -> None:
+    repository = a4high.one(REPOSITORY).inputs
+    assert (repository["format"], repository["location"], repository["repositoryId"]) == (
+        "DOCKER",
+        REGION,
+        "llm-serving",
+    )
+
+
+def test_bucket_and_registry_are_optional(run_with: RunWith) -> None:
+    run = run_with(
+        "a4high",
+        {
+            "llm-serving:platform": {"bucket": {"create": False}, "registry": {"create": False}},
+            "llm-serving:modelCache": {"enabled": False},
+        },
+    )
+    assert run.error is None, run.error
+    assert not run.of_type(BUCKET) and not run.of_type(BUCKET_MEMBER) and not run.of_type(REPOSITORY)
+    assert "bucket" not in run.outputs and "registry_url" not in run.outputs
+    platform = platform_of(run)
+    assert platform.model_store is None and platform.registry_url is None
+    # The service accounts exist either way: workloads name them.
+    assert {o["metadata"]["name"] for o in run.kubernetes_objects() if o["kind"] == "ServiceAccount"} == {
+        READER_SERVICE_ACCOUNT,
+        WRITER_SERVICE_ACCOUNT,
+    }
+
+
+# --- Kubernetes objects --------------------------------------------------------------------
+
+
+def test_platform_kubernetes_objects_are_schema_valid(a4high: StackRun) -> None:
+    kinds = {"Namespace", "ServiceAccount", "GKENetworkParamSet", "Network", "DaemonSet"}
+    objects = [o for o in a4high.kubernetes_objects() if o["kind"] in kinds]
+    assert len(objects) == 1 + 2 + 9 * 2 + 1
+    assert_valid(objects)
+
+
+def test_network_objects_for_gvnic_1_and_rdma_0_to_7(a4high: StackRun) -> None:
+    objects = a4high.kubernetes_objects()
+    param_sets = {o["metadata"]["name"]: o["spec"] for o in objects if o["kind"] == "GKENetworkParamSet"}
+    assert param_sets == {
+        "gvnic-1": {"vpc": f"{CLUSTER}-net-1", "vpcSubnet": f"{CLUSTER}-sub-1", "deviceMode": "NetDevice"},
+        **{
+            f"rdma-{i}": {"vpc": f"{CLUSTER}-rdma-net", "vpcSubnet": f"{CLUSTER}-rdma-sub-{i}", "deviceMode": "RDMA"}
+            for i in range(8)
+        },
+    }
+    networks = {o["metadata"]["name"]: o["spec"] for o in objects if o["kind"] == "Network"}
+    assert networks == {
+        name: {
+            "type": "Device",
+            "parametersRef": {"group": "networking.gke.io", "kind": "GKENetworkParamSet", "name": name},
+        }
+        for name in ["gvnic-1", *RDMA_NETWORKS]
+    }
+    # They name subnets that exist in the stack.
+    subnets = by_name(a4high, SUBNETWORK)
+    assert all(spec["vpcSubnet"] in subnets for spec in param_sets.values())
+
+
+def test_gib_installer_daemonset(a4high: StackRun) -> None:
+    daemonset = a4high.kubernetes_object("DaemonSet", "nccl-rdma-installer")
+    assert daemonset["metadata"]["namespace"] == "kube-system"
+    pod = daemonset["spec"]["template"]["spec"]
+    (installer,) = pod["initContainers"]
+    assert installer["image"] == "us-docker.pkg.dev/gce-ai-infra/gpudirect-gib/nccl-plugin-gib:v1.1.1"
+    assert installer["securityContext"] == {"privileged": True}
+    script = installer["args"][0]
+    assert "/scripts/container_entry.sh install\n" in script and "--install-nccl" not in script
+    assert {v["hostPath"]["path"] for v in pod["volumes"]} == {
+        "/home/kubernetes/bin/nvidia/lib64",
+        "/home/kubernetes/bin/gib",
+    }
+    terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert terms == [
+        {"matchExpressions": [{"key": "cloud.google.com/gke-accelerator", "operator": "In", "values": ["nvidia-b200"]}]}
+    ]
+    assert pod["tolerations"] == [{"operator": "Exists"}]
+    assert pod["containers"][0]["image"].startswith("gke.gcr.io/pause:3.8@sha256:")
+
+
+def test_gib_version_follows_the_config(run_with: RunWith) -> None:
+    run = run_with("a4high", {"llm-serving:platform": {"gibVersion": "v1.0.6"}})
+    daemonset = run.kubernetes_object("DaemonSet", "nccl-rdma-installer")
+    assert daemonset["spec"]["template"]["spec"]["initContainers"][0]["image"].endswith("nccl-plugin-gib:v1.0.6")
+
+
+def test_installer_and_network_objects_wait_for_the_gpu_pool_and_vpcs(a4high: StackRun) -> None:
+    pool = by_name(a4high, NODE_POOL)["a4high"].urn
+    subnets = {r.urn for r in a4high.of_type(SUBNETWORK)}
+    rdma = [
+        r for r in a4high.resources if r.kubernetes_object and r.type.split(":")[1].startswith(("apps", "networking"))
+    ]
+    assert len(rdma) == 19
+    for resource in rdma:
+        assert pool in resource.depends_on, resource.name
+        assert subnets <= set(resource.depends_on), resource.name
+
+
+def test_workload_namespace_and_service_accounts(a4high: StackRun) -> None:
+    assert a4high.kubernetes_object("Namespace", NAMESPACE)
+    for account in (READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT):
+        obj = a4high.kubernetes_object("ServiceAccount", account)
+        assert obj["metadata"]["namespace"] == NAMESPACE
+        assert obj["automountServiceAccountToken"] is False
+        assert "annotations" not in obj["metadata"]  # principals, not Google service accounts
+
+
+# --- providers and component tree ----------------------------------------------------------
+
+
+def test_every_resource_uses_an_explicit_provider(a4high: StackRun) -> None:
+    google = a4high.one(GCP_PROVIDER)
+    assert (google.inputs["project"], google.inputs["region"]) == (PROJECT, REGION)
+    kubernetes = a4high.one(K8S_PROVIDER)
+    for resource in a4high.resources:
+        if resource.type.startswith("gcp:"):
+            assert resource.provider.startswith(google.urn + "::"), resource.name
+        elif resource.custom and resource.type.startswith("kubernetes:"):
+            assert resource.provider.startswith(kubernetes.urn + "::"), resource.name
+
+
+def test_every_child_has_its_component_as_parent(a4high: StackRun) -> None:
+    platform = "llm-serving:gcp:Platform"
+    expected = {
+        "llm-serving:gcp:Networks": platform,
+        "llm-serving:gcp:NodeIdentity": platform,
+        "llm-serving:gcp:Cluster": platform,
+        "llm-serving:gcp:GpuNodePool": platform,
+        "llm-serving:gcp:ModelBucket": platform,
+        "llm-serving:gcp:ContainerRegistry": platform,
+        "llm-serving:gcp:WorkloadNamespace": platform,
+        "llm-serving:gcp:RdmaNetworking": platform,
+        GCP_PROVIDER: platform,
+        K8S_PROVIDER: platform,
+        NETWORK: "llm-serving:gcp:Networks",
+        SUBNETWORK: "llm-serving:gcp:Networks",
+        FIREWALL: "llm-serving:gcp:Networks",
+        "gcp:compute/router:Router": "llm-serving:gcp:Networks",
+        "gcp:compute/routerNat:RouterNat": "llm-serving:gcp:Networks",
+        "gcp:serviceaccount/account:Account": "llm-serving:gcp:NodeIdentity",
+        PROJECT_MEMBER: "llm-serving:gcp:NodeIdentity",
+        CLUSTER_TYPE: "llm-serving:gcp:Cluster",
+        BUCKET: "llm-serving:gcp:ModelBucket",
+        BUCKET_MEMBER: "llm-serving:gcp:ModelBucket",
+        REPOSITORY: "llm-serving:gcp:ContainerRegistry",
+        "kubernetes:core/v1:Namespace": "llm-serving:gcp:WorkloadNamespace",
+        "kubernetes:core/v1:ServiceAccount": "llm-serving:gcp:WorkloadNamespace",
+        "kubernetes:networking.gke.io/v1:GKENetworkParamSet": "llm-serving:gcp:RdmaNetworking",
+        "kubernetes:networking.gke.io/v1:Network": "llm-serving:gcp:RdmaNetworking",
+        "kubernetes:apps/v1:DaemonSet": "llm-serving:gcp:RdmaNetworking",
+    }
+    platform_tree = [r for r in a4high.resources if r.type.startswith(("gcp:", "llm-serving:gcp:", "pulumi:providers"))]
+    platform_tree += [r for r in a4high.resources if parent_type(a4high, r) == "llm-serving:gcp:RdmaNetworking"]
+    for resource in platform_tree:
+        if resource.type == NODE_POOL:
+            want = "llm-serving:gcp:GpuNodePool" if resource.inputs["name"] == "a4high" else "llm-serving:gcp:Cluster"
+        elif resource.type == platform:
+            want = "pulumi:pulumi:Stack"
+        else:
+            want = expected[resource.type]
+        assert parent_type(a4high, resource) == want, resource.name
+
+
+# --- what workloads get --------------------------------------------------------------------
+
+
+def test_stack_outputs(a4high: StackRun) -> None:
+    outputs = a4high.outputs
+    assert {k: outputs[k] for k in ("cluster_name", "cluster_location", "credentials_command", "bucket")} == {
+        "cluster_name": CLUSTER,
+        "cluster_location": REGION,
+        "credentials_command": f"gcloud container clusters get-credentials {CLUSTER} --region {REGION} "
+        f"--project {PROJECT}",
+        "bucket": f"gs://{CLUSTER}-{PROJECT}-models",
+    }
+    # The repository's own URI; the fake engine writes "project" where the provider's project goes.
+    assert outputs["registry_url"] == f"{REGION}-docker.pkg.dev/project/llm-serving"
+    assert "kubeconfig" in a4high.secret_outputs
+
+
+def test_kubeconfig_authenticates_with_the_gcloud_plugin(a4high: StackRun) -> None:
+    kubeconfig = json.loads(a4high.outputs["kubeconfig"])
+    (cluster,) = kubeconfig["clusters"]
+    assert cluster["cluster"] == {"server": "https://203.0.113.10", "certificate-authority-data": "RkFLRS1DQQ=="}
+    (user,) = kubeconfig["users"]
+    assert user["user"]["exec"]["command"] == "gke-gcloud-auth-plugin"
+    assert "token" not in json.dumps(kubeconfig)
+    provider = a4high.one(K8S_PROVIDER)
+    assert provider.inputs["kubeconfig"] == a4high.outputs["kubeconfig"]
+    assert "kubeconfig" in provider.secret_paths
+
+
+def test_gpu_nodes_tell_pods_how_to_use_the_a4_high_pool(a4high: StackRun) -> None:
+    nodes = platform_of(a4high).gpu_pool("a4high")
+    assert (nodes.gpu, nodes.gpus_per_node, nodes.resource_name, nodes.whole_node) == (
+        "B200",
+        8,
+        "nvidia.com/gpu",
+        True,
+    )
+    assert nodes.node_selector == {"cloud.google.com/gke-nodepool": "a4high"}
+    assert list(nodes.tolerations) == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert nodes.scratch_host_path == "/mnt/stateful_partition/kube-ephemeral-ssd"
+    assert {v["name"]: v["hostPath"]["path"] for v in nodes.volumes} == {
+        "host-nvidia": "/home/kubernetes/bin/nvidia",
+        "host-gib": "/home/kubernetes/bin/gib",
+    }
+    assert {m["name"]: m["mountPath"] for m in nodes.volume_mounts} == {
+        "host-nvidia": "/usr/local/nvidia",
+        "host-gib": "/usr/local/gib",
+    }
+    assert {e["name"]: e["value"] for e in nodes.env} == {"LD_LIBRARY_PATH": "/usr/local/nvidia/lib64"}
+    assert nodes.shell_prelude.rstrip().endswith(". /usr/local/gib/scripts/set_nccl_env.sh")
+
+
+def test_a_pod_built_from_the_gpu_nodes_is_schema_valid(a4high: StackRun) -> None:
+    nodes = platform_of(a4high).gpu_pool()
+    container = {
+        "name": "engine",
+        "image": "vllm/vllm-openai",
+        "command": ["/bin/sh", "-c", nodes.shell_prelude + "exec vllm serve"],
+        "env": list(nodes.env),
+        "volumeMounts": list(nodes.volume_mounts),
+        "resources": {"limits": {nodes.resource_name: nodes.gpus_per_node}},
+    }
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "engine", "annotations": dict(nodes.pod_annotations)},
+        "spec": {
+            "nodeSelector": dict(nodes.node_selector),
+            "tolerations": list(nodes.tolerations),
+            "volumes": list(nodes.volumes),
+            "containers": [container],
+        },
+    }
+    assert_valid([pod])
+
+
+def test_pods_get_one_interface_per_network(a4high: StackRun) -> None:
+    annotations = platform_of(a4high).gpu_pool().pod_annotations
+    assert annotations["networking.gke.io/default-interface"] == "eth0"
+    interfaces = json.loads(annotations["networking.gke.io/interfaces"])
+    assert interfaces == [
+        {"interfaceName": f"eth{i}", "network": network}
+        for i, network in enumerate(["default", "gvnic-1", *RDMA_NETWORKS])
+    ]
+    # Every network a pod asks for exists (GKE creates "default").
+    declared = {o["metadata"]["name"] for o in a4high.kubernetes_objects() if o["kind"] == "Network"}
+    assert {i["network"] for i in interfaces} - declared == {"default"}
+
+
+def test_platform_contract(a4high: StackRun) -> None:
+    platform = platform_of(a4high)
+    assert (platform.cloud, platform.cluster_name, platform.location, platform.namespace) == (
+        "gcp",
+        CLUSTER,
+        REGION,
+        NAMESPACE,
+    )
+    store = platform.model_store
+    assert store is not None
+    assert (store.scheme, store.fuse_csi_driver) == ("gs", "gcsfuse.csi.storage.gke.io")
+    assert (store.reader_service_account, store.writer_service_account) == (
+        READER_SERVICE_ACCOUNT,
+        WRITER_SERVICE_ACCOUNT,
+    )
+    assert platform.load_balancing.annotations(internal=True) == {"networking.gke.io/load-balancer-type": "Internal"}
+    assert platform.load_balancing.annotations(internal=False) == {}
+    assert platform.storage_class == "standard-rwo"
+    assert platform.registry_url is not None
+    ready = sorted(r.pulumi_resource_type for r in platform.ready)
+    assert ready == sorted(
+        [
+            "kubernetes:core/v1:Namespace",
+            *["kubernetes:core/v1:ServiceAccount"] * 2,
+            *[BUCKET_MEMBER] * 2,
+            *["kubernetes:networking.gke.io/v1:GKENetworkParamSet", "kubernetes:networking.gke.io/v1:Network"] * 9,
+            "kubernetes:apps/v1:DaemonSet",
+        ]
+    )
+
+
+# --- bad input: a clear error and nothing created ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "key", "says"),
+    [
+        ({"llm-serving:platform": {"zone": "europe-west4-b"}}, "platform.zone", "must be a zone of region"),
+        (
+            {"llm-serving:platform": {"gpuPool": {"reservation": None}}},
+            "platform.gpuPool.reservation",
+            "needs the name of a specific reservation",
+        ),
+        (
+            {"llm-serving:platform": {"gpuPool": {"provisioning": "spot"}}},
+            "platform.gpuPool.reservation",
+            "provisioning 'spot' cannot consume a reservation",
+        ),
+        (
+            {"llm-serving:platform": {"gpuPool": {"provisioning": "flex-start"}}},
+            "platform.gpuPool.reservation",
+            "provisioning 'flex-start' cannot consume a reservation",
+        ),
+        ({"llm-serving:platform": {"clusterName": "LLM_Serving"}}, "platform.clusterName", "should match pattern"),
+        (
+            {"llm-serving:platform": {"clusterName": "a-name-that-is-too-long"}},
+            "platform.clusterName",
+            "at most 15 characters",
+        ),
+        ({"llm-serving:serving": {"tensorParallelSize": 3}}, "serving.tensorParallelSize", "must divide the 8 GPUs"),
+    ],
+)
+def test_bad_input_is_a_config_error_and_creates_nothing(
+    run_with: RunWith, changes: dict[str, Any], key: str, says: str
+) -> None:
+    run = run_with("a4high", changes)
+    assert run.error is not None
+    message = str(run.error)
+    assert "invalid stack configuration" in message
+    assert f"llm-serving:{key} = " in message and says in message
+    assert run.resources == []
