@@ -29,6 +29,7 @@ import pulumi
 import yaml
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
+from pulumi.runtime.proto import resource_pb2
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = str(yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"])
@@ -60,6 +61,7 @@ class Recorded:
     secret_paths: set[str]  # dotted input paths whose values were Pulumi secrets
     depends_on: list[str]  # URNs of explicit and implicit dependencies
     provider: str
+    providers: dict[str, str]  # package -> provider reference, as components receive them
     custom_timeouts: dict[str, str]
     retain_on_delete: bool
     protect: bool
@@ -215,7 +217,8 @@ class _FakeEngine(Mocks):
     def call(self, args: MockCallArgs) -> tuple[dict[str, Json], list[tuple[str, str]] | None]:
         self.invokes.append(args)
         fake = FAKE_INVOKES.get(args.token)
-        return (fake(args) if fake else {}), None
+        # No check failures: an empty list (None is iterated by the SDK and fails every invoke).
+        return (fake(args) if fake else {}), []
 
 
 class _RecordingMonitor(MockMonitor):
@@ -225,6 +228,19 @@ class _RecordingMonitor(MockMonitor):
     def __init__(self, mocks: Mocks, record: list[Recorded]) -> None:
         super().__init__(mocks)
         self.record = record
+
+    def GetDeploymentInfo(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        """The mock monitor's features minus resource references.
+
+        With references, a resource passed as an input (``eks.ManagedNodeGroup(cluster=
+        eks.Cluster)``) is rehydrated while the mock deserializes the request, on another
+        event loop, and the run hangs or fails ("attached to a different loop"). Without
+        them the SDK sends the resource's URN (components) or ID (custom resources), which
+        is also what a test wants to compare.
+        """
+        info = super().GetDeploymentInfo(request)  # type: ignore[no-untyped-call]
+        features = [f for f in info.supportedFeatures if f != resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES]
+        return resource_pb2.DeploymentInfo(supportedFeatures=features)
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
@@ -243,6 +259,7 @@ class _RecordingMonitor(MockMonitor):
                 secret_paths=secrets,
                 depends_on=list(request.dependencies),
                 provider=request.provider,
+                providers=dict(request.providers),
                 custom_timeouts={
                     k: v
                     for k, v in (("create", timeouts.create), ("update", timeouts.update), ("delete", timeouts.delete))
