@@ -1,0 +1,1 @@
+"""The AWS platform: EKS with Karpenter GPU NodePools, ECR and S3."""
