@@ -170,6 +170,7 @@ FAKE_OUTPUTS: dict[str, FakeOutputs] = {
         "repositoryUrl": f"{FAKE_ACCOUNT}.dkr.ecr.region.amazonaws.com/{a.inputs.get('name', a.name)}",
     },
     "aws:ec2/eip:Eip": lambda a: {"allocationId": f"eipalloc-{a.name}"},
+    "aws:ec2/launchTemplate:LaunchTemplate": lambda a: {"latestVersion": 1},
     "aws:sqs/queue:Queue": lambda a: {
         "arn": f"arn:aws:sqs:region:{FAKE_ACCOUNT}:{a.inputs.get('name', a.name)}",
         "url": f"https://sqs.region.amazonaws.com/{FAKE_ACCOUNT}/{a.inputs.get('name', a.name)}",
