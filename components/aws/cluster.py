@@ -159,6 +159,10 @@ class Cluster(pulumi.ComponentResource):
             deletion_protection=config.deletion_protection,
             opts=child,
         )
+        # The name as an Output that waits for the cluster, for everything that needs the
+        # cluster to exist (add-ons, access entries, Pod Identity associations). The
+        # component's eks_cluster.name would too, but it comes through a resource reference
+        # that the mock engine cannot fake; the name itself is ours (above).
         cluster_name = after(eks_cluster, cluster)
 
         # Karpenter selects security groups by its discovery tag (§1.6).

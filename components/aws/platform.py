@@ -30,14 +30,15 @@ from components.platform import (
 )
 
 # Service annotations for a Network Load Balancer from the AWS cloud provider that EKS
-# runs for every cluster, so no load balancer controller has to be installed: the type
-# annotation (value "nlb") and the internal annotation are read by
+# runs for every cluster, so no load balancer controller has to be installed. Source:
 # kubernetes/cloud-provider-aws pkg/providers/v1/aws.go (ServiceAnnotationLoadBalancerType,
-# ServiceAnnotationLoadBalancerInternal); the subnets come from the role tags the network
-# sets. The in-tree NLB honours Service.spec.loadBalancerSourceRanges in the node security
-# group (https://kubernetes.io/docs/reference/networking/virtual-ips/ and the annotation
-# tables of https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/service/annotations/,
-# which list the in-tree names and note the in-tree controller reconciles by default).
+# whose only accepted value is "nlb", and ServiceAnnotationLoadBalancerInternal); the
+# subnets come from the role tags the network sets (TagNameSubnetPublicELB/InternalELB).
+# Without a LoadBalancerClass the in-tree controller reconciles such Services
+# (https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/service/nlb/),
+# and for an NLB it admits Service.spec.loadBalancerSourceRanges in the cluster-tagged
+# node security group, the EKS cluster security group here (aws.go EnsureLoadBalancer ->
+# updateInstanceSecurityGroupsForNLB).
 NLB_TYPE = "service.beta.kubernetes.io/aws-load-balancer-type"
 NLB_INTERNAL = "service.beta.kubernetes.io/aws-load-balancer-internal"
 LOAD_BALANCING = LoadBalancing(
