@@ -499,8 +499,10 @@ def test_every_policy_document_fits_its_aws_size_limit(eks: StackRun, variant: S
         for policy in policies:
             text = json.dumps(document(policy), separators=(",", ":"))
             assert len(text) <= iam.MANAGED_POLICY_MAX_CHARS, (policy.name, len(text))
-        for inline in run.of_type("aws:iam/rolePolicy:RolePolicy"):
-            assert len(inline.inputs["policy"]) <= 10240
+        for inline in run.of_type("aws:iam/rolePolicy:RolePolicy"):  # one per role
+            assert len(inline.inputs["policy"]) <= iam.INLINE_ROLE_POLICIES_MAX_CHARS
+        for role in run.of_type(ROLE):
+            assert len(role.inputs["assumeRolePolicy"]) <= iam.TRUST_POLICY_MAX_CHARS
 
 
 def test_controller_policies_fit_even_at_the_longest_names() -> None:

@@ -26,10 +26,13 @@ import pulumi
 import pulumi_aws as aws
 
 POLICY_VERSION = "2012-10-17"
-# AWS's size limit for a customer managed policy, in characters without whitespace
-# (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html); inline
-# role policies may hold 10,240 (aws-eks-karpenter.md §1.4).
+# AWS's size limits, in characters without whitespace
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html): a customer
+# managed policy, all inline policies of a role together (aws-eks-karpenter.md §1.4), and
+# a role's trust policy (the default quota).
 MANAGED_POLICY_MAX_CHARS = 6144
+INLINE_ROLE_POLICIES_MAX_CHARS = 10240
+TRUST_POLICY_MAX_CHARS = 2048
 
 # Service principals (https://docs.aws.amazon.com/eks/latest/userguide/pod-id-role.html for
 # Pod Identity: it needs sts:AssumeRole and sts:TagSession).
