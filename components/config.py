@@ -241,8 +241,17 @@ CapacityType = Literal["on-demand", "spot", "reserved"]
 class DisruptionBudget(_Strict):
     nodes: Annotated[str, Field(pattern=r"^(\d+%?)$")] = "1"
     schedule: str | None = None  # cron, with duration
-    duration: Annotated[str, Field(pattern=_DURATION)] | None = None
+    # Hours and minutes only: the NodePool CRD refuses seconds here (cron has no seconds).
+    duration: Annotated[str, Field(pattern=r"^([0-9]+h)?([0-9]+m)?$", min_length=2)] | None = None
     reasons: list[Literal["Drifted", "Underutilized", "Empty"]] | None = None
+
+    @field_validator("duration")
+    @classmethod
+    def _duration_with_schedule(cls, duration: str | None, info: ValidationInfo) -> str | None:
+        # The CRD's rule: a schedule needs a duration and a duration needs a schedule.
+        if (duration is None) != (info.data.get("schedule") is None):
+            raise ValueError("schedule and duration go together: a budget active from a cron time, for a while")
+        return duration
 
 
 class AwsGpuNodePoolConfig(_Strict):

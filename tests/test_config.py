@@ -272,6 +272,18 @@ def test_nat_gateway_layout_is_per_zone_or_single() -> None:
     assert message.startswith("llm-serving:platform.natGateways = 'none': Input should be 'per-zone' or 'single'")
 
 
+def test_disruption_budget_schedule_needs_a_duration() -> None:
+    budget = {"nodes": "0", "schedule": "0 9 * * 1-5"}
+    message = only_problem("eks", {"platform": {"gpuNodePools": [{"name": "g5", "budgets": [budget]}]}})
+    assert message.startswith("llm-serving:platform.gpuNodePools[0].budgets[0].duration = None: schedule and duration")
+
+
+def test_disruption_budget_duration_in_hours_and_minutes() -> None:
+    budget = {"nodes": "0", "schedule": "@daily", "duration": "90s"}
+    message = only_problem("eks", {"platform": {"gpuNodePools": [{"name": "g5", "budgets": [budget]}]}})
+    assert message.startswith("llm-serving:platform.gpuNodePools[0].budgets[0].duration = '90s': String should match")
+
+
 def test_replicas_beyond_the_pool_gpu_limit() -> None:
     message = only_problem("eks", {"serving": {"replicas": 5}})
     assert message.startswith("llm-serving:serving.replicas = 5: 5 replica(s) x 1 GPUs exceed pool 'g5''s gpuLimit")
