@@ -267,8 +267,17 @@ CapacityType = Literal["on-demand", "spot", "reserved"]
 class DisruptionBudget(_Strict):
     nodes: Annotated[str, Field(pattern=r"^(\d+%?)$")] = "1"
     schedule: str | None = None  # cron, with duration
-    duration: Annotated[str, Field(pattern=_DURATION)] | None = None
+    # Hours and minutes only: the NodePool CRD refuses seconds here (cron has no seconds).
+    duration: Annotated[str, Field(pattern=r"^([0-9]+h)?([0-9]+m)?$", min_length=2)] | None = None
     reasons: list[Literal["Drifted", "Underutilized", "Empty"]] | None = None
+
+    @field_validator("duration")
+    @classmethod
+    def _duration_with_schedule(cls, duration: str | None, info: ValidationInfo) -> str | None:
+        # The CRD's rule: a schedule needs a duration and a duration needs a schedule.
+        if (duration is None) != (info.data.get("schedule") is None):
+            raise ValueError("schedule and duration go together: a budget active from a cron time, for a while")
+        return duration
 
 
 class AwsGpuNodePoolConfig(_Strict):
@@ -358,14 +367,35 @@ class AwsPlatformConfig(_Strict):
     availability_zones: Annotated[list[str], Field(min_length=2)]
     cluster_name: Annotated[str, Field(pattern=r"^[a-zA-Z][a-zA-Z0-9-]*$", max_length=38)] = "llm-serving"
     kubernetes_version: Annotated[str, Field(pattern=r"^1\.\d{2}$")] = "1.33"
+    # `pulumi destroy` deletes the cluster unless this is true (then delete it by hand or flip it).
+    deletion_protection: bool = False
     vpc_cidr: IPv4Network = IPv4Network("10.0.0.0/16")
+    # One NAT gateway per zone keeps nodes in the other zones online when a zone fails
+    # (GPU nodes pull images and weights, Karpenter calls EC2 and SQS); "single" saves
+    # the hourly charge of the others at the price of that zone being a single point of failure.
+    nat_gateways: Literal["per-zone", "single"] = "per-zone"
     admin_principals: list[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$")]] = []
     endpoint_public_access_cidrs: list[IPv4Network] = []
     system_node_group: AwsSystemNodeGroupConfig = AwsSystemNodeGroupConfig()
     gpu_node_pools: Annotated[list[AwsGpuNodePoolConfig], Field(min_length=1)] = [AwsGpuNodePoolConfig(name="gpu")]
     gpu_node_volume_gib: Annotated[int, Field(ge=100)] = 300
+    # On-Demand Capacity Reservations or Capacity Blocks the GPU pools may use (capacity
+    # type "reserved"). Karpenter never matches open reservations: each must be listed
+    # (aws-eks-karpenter.md §2.10).
+    capacity_reservation_ids: list[Annotated[str, Field(pattern=r"^cr-[0-9a-f]+$")]] = []
     bucket: BucketConfig = BucketConfig()
     registry: RegistryConfig = RegistryConfig()
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _karpenter_supports_version(cls, version: str) -> str:
+        supported = [v for v in catalog.KARPENTER_KUBERNETES_VERSIONS if v in catalog.GPU_NODE_AMI.kubernetes_versions]
+        if version not in supported:
+            raise ValueError(
+                f"Karpenter {catalog.KARPENTER_VERSION} with the pinned GPU node image "
+                f"{catalog.GPU_NODE_AMI.alias} supports Kubernetes {', '.join(supported)}"
+            )
+        return version
 
     @field_validator("availability_zones")
     @classmethod
@@ -411,6 +441,18 @@ class AwsPlatformConfig(_Strict):
             ],
         )
         return pools
+
+    @field_validator("capacity_reservation_ids")
+    @classmethod
+    def _reserved_needs_reservations(cls, ids: list[str], info: ValidationInfo) -> list[str]:
+        pools = info.data.get("gpu_node_pools") or []
+        reserved = [p.name for p in pools if "reserved" in p.capacity_types]
+        if reserved and not ids:
+            raise ValueError(
+                f"GPU pool(s) {', '.join(reserved)} use capacity type 'reserved': list the reservation ids "
+                "(cr-...) here, Karpenter only launches into reservations it is given"
+            )
+        return ids
 
     @property
     def engines(self) -> frozenset[str]:

@@ -269,6 +269,43 @@ def test_vpc_too_small() -> None:
     assert "must be /20 or larger" in only_problem("eks", {"platform": {"vpcCidr": "10.0.0.0/24"}})
 
 
+def test_kubernetes_version_outside_karpenter_support() -> None:
+    message = only_problem("eks", {"platform": {"kubernetesVersion": "1.29"}})
+    assert message.startswith("llm-serving:platform.kubernetesVersion = '1.29': Karpenter 1.14.1")
+    assert "supports Kubernetes 1.30, 1.31" in message
+
+
+def test_reserved_capacity_needs_reservation_ids() -> None:
+    message = only_problem(
+        "eks",
+        {"platform": {"gpuNodePools": [{"name": "p5", "instanceFamilies": ["p5"], "capacityTypes": ["reserved"]}]}},
+    )
+    assert message.startswith("llm-serving:platform.capacityReservationIds = []: GPU pool(s) p5 use capacity type")
+
+
+def test_capacity_reservation_id_format() -> None:
+    message = only_problem("eks", {"platform": {"capacityReservationIds": ["odcr-1"]}})
+    assert message.startswith("llm-serving:platform.capacityReservationIds[0] = 'odcr-1': String should match")
+
+
+def test_nat_gateway_layout_is_per_zone_or_single() -> None:
+    assert parse(raw("eks")).platform.nat_gateways == "per-zone"  # type: ignore[union-attr]
+    message = only_problem("eks", {"platform": {"natGateways": "none"}})
+    assert message.startswith("llm-serving:platform.natGateways = 'none': Input should be 'per-zone' or 'single'")
+
+
+def test_disruption_budget_schedule_needs_a_duration() -> None:
+    budget = {"nodes": "0", "schedule": "0 9 * * 1-5"}
+    message = only_problem("eks", {"platform": {"gpuNodePools": [{"name": "g5", "budgets": [budget]}]}})
+    assert message.startswith("llm-serving:platform.gpuNodePools[0].budgets[0].duration = None: schedule and duration")
+
+
+def test_disruption_budget_duration_in_hours_and_minutes() -> None:
+    budget = {"nodes": "0", "schedule": "@daily", "duration": "90s"}
+    message = only_problem("eks", {"platform": {"gpuNodePools": [{"name": "g5", "budgets": [budget]}]}})
+    assert message.startswith("llm-serving:platform.gpuNodePools[0].budgets[0].duration = '90s': String should match")
+
+
 def test_replicas_beyond_the_pool_gpu_limit() -> None:
     message = only_problem("eks", {"serving": {"replicas": 5}})
     assert message.startswith("llm-serving:serving.replicas = 5: 5 replica(s) x 1 GPUs exceed pool 'g5''s gpuLimit")

@@ -29,6 +29,7 @@ import pulumi
 import yaml
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
+from pulumi.runtime.proto import resource_pb2
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = str(yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"])
@@ -60,6 +61,7 @@ class Recorded:
     secret_paths: set[str]  # dotted input paths whose values were Pulumi secrets
     depends_on: list[str]  # URNs of explicit and implicit dependencies
     provider: str
+    providers: dict[str, str]  # package -> provider reference, as components receive them
     custom_timeouts: dict[str, str]
     retain_on_delete: bool
     protect: bool
@@ -171,6 +173,8 @@ FAKE_OUTPUTS: dict[str, FakeOutputs] = {
     "aws:ecr/repository:Repository": lambda a: {
         "repositoryUrl": f"{FAKE_ACCOUNT}.dkr.ecr.region.amazonaws.com/{a.inputs.get('name', a.name)}",
     },
+    "aws:ec2/eip:Eip": lambda a: {"allocationId": f"eipalloc-{a.name}"},
+    "aws:ec2/launchTemplate:LaunchTemplate": lambda a: {"latestVersion": 1},
     "aws:sqs/queue:Queue": lambda a: {
         "arn": f"arn:aws:sqs:region:{FAKE_ACCOUNT}:{a.inputs.get('name', a.name)}",
         "url": f"https://sqs.region.amazonaws.com/{FAKE_ACCOUNT}/{a.inputs.get('name', a.name)}",
@@ -232,6 +236,19 @@ class _RecordingMonitor(MockMonitor):
         super().__init__(mocks)
         self.record = record
 
+    def GetDeploymentInfo(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        """The mock monitor's features minus resource references.
+
+        With references, a resource passed as an input (``eks.ManagedNodeGroup(cluster=
+        eks.Cluster)``) is rehydrated while the mock deserializes the request, on another
+        event loop, and the run hangs or fails ("attached to a different loop"). Without
+        them the SDK sends the resource's URN (components) or ID (custom resources), which
+        is also what a test wants to compare.
+        """
+        info = super().GetDeploymentInfo(request)  # type: ignore[no-untyped-call]
+        features = [f for f in info.supportedFeatures if f != resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES]
+        return resource_pb2.DeploymentInfo(supportedFeatures=features)
+
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type == "pulumi:pulumi:Stack":
@@ -249,6 +266,7 @@ class _RecordingMonitor(MockMonitor):
                 secret_paths=secrets,
                 depends_on=list(request.dependencies),
                 provider=request.provider,
+                providers=dict(request.providers),
                 custom_timeouts={
                     k: v
                     for k, v in (("create", timeouts.create), ("update", timeouts.update), ("delete", timeouts.delete))

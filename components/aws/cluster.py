@@ -1,0 +1,273 @@
+"""The EKS cluster: control plane, system node group, add-ons, default storage class.
+
+pulumi-eks's ``eks.Cluster`` creates the control plane with its VPC CNI and kube-proxy
+add-ons. Everything that needs running nodes (CoreDNS, the EBS CSI driver) is added
+here after the system node group, because an add-on whose pods cannot schedule stays
+DEGRADED and fails the deployment (pulumi/pulumi-eks#1819). The system node group runs
+what must not run on Karpenter's own nodes: Karpenter itself, CoreDNS, operators.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_eks as eks
+import pulumi_kubernetes as k8s
+
+from components import catalog
+from components.aws import iam
+from components.aws.network import KARPENTER_DISCOVERY_TAG
+from components.config import AwsPlatformConfig
+from components.kubernetes import apply
+from components.platform import Manifest
+
+# Access policy for config.adminPrincipals
+# (https://docs.aws.amazon.com/eks/latest/userguide/access-policy-permissions.html).
+CLUSTER_ADMIN_ACCESS_POLICY = "AmazonEKSClusterAdminPolicy"
+# Control-plane logs worth their CloudWatch cost: who did what, and who authenticated
+# (https://docs.aws.amazon.com/eks/latest/userguide/control-plane-logs.html).
+CONTROL_PLANE_LOGS = ("audit", "authenticator")
+# Add-ons pulumi-eks does not install (aws-eks-karpenter.md §7): the Pod Identity agent
+# (Karpenter, the EBS CSI driver and the model-store roles authenticate through it) and
+# the EBS CSI driver with its controller's service account
+# (https://docs.aws.amazon.com/eks/latest/userguide/ebs-csi.html).
+POD_IDENTITY_AGENT_ADDON = "eks-pod-identity-agent"
+COREDNS_ADDON = "coredns"
+EBS_CSI_ADDON = "aws-ebs-csi-driver"
+EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
+# Root volume of AL2023 instances (KP pkg/providers/amifamily/al2023.go; aws-eks-karpenter.md §2.8).
+AL2023_ROOT_DEVICE = "/dev/xvda"
+STORAGE_CLASS = "gp3"
+
+
+def gp3_storage_class() -> Manifest:
+    """The cluster's default StorageClass: encrypted gp3 through the EBS CSI driver.
+
+    EKS no longer ships a default class, and pulumi-eks's ``storage_classes`` use the
+    in-tree provisioner (aws-eks-karpenter.md §6). EBS volumes are zonal, so binding
+    waits for the pod's node. Parameters: kubernetes-sigs/aws-ebs-csi-driver
+    docs/parameters.md; default-class annotation: Kubernetes docs "Change the default
+    StorageClass".
+    """
+    return {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {
+            "name": STORAGE_CLASS,
+            "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+        },
+        "provisioner": "ebs.csi.aws.com",
+        "parameters": {"type": "gp3", "encrypted": "true"},
+        "volumeBindingMode": "WaitForFirstConsumer",
+        "allowVolumeExpansion": True,
+        "reclaimPolicy": "Delete",
+    }
+
+
+def after(resource: pulumi.Resource, value: str) -> pulumi.Output[str]:
+    """``value`` as an Output that depends on ``resource``: whatever takes it waits for it."""
+    return resource.urn.apply(lambda _: value)
+
+
+@dataclass(frozen=True)
+class ClusterArgs:
+    config: AwsPlatformConfig
+    account: iam.Account
+    vpc_id: pulumi.Input[str]
+    public_subnet_ids: Sequence[pulumi.Input[str]]
+    private_subnet_ids: Sequence[pulumi.Input[str]]
+
+
+class Cluster(pulumi.ComponentResource):
+    """EKS (API authentication), a managed system node group, add-ons, gp3 StorageClass."""
+
+    name: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+    provider: k8s.Provider
+    # What a cluster add-on such as Karpenter needs before its pods can run: nodes outside
+    # Karpenter, DNS, and the Pod Identity agent that hands out its credentials.
+    scheduling_ready: list[pulumi.Resource]
+    storage_class: pulumi.CustomResource
+
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llm-serving:aws:Cluster", name, None, opts)
+        config, account = args.config, args.account
+        cluster = config.cluster_name
+        child = pulumi.ResourceOptions(parent=self)
+
+        system_role = aws.iam.Role(
+            f"{cluster}-system-node",
+            assume_role_policy=iam.trust_policy(account.service("ec2")),
+            description=f"EKS {cluster}: system managed node group",
+            opts=child,
+        )
+        system_policies = [
+            aws.iam.RolePolicyAttachment(
+                f"{cluster}-system-node-{policy}",
+                role=system_role.name,
+                policy_arn=account.managed_policy(policy),
+                opts=child,
+            )
+            for policy in iam.NODE_POLICIES
+        ]
+
+        admin_policy_arn = pulumi.Output.concat(
+            "arn:", account.partition, ":eks::aws:cluster-access-policy/", CLUSTER_ADMIN_ACCESS_POLICY
+        )
+        eks_cluster = eks.Cluster(
+            cluster,
+            # Explicit: Karpenter's IAM conditions, discovery tags and queue settings
+            # interpolate it; left out, pulumi-eks adds a random suffix (§1.4).
+            name=cluster,
+            version=config.kubernetes_version,
+            vpc_id=args.vpc_id,
+            public_subnet_ids=list(args.public_subnet_ids),
+            private_subnet_ids=list(args.private_subnet_ids),
+            endpoint_private_access=True,  # nodes reach the API inside the VPC
+            endpoint_public_access=True,  # Pulumi and admins, from these CIDRs only
+            public_access_cidrs=[str(c) for c in config.endpoint_public_access_cidrs],
+            authentication_mode=eks.AuthenticationMode.API,
+            access_entries={
+                f"admin-{i}": eks.AccessEntryArgs(
+                    principal_arn=principal,
+                    type=eks.AccessEntryType.STANDARD,
+                    access_policies={
+                        "cluster-admin": eks.AccessPolicyAssociationArgs(
+                            policy_arn=admin_policy_arn,
+                            access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                        )
+                    },
+                )
+                for i, principal in enumerate(config.admin_principals)
+            },
+            # The system node group below replaces pulumi-eks's self-managed default group.
+            skip_default_node_group=True,
+            # No pulumi-made security groups: every node (managed group and Karpenter alike)
+            # then uses the EKS cluster security group, which Karpenter discovers by tag and
+            # whose nodes can reach each other (CoreDNS, NCCL); cluster_security_group_id
+            # is then the EKS-created group (aws-eks-karpenter.md §1.6, §7).
+            skip_default_security_groups=True,
+            # CoreDNS is added after the node group (module docstring); pulumi-eks would not
+            # create it without a default node group anyway (nodejs/eks/cluster/cluster.ts).
+            coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),
+            create_oidc_provider=False,  # Pod Identity, not IRSA
+            enabled_cluster_log_types=list(CONTROL_PLANE_LOGS),
+            deletion_protection=config.deletion_protection,
+            opts=child,
+        )
+        # The name as an Output that waits for the cluster, for everything that needs the
+        # cluster to exist (add-ons, access entries, Pod Identity associations). The
+        # component's eks_cluster.name would too, but it comes through a resource reference
+        # that the mock engine cannot fake; the name itself is ours (above).
+        cluster_name = after(eks_cluster, cluster)
+
+        # Karpenter selects security groups by its discovery tag (§1.6).
+        aws.ec2.Tag(
+            f"{cluster}-karpenter-discovery",
+            resource_id=eks_cluster.cluster_security_group_id,
+            key=KARPENTER_DISCOVERY_TAG,
+            value=cluster,
+            opts=child,
+        )
+
+        group = config.system_node_group
+        # Own launch template: encrypted gp3 root volume and IMDSv2. No security groups in
+        # it, so EKS attaches the cluster security group (pulumi/pulumi-eks#1275).
+        launch_template = aws.ec2.LaunchTemplate(
+            f"{cluster}-system",
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name=AL2023_ROOT_DEVICE,
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=group.disk_size_gib,
+                        volume_type="gp3",
+                        encrypted="true",
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled",
+                http_tokens="required",
+                http_put_response_hop_limit=catalog.IMDS_HOP_LIMIT_SYSTEM_NODES,
+            ),
+            opts=child,
+        )
+        node_group = eks.ManagedNodeGroup(
+            f"{cluster}-system",
+            cluster=eks_cluster,
+            node_role_arn=system_role.arn,
+            operating_system=eks.OperatingSystem.AL2023,
+            instance_types=list(group.instance_types),
+            capacity_type="ON_DEMAND",
+            # Fixed size, across the private subnets of every zone: Karpenter's two
+            # replicas spread over zones and hosts and avoid Karpenter's own nodes (§1.8).
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                desired_size=group.size, min_size=group.size, max_size=group.size
+            ),
+            subnet_ids=list(args.private_subnet_ids),
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=launch_template.id, version=launch_template.latest_version.apply(str)
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=system_policies),
+        )
+
+        pod_identity_agent = aws.eks.Addon(
+            f"{cluster}-{POD_IDENTITY_AGENT_ADDON}",
+            cluster_name=cluster_name,
+            addon_name=POD_IDENTITY_AGENT_ADDON,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[node_group]),
+        )
+        coredns = aws.eks.Addon(
+            f"{cluster}-{COREDNS_ADDON}",
+            cluster_name=cluster_name,
+            addon_name=COREDNS_ADDON,
+            resolve_conflicts_on_create="OVERWRITE",  # adopts the self-managed CoreDNS EKS bootstraps
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[node_group]),
+        )
+        ebs_csi_role = aws.iam.Role(
+            f"{cluster}-ebs-csi",
+            assume_role_policy=iam.pod_identity_trust_policy(),
+            description=f"EKS {cluster}: EBS CSI controller (Pod Identity)",
+            opts=child,
+        )
+        ebs_csi_policy = aws.iam.RolePolicyAttachment(
+            f"{cluster}-ebs-csi",
+            role=ebs_csi_role.name,
+            policy_arn=account.managed_policy(iam.EBS_CSI_DRIVER_POLICY),
+            opts=child,
+        )
+        ebs_csi = aws.eks.Addon(
+            f"{cluster}-{EBS_CSI_ADDON}",
+            cluster_name=cluster_name,
+            addon_name=EBS_CSI_ADDON,
+            pod_identity_associations=[
+                aws.eks.AddonPodIdentityAssociationArgs(
+                    role_arn=ebs_csi_role.arn, service_account=EBS_CSI_SERVICE_ACCOUNT
+                )
+            ],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[node_group, pod_identity_agent, ebs_csi_policy]),
+        )
+
+        self.name = cluster_name
+        self.kubeconfig = pulumi.Output.secret(eks_cluster.kubeconfig_json)
+        self.security_group_id = eks_cluster.cluster_security_group_id
+        self.provider = k8s.Provider(f"{cluster}-k8s", kubeconfig=self.kubeconfig, opts=child)
+        self.storage_class = apply(
+            f"{cluster}-{STORAGE_CLASS}",
+            gp3_storage_class(),
+            pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[ebs_csi]),
+        )
+        self.scheduling_ready = [node_group, coredns, pod_identity_agent]
+        self.register_outputs(
+            {
+                "name": self.name,
+                "kubeconfig": self.kubeconfig,
+                "security_group_id": self.security_group_id,
+                "storage_class": STORAGE_CLASS,
+            }
+        )

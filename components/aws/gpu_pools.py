@@ -1,0 +1,217 @@
+"""Karpenter GPU capacity: one EC2NodeClass, one NodePool per configured pool, the device plugin.
+
+Builders are pure functions returning plain manifests (validated against the Karpenter
+v1.14.1 CRD schemas in the tests). The labels, taints and tolerations they use are the
+constants below, and ``gpu_nodes`` hands the same constants to workloads: a pod built
+from ``GpuNodes`` tolerates exactly the taint its NodePool sets and selects a label its
+nodes carry (aws-eks-karpenter.md §8, first row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import catalog
+from components.aws.cluster import AL2023_ROOT_DEVICE
+from components.aws.network import KARPENTER_DISCOVERY_TAG
+from components.config import AwsGpuNodePoolConfig
+from components.kubernetes import apply
+from components.platform import GpuNodes, Manifest
+
+NODE_CLASS = "gpu"
+# Extended resource the NVIDIA device plugin advertises, and the taint that keeps other
+# pods off GPU nodes (aws-eks-karpenter.md §2.4, §3).
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_TAINT: Manifest = {"key": GPU_RESOURCE, "effect": "NoSchedule"}
+GPU_TOLERATION: Manifest = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
+# The device plugin DaemonSet's default affinity needs this label (or NFD/GFD labels,
+# which are not installed): NVIDIA/k8s-device-plugin values.yaml @v0.20.0, §3.
+GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
+# Karpenter labels every node with its NodePool (KP v1.14 concepts/scheduling.md).
+NODEPOOL_LABEL = "karpenter.sh/nodepool"
+# Requirement keys (KP v1.14 scheduling.md well-known labels; §2.2). Note the domain:
+# node.kubernetes.io/instance-family would be a silently ignored custom label.
+INSTANCE_FAMILY = "karpenter.k8s.aws/instance-family"
+INSTANCE_SIZE = "karpenter.k8s.aws/instance-size"
+CAPACITY_TYPE = "karpenter.sh/capacity-type"
+ARCH = "kubernetes.io/arch"
+OS = "kubernetes.io/os"
+DEVICE_PLUGIN_RELEASE = "nvidia-device-plugin"
+DEVICE_PLUGIN_NAMESPACE = "kube-system"
+
+
+def ec2_node_class(
+    *,
+    cluster: str,
+    role: pulumi.Input[str],
+    volume_gib: int,
+    capacity_reservation_ids: Sequence[str] = (),
+    tags: Mapping[str, str] | None = None,
+) -> Manifest:
+    """The EC2NodeClass all GPU pools share (KP v1.14 concepts/nodeclasses.md).
+
+    The AL2023 alias picks the NVIDIA AMI variant for GPU instance types by itself
+    (§2.7); it is pinned to a dated release so new AMIs do not drift the nodes.
+    """
+    spec: dict[str, Any] = {
+        "role": role,  # the role *name*; Karpenter makes the instance profile (§1.2)
+        "amiSelectorTerms": [{"alias": catalog.GPU_NODE_AMI.alias}],
+        "subnetSelectorTerms": [{"tags": {KARPENTER_DISCOVERY_TAG: cluster}}],
+        "securityGroupSelectorTerms": [{"tags": {KARPENTER_DISCOVERY_TAG: cluster}}],
+        "metadataOptions": {
+            "httpEndpoint": "enabled",
+            "httpProtocolIPv6": "disabled",
+            "httpTokens": "required",  # IMDSv2 only
+            "httpPutResponseHopLimit": catalog.IMDS_HOP_LIMIT_GPU_NODES,
+        },
+        # The default root volume is 20 GiB: too small for 10-20 GB serving images (§2.8).
+        "blockDeviceMappings": [
+            {
+                "deviceName": AL2023_ROOT_DEVICE,
+                "ebs": {
+                    "volumeSize": f"{volume_gib}Gi",
+                    "volumeType": "gp3",
+                    "encrypted": True,
+                    "deleteOnTermination": True,
+                },
+            }
+        ],
+    }
+    if capacity_reservation_ids:
+        spec["capacityReservationSelectorTerms"] = [{"id": i} for i in capacity_reservation_ids]
+    if tags:
+        spec["tags"] = dict(tags)  # the stack's cost-allocation tags on the GPU instances too
+    return {
+        "apiVersion": "karpenter.k8s.aws/v1",
+        "kind": "EC2NodeClass",
+        "metadata": {"name": NODE_CLASS},
+        "spec": spec,
+    }
+
+
+def node_pool(pool: AwsGpuNodePoolConfig) -> Manifest:
+    """One NodePool of NVIDIA GPU instances (KP v1.14 concepts/nodepools.md, disruption.md).
+
+    Disruption is tuned for pods that take minutes to load a model: only empty nodes are
+    consolidated, after ``consolidateAfter``, within the configured budgets (the default
+    would replace underutilized nodes immediately, §2.6).
+    """
+    requirements: list[Manifest] = [
+        {"key": INSTANCE_FAMILY, "operator": "In", "values": list(pool.instance_families)},
+        {"key": CAPACITY_TYPE, "operator": "In", "values": list(pool.capacity_types)},
+        {"key": ARCH, "operator": "In", "values": ["amd64"]},
+        {"key": OS, "operator": "In", "values": ["linux"]},
+    ]
+    if pool.instance_sizes:
+        requirements.insert(1, {"key": INSTANCE_SIZE, "operator": "In", "values": list(pool.instance_sizes)})
+    return {
+        "apiVersion": "karpenter.sh/v1",
+        "kind": "NodePool",
+        "metadata": {"name": pool.name},
+        "spec": {
+            "template": {
+                "metadata": {"labels": {GPU_PRESENT_LABEL: "true"}},
+                "spec": {
+                    "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": NODE_CLASS},
+                    "requirements": requirements,
+                    "taints": [dict(GPU_TAINT)],
+                    "expireAfter": pool.expire_after,
+                },
+            },
+            "limits": {GPU_RESOURCE: pool.gpu_limit},
+            "disruption": {
+                "consolidationPolicy": "WhenEmpty",
+                "consolidateAfter": pool.consolidate_after,
+                "budgets": [b.model_dump(by_alias=True, exclude_none=True) for b in pool.budgets],
+            },
+        },
+    }
+
+
+def device_plugin_values() -> dict[str, Any]:
+    """NVIDIA device plugin values: run only on GPU nodes, tolerate their taint.
+
+    Feature discovery (GFD/NFD) stays off: the NodePool label replaces it (§3).
+    """
+    return {
+        "nodeSelector": {GPU_PRESENT_LABEL: "true"},
+        "tolerations": [dict(GPU_TOLERATION), {"key": "CriticalAddonsOnly", "operator": "Exists"}],
+        "gfd": {"enabled": False},
+        "nfd": {"enabled": False},
+    }
+
+
+def gpu_nodes(pool: AwsGpuNodePoolConfig) -> GpuNodes:
+    """How a workload lands on this pool's nodes (the Platform contract)."""
+    return GpuNodes(
+        pool=pool.name,
+        gpu=pool.gpu.name,
+        gpus_per_node=pool.max_gpus_per_node,
+        node_selector={NODEPOOL_LABEL: pool.name},
+        tolerations=[dict(GPU_TOLERATION)],
+        resource_name=GPU_RESOURCE,
+    )
+
+
+@dataclass(frozen=True)
+class GpuPoolsArgs:
+    cluster: str
+    pools: Sequence[AwsGpuNodePoolConfig]
+    node_role_name: pulumi.Input[str]
+    volume_gib: int
+    capacity_reservation_ids: Sequence[str]
+    tags: Mapping[str, str]
+    karpenter_ready: Sequence[pulumi.Resource]  # the CRD and controller releases
+
+
+class GpuPools(pulumi.ComponentResource):
+    """The EC2NodeClass, the NodePools and the NVIDIA device plugin."""
+
+    node_pools: dict[str, pulumi.CustomResource]
+    device_plugin: k8s.helm.v3.Release
+    gpu_nodes: dict[str, GpuNodes]
+
+    def __init__(self, name: str, args: GpuPoolsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llm-serving:aws:GpuPools", name, None, opts)
+        cluster = args.cluster
+        # The CRDs must be served before these objects are applied, and the controller
+        # must outlive them on destroy to drain and terminate their nodes
+        # (pulumi-kubernetes#3188; aws-eks-karpenter.md §1.9).
+        after_karpenter = pulumi.ResourceOptions(parent=self, depends_on=list(args.karpenter_ready))
+        node_class = apply(
+            f"{cluster}-{NODE_CLASS}",
+            ec2_node_class(
+                cluster=cluster,
+                role=args.node_role_name,
+                volume_gib=args.volume_gib,
+                capacity_reservation_ids=args.capacity_reservation_ids,
+                tags=args.tags,
+            ),
+            after_karpenter,
+        )
+        self.node_pools = {
+            pool.name: apply(
+                f"{cluster}-{pool.name}",
+                node_pool(pool),
+                pulumi.ResourceOptions(parent=self, depends_on=[node_class, *args.karpenter_ready]),
+            )
+            for pool in args.pools
+        }
+        chart = catalog.NVIDIA_DEVICE_PLUGIN_CHART
+        self.device_plugin = k8s.helm.v3.Release(
+            f"{cluster}-{DEVICE_PLUGIN_RELEASE}",
+            name=DEVICE_PLUGIN_RELEASE,
+            chart=chart.name,
+            version=chart.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
+            namespace=DEVICE_PLUGIN_NAMESPACE,
+            values=device_plugin_values(),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.gpu_nodes = {pool.name: gpu_nodes(pool) for pool in args.pools}
+        self.register_outputs({"node_pools": list(self.node_pools), "node_class": NODE_CLASS})

@@ -1,0 +1,214 @@
+"""AwsPlatform: EKS with Karpenter GPU NodePools, ECR and S3, returned as a ``Platform``.
+
+Order of construction (aws-eks-karpenter.md §9): network, cluster with its system
+node group and add-ons, Karpenter, GPU pools, registry and bucket, and the workload
+namespace with the service accounts bound to the bucket.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.aws import iam
+from components.aws.cluster import STORAGE_CLASS, Cluster, ClusterArgs
+from components.aws.gpu_pools import GpuPools, GpuPoolsArgs
+from components.aws.karpenter import Karpenter, KarpenterArgs
+from components.aws.network import Network, NetworkArgs
+from components.aws.storage import ServiceAccountAccess, Storage, StorageArgs
+from components.config import AwsPlatformConfig
+from components.kubernetes import apply
+from components.platform import (
+    READER_SERVICE_ACCOUNT,
+    WRITER_SERVICE_ACCOUNT,
+    LoadBalancing,
+    Manifest,
+    ModelStore,
+    Platform,
+)
+
+# Service annotations for a Network Load Balancer from the AWS cloud provider that EKS
+# runs for every cluster, so no load balancer controller has to be installed. Source:
+# kubernetes/cloud-provider-aws pkg/providers/v1/aws.go (ServiceAnnotationLoadBalancerType,
+# whose only accepted value is "nlb", and ServiceAnnotationLoadBalancerInternal); the
+# subnets come from the role tags the network sets (TagNameSubnetPublicELB/InternalELB).
+# Without a LoadBalancerClass the in-tree controller reconciles such Services
+# (https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/service/nlb/),
+# and for an NLB it admits Service.spec.loadBalancerSourceRanges in the cluster-tagged
+# node security group, the EKS cluster security group here (aws.go EnsureLoadBalancer ->
+# updateInstanceSecurityGroupsForNLB).
+NLB_TYPE = "service.beta.kubernetes.io/aws-load-balancer-type"
+NLB_INTERNAL = "service.beta.kubernetes.io/aws-load-balancer-internal"
+LOAD_BALANCING = LoadBalancing(
+    external_annotations={NLB_TYPE: "nlb"},
+    internal_annotations={NLB_TYPE: "nlb", NLB_INTERNAL: "true"},
+)
+# AWS SDKs read AWS_REGION; boto3 (the Run:ai streamer, huggingface tooling) reads
+# AWS_DEFAULT_REGION (https://docs.aws.amazon.com/sdkref/latest/guide/feature-region.html;
+# https://boto3.amazonaws.com/v1/documentation/api/latest/guide/configuration.html).
+REGION_ENV = ("AWS_REGION", "AWS_DEFAULT_REGION")
+# Service accounts bound to the bucket, and whether they may write to it.
+BUCKET_USERS = (
+    ServiceAccountAccess(READER_SERVICE_ACCOUNT, write=False),
+    ServiceAccountAccess(WRITER_SERVICE_ACCOUNT, write=True),
+)
+
+
+def namespace(name: str) -> Manifest:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+def service_account(name: str, namespace: str) -> Manifest:
+    """A workload identity. Pod Identity needs no annotation on it (aws-eks-karpenter.md §1.7)."""
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}}
+
+
+def stack_tags(stack: str, cluster: str) -> dict[str, str]:
+    """Tags on every AWS resource of the stack, for cost allocation and ownership."""
+    return {"llm-serving:stack": stack, "llm-serving:cluster": cluster}
+
+
+@dataclass(frozen=True)
+class AwsPlatformArgs:
+    config: AwsPlatformConfig
+    namespace: str  # where workloads go; created here with their service accounts
+    stack: str
+
+
+class AwsPlatform(pulumi.ComponentResource):
+    """The whole AWS platform; ``platform`` is what the serving layer consumes."""
+
+    platform: Platform
+
+    def __init__(self, name: str, args: AwsPlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llm-serving:aws:Platform", name, None, opts)
+        config = args.config
+        cluster_name = config.cluster_name
+        tags = stack_tags(args.stack, cluster_name)
+
+        # Every AWS resource goes through this provider: the region is the stack's, never
+        # whatever the deploying shell has configured.
+        provider = aws.Provider(
+            f"{name}-aws",
+            region=config.region,
+            default_tags=aws.ProviderDefaultTagsArgs(tags=tags),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        account = iam.Account.lookup(config.region, provider, self)
+        on_aws = pulumi.ResourceOptions(parent=self, providers=[provider])
+
+        network = Network(
+            cluster_name,
+            NetworkArgs(
+                cidr=config.vpc_cidr,
+                zones=config.availability_zones,
+                region=config.region,
+                cluster_name=cluster_name,
+                nat_gateways=config.nat_gateways,
+            ),
+            on_aws,
+        )
+        cluster = Cluster(
+            cluster_name,
+            ClusterArgs(
+                config=config,
+                account=account,
+                vpc_id=network.vpc_id,
+                public_subnet_ids=network.public_subnet_ids,
+                private_subnet_ids=network.private_subnet_ids,
+            ),
+            on_aws,
+        )
+        on_cluster = pulumi.ResourceOptions(parent=self, providers=[provider, cluster.provider])
+        karpenter = Karpenter(
+            cluster_name,
+            KarpenterArgs(
+                cluster=cluster_name,
+                cluster_name=cluster.name,
+                account=account,
+                scheduling_ready=cluster.scheduling_ready,
+            ),
+            on_cluster,
+        )
+        gpu_pools = GpuPools(
+            cluster_name,
+            GpuPoolsArgs(
+                cluster=cluster_name,
+                pools=config.gpu_node_pools,
+                node_role_name=karpenter.node_role_name,
+                volume_gib=config.gpu_node_volume_gib,
+                capacity_reservation_ids=config.capacity_reservation_ids,
+                tags=tags,
+                karpenter_ready=karpenter.ready,
+            ),
+            on_cluster,
+        )
+        storage = Storage(
+            cluster_name,
+            StorageArgs(
+                cluster=cluster_name,
+                cluster_name=cluster.name,
+                bucket=config.bucket,
+                registry=config.registry,
+                namespace=args.namespace,
+                service_accounts=BUCKET_USERS,
+            ),
+            on_aws,
+        )
+
+        in_cluster = pulumi.ResourceOptions(parent=self, provider=cluster.provider)
+        workload_namespace = apply(f"{cluster_name}-{args.namespace}", namespace(args.namespace), in_cluster)
+        accounts = [
+            apply(
+                f"{cluster_name}-{user.name}",
+                service_account(user.name, args.namespace),
+                pulumi.ResourceOptions(parent=self, provider=cluster.provider, depends_on=[workload_namespace]),
+            )
+            for user in BUCKET_USERS
+        ]
+
+        model_store = None
+        outputs: dict[str, pulumi.Input[str]] = {
+            "cluster_name": cluster.name,
+            "cluster_location": config.region,
+            "credentials_command": pulumi.Output.concat(
+                "aws eks update-kubeconfig --region ", config.region, " --name ", cluster.name
+            ),
+            "kubeconfig": cluster.kubeconfig,
+        }
+        if storage.bucket_name is not None:
+            model_store = ModelStore(
+                scheme="s3",
+                bucket=storage.bucket_name,
+                reader_service_account=READER_SERVICE_ACCOUNT,
+                writer_service_account=WRITER_SERVICE_ACCOUNT,
+                env=dict.fromkeys(REGION_ENV, config.region),
+            )
+            outputs["bucket"] = model_store.url()
+        if storage.registry_url is not None:
+            outputs["registry_url"] = storage.registry_url
+
+        self.platform = Platform(
+            cloud="aws",
+            cluster_name=cluster_name,
+            location=config.region,
+            provider=cluster.provider,
+            namespace=args.namespace,
+            gpu_pools=gpu_pools.gpu_nodes,
+            load_balancing=LOAD_BALANCING,
+            model_store=model_store,
+            storage_class=STORAGE_CLASS,
+            registry_url=storage.registry_url,
+            ready=[
+                workload_namespace,
+                *accounts,
+                *storage.associations,
+                *gpu_pools.node_pools.values(),
+                gpu_pools.device_plugin,
+                cluster.storage_class,
+            ],
+            outputs=outputs,
+        )
+        self.register_outputs(outputs)

@@ -1,0 +1,172 @@
+"""Where images and weights live: an ECR repository and an S3 bucket, and who may use the bucket.
+
+Pods reach the bucket as Kubernetes service accounts bound to IAM roles through EKS
+Pod Identity: the reader role may list and get, the writer role may also put and
+delete. No access keys exist anywhere (docs/DESIGN.md, secure defaults).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.aws import iam
+from components.config import BucketConfig, RegistryConfig
+
+# S3 actions (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html):
+# reading a prefix needs ListBucket on the bucket and GetObject on the objects; writing
+# large weights uses multipart uploads, which a writer must be able to abort and list.
+READ_BUCKET_ACTIONS = ("s3:ListBucket", "s3:GetBucketLocation")
+READ_OBJECT_ACTIONS = ("s3:GetObject",)
+WRITE_BUCKET_ACTIONS = ("s3:ListBucketMultipartUploads",)
+WRITE_OBJECT_ACTIONS = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
+
+
+def bucket_access(bucket_arn: pulumi.Input[str], *, write: bool) -> pulumi.Output[str]:
+    """The inline policy of the reader (``write=False``) or writer role."""
+    objects = pulumi.Output.concat(bucket_arn, "/*")
+    bucket_actions = [*READ_BUCKET_ACTIONS, *(WRITE_BUCKET_ACTIONS if write else ())]
+    object_actions = [*READ_OBJECT_ACTIONS, *(WRITE_OBJECT_ACTIONS if write else ())]
+    return iam.document(
+        [
+            {"Sid": "Bucket", "Effect": "Allow", "Action": bucket_actions, "Resource": bucket_arn},
+            {"Sid": "Objects", "Effect": "Allow", "Action": object_actions, "Resource": objects},
+        ]
+    )
+
+
+def tls_only(bucket_arn: pulumi.Input[str]) -> pulumi.Output[str]:
+    """Bucket policy refusing plain HTTP (S3 security best practices:
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/security-best-practices.html)."""
+    return iam.document(
+        [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, pulumi.Output.concat(bucket_arn, "/*")],
+                "Condition": {"Bool": {"aws:SecureTransport": False}},
+            }
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class ServiceAccountAccess:
+    """A Kubernetes service account that may use the bucket, and how."""
+
+    name: str
+    write: bool
+
+
+@dataclass(frozen=True)
+class StorageArgs:
+    cluster: str
+    cluster_name: pulumi.Output[str]  # depends on the cluster: associations need it
+    bucket: BucketConfig
+    registry: RegistryConfig
+    namespace: str
+    service_accounts: Sequence[ServiceAccountAccess]
+
+
+class Storage(pulumi.ComponentResource):
+    """ECR repository, S3 bucket, and Pod Identity roles for the bucket's service accounts."""
+
+    registry_url: pulumi.Output[str] | None
+    bucket_name: pulumi.Output[str] | None
+    associations: list[aws.eks.PodIdentityAssociation]
+
+    def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llm-serving:aws:Storage", name, None, opts)
+        cluster = args.cluster
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.registry_url = None
+        if args.registry.create:
+            repository = aws.ecr.Repository(
+                f"{cluster}-registry",
+                name=args.registry.name,
+                # Serving images are deployed by tag: a tag that cannot move is a deployment
+                # that cannot change underneath you.
+                image_tag_mutability="IMMUTABLE",
+                image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
+                encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="AES256")],
+                # Images are rebuilt from source; `pulumi destroy` removes them (DESIGN.md).
+                force_delete=True,
+                opts=child,
+            )
+            self.registry_url = repository.repository_url
+
+        self.bucket_name = None
+        self.associations = []
+        if args.bucket.create:
+            keep = args.bucket.keep_on_destroy
+            # A kept bucket keeps its protections too: deleting these settings on destroy
+            # would leave it without its public-access block and TLS-only policy.
+            settings = pulumi.ResourceOptions(parent=self, retain_on_delete=keep)
+            bucket = aws.s3.Bucket(
+                f"{cluster.lower()}-models",  # auto-named from this (lower case, as S3 requires)
+                force_destroy=not keep,
+                opts=settings,
+            )
+            aws.s3.BucketPublicAccessBlock(
+                f"{cluster}-models",
+                bucket=bucket.id,
+                block_public_acls=True,
+                block_public_policy=True,
+                ignore_public_acls=True,
+                restrict_public_buckets=True,
+                opts=settings,
+            )
+            aws.s3.BucketOwnershipControls(
+                f"{cluster}-models",
+                bucket=bucket.id,
+                rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),  # no ACLs
+                opts=settings,
+            )
+            aws.s3.BucketServerSideEncryptionConfiguration(
+                f"{cluster}-models",
+                bucket=bucket.id,
+                rules=[
+                    aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                        apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                            sse_algorithm="AES256"
+                        )
+                    )
+                ],
+                opts=settings,
+            )
+            aws.s3.BucketPolicy(f"{cluster}-models", bucket=bucket.id, policy=tls_only(bucket.arn), opts=settings)
+
+            for account in args.service_accounts:
+                role = aws.iam.Role(
+                    f"{cluster}-{account.name}",
+                    assume_role_policy=iam.pod_identity_trust_policy(),
+                    description=f"EKS {cluster}: {args.namespace}/{account.name} "
+                    f"{'reads and writes' if account.write else 'reads'} the model bucket (Pod Identity)",
+                    opts=child,
+                )
+                access = aws.iam.RolePolicy(
+                    f"{cluster}-{account.name}",
+                    role=role.id,
+                    policy=bucket_access(bucket.arn, write=account.write),
+                    opts=child,
+                )
+                # After the policy: a pod that waits for the association has its permissions.
+                self.associations.append(
+                    aws.eks.PodIdentityAssociation(
+                        f"{cluster}-{account.name}",
+                        cluster_name=args.cluster_name,
+                        namespace=args.namespace,
+                        service_account=account.name,
+                        role_arn=role.arn,
+                        opts=pulumi.ResourceOptions(parent=self, depends_on=[access]),
+                    )
+                )
+            self.bucket_name = bucket.bucket
+
+        self.register_outputs({"registry_url": self.registry_url, "bucket": self.bucket_name})

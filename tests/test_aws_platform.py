@@ -1,0 +1,921 @@
+"""The AWS platform on the mock engine: what `pulumi up --stack eks` would declare.
+
+Every assertion reads the *recorded* resources of a real run of ``__main__.py`` with
+``Pulumi.eks.yaml`` (or a variant of it), never only values inside an ``apply``. The
+remote components (``eks.Cluster``, ``eks.ManagedNodeGroup``) are opaque under mocks,
+so for them the inputs we hand over are what is tested. Pure builders and policy
+documents are also tested directly where a property (a size limit, a name length)
+must hold for every configuration, not just the stack file's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from ipaddress import IPv4Network
+from typing import Any
+
+import pulumi
+import pytest
+
+import components.workloads
+from components import catalog
+from components.aws import gpu_pools, iam, karpenter, network
+from components.aws.karpenter import CONTROLLER_POLICIES, INTERRUPTION_RULES, ControllerScope, controller_policies
+from components.config import AwsGpuNodePoolConfig
+from components.platform import READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, Platform
+from components.workloads import Serving, ServingArgs
+from conftest import assert_valid
+from tools.offline import Recorded, StackRun, run_stack
+
+PLATFORM = "llm-serving:platform"
+CLUSTER = "llm-eks"
+ROLE = "aws:iam/role:Role"
+POLICY = "aws:iam/policy:Policy"
+ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+PIA = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
+NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+
+# A cluster name at the config's 38-character limit: every derived name must still fit.
+LONG_NAME = "a-cluster-name-of-the-longest-length-x"
+VARIANT = {
+    PLATFORM: {
+        "clusterName": LONG_NAME,
+        "availabilityZones": ["us-west-2a", "us-west-2b", "us-west-2c"],
+        "natGateways": "single",
+        "bucket": {"keepOnDestroy": False},
+        "registry": {"create": False},
+        "capacityReservationIds": ["cr-0123456789abcdef0"],
+        "gpuNodePools": [
+            {"name": "g5", "instanceFamilies": ["g5"], "instanceSizes": ["2xlarge", "4xlarge"], "gpuLimit": 4},
+            {
+                "name": "p5",
+                "instanceFamilies": ["p5"],
+                "capacityTypes": ["reserved", "on-demand"],
+                "gpuLimit": 16,
+                "budgets": [{"nodes": "0", "schedule": "0 9 * * 1-5", "duration": "8h"}],
+            },
+        ],
+    }
+}
+
+
+@pytest.fixture(scope="module")
+def variant() -> StackRun:
+    run = run_stack("eks", VARIANT)
+    assert run.error is None, run.error
+    return run
+
+
+# --------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------
+
+
+def parent_type(run: StackRun, resource: Recorded) -> str:
+    parent = run.by_urn(resource.parent)
+    assert parent is not None, f"{resource.type} {resource.name} has no recorded parent"
+    return parent.type
+
+
+def named(run: StackRun, type_: str, suffix: str) -> Recorded:
+    found = [r for r in run.of_type(type_) if r.name.endswith(suffix)]
+    assert len(found) == 1, [r.name for r in run.of_type(type_)]
+    return found[0]
+
+
+def document(resource: Recorded, key: str = "policy") -> Any:
+    return json.loads(resource.inputs[key])
+
+
+def statements(resource: Recorded, key: str = "policy") -> list[dict[str, Any]]:
+    return list(document(resource, key)["Statement"])
+
+
+def attached(run: StackRun, role: Recorded) -> list[str]:
+    """Policy ARNs attached to a role (attachments name the role by its recorded name)."""
+    return [
+        a.inputs["policyArn"] for a in run.of_type(ATTACHMENT) if a.inputs["role"] == role.inputs.get("name", role.name)
+    ]
+
+
+def depends_on(resource: Recorded, other: Recorded) -> bool:
+    return other.urn in resource.depends_on
+
+
+def pool_config(**fields: Any) -> AwsGpuNodePoolConfig:
+    """A GPU pool as the stack file spells it (camelCase keys)."""
+    return AwsGpuNodePoolConfig.model_validate(fields)
+
+
+def tolerates(toleration: dict[str, str], taint: dict[str, str]) -> bool:
+    """Kubernetes toleration matching (operator Exists ignores the value)."""
+    if toleration.get("key") != taint["key"] or toleration.get("effect", taint["effect"]) != taint["effect"]:
+        return False
+    return toleration.get("operator") == "Exists" or toleration.get("value") == taint.get("value")
+
+
+# --------------------------------------------------------------------------------------
+# structure: components, parents, providers
+# --------------------------------------------------------------------------------------
+
+EXPECTED_PARENT = {
+    "aws:ec2/vpc:Vpc": "llm-serving:aws:Network",
+    "aws:ec2/subnet:Subnet": "llm-serving:aws:Network",
+    "aws:ec2/internetGateway:InternetGateway": "llm-serving:aws:Network",
+    "aws:ec2/eip:Eip": "llm-serving:aws:Network",
+    "aws:ec2/natGateway:NatGateway": "llm-serving:aws:Network",
+    "aws:ec2/routeTable:RouteTable": "llm-serving:aws:Network",
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": "llm-serving:aws:Network",
+    "aws:ec2/vpcEndpoint:VpcEndpoint": "llm-serving:aws:Network",
+    "eks:index:Cluster": "llm-serving:aws:Cluster",
+    "eks:index:ManagedNodeGroup": "llm-serving:aws:Cluster",
+    "aws:ec2/launchTemplate:LaunchTemplate": "llm-serving:aws:Cluster",
+    "aws:ec2/tag:Tag": "llm-serving:aws:Cluster",
+    "aws:eks/addon:Addon": "llm-serving:aws:Cluster",
+    "pulumi:providers:kubernetes": "llm-serving:aws:Cluster",
+    "kubernetes:storage.k8s.io/v1:StorageClass": "llm-serving:aws:Cluster",
+    "aws:sqs/queue:Queue": "llm-serving:aws:Karpenter",
+    "aws:sqs/queuePolicy:QueuePolicy": "llm-serving:aws:Karpenter",
+    "aws:cloudwatch/eventRule:EventRule": "llm-serving:aws:Karpenter",
+    "aws:cloudwatch/eventTarget:EventTarget": "llm-serving:aws:Karpenter",
+    POLICY: "llm-serving:aws:Karpenter",
+    "aws:eks/accessEntry:AccessEntry": "llm-serving:aws:Karpenter",
+    NODE_CLASS: "llm-serving:aws:GpuPools",
+    NODE_POOL: "llm-serving:aws:GpuPools",
+    "aws:ecr/repository:Repository": "llm-serving:aws:Storage",
+    "aws:s3/bucket:Bucket": "llm-serving:aws:Storage",
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": "llm-serving:aws:Storage",
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": "llm-serving:aws:Storage",
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": (
+        "llm-serving:aws:Storage"
+    ),
+    "aws:s3/bucketPolicy:BucketPolicy": "llm-serving:aws:Storage",
+    "aws:iam/rolePolicy:RolePolicy": "llm-serving:aws:Storage",
+    "pulumi:providers:aws": "llm-serving:aws:Platform",
+    "kubernetes:core/v1:Namespace": "llm-serving:aws:Platform",
+    "kubernetes:core/v1:ServiceAccount": "llm-serving:aws:Platform",
+    "llm-serving:aws:Network": "llm-serving:aws:Platform",
+    "llm-serving:aws:Cluster": "llm-serving:aws:Platform",
+    "llm-serving:aws:Karpenter": "llm-serving:aws:Platform",
+    "llm-serving:aws:GpuPools": "llm-serving:aws:Platform",
+    "llm-serving:aws:Storage": "llm-serving:aws:Platform",
+}
+# Types that more than one component creates: the component is told by the name.
+EXPECTED_PARENT_BY_NAME = {
+    (ROLE, "-system-node"): "llm-serving:aws:Cluster",
+    (ROLE, "-ebs-csi"): "llm-serving:aws:Cluster",
+    (ROLE, "-karpenter"): "llm-serving:aws:Karpenter",
+    (ROLE, "-karpenter-node"): "llm-serving:aws:Karpenter",
+    (ROLE, "-model-reader"): "llm-serving:aws:Storage",
+    (ROLE, "-model-writer"): "llm-serving:aws:Storage",
+    (PIA, "-karpenter"): "llm-serving:aws:Karpenter",
+    (PIA, "-model-reader"): "llm-serving:aws:Storage",
+    (PIA, "-model-writer"): "llm-serving:aws:Storage",
+    (RELEASE, "-karpenter"): "llm-serving:aws:Karpenter",
+    (RELEASE, "-karpenter-crd"): "llm-serving:aws:Karpenter",
+    (RELEASE, "-nvidia-device-plugin"): "llm-serving:aws:GpuPools",
+}
+
+
+def test_every_resource_has_the_right_parent_component(eks: StackRun) -> None:
+    platform = eks.one("llm-serving:aws:Platform")
+    assert platform.parent.endswith("pulumi:pulumi:Stack::llm-serving-eks")
+    roles = {r.name: r for r in eks.of_type(ROLE)}
+    checked = 0
+    for resource in eks.resources:
+        if resource.type in ("llm-serving:aws:Platform", "llm-serving:workloads:Serving"):
+            continue
+        if resource.type == ATTACHMENT:  # belongs where the role it attaches to belongs
+            expected = parent_type(eks, roles[resource.inputs["role"]])
+        elif resource.type in EXPECTED_PARENT:
+            expected = EXPECTED_PARENT[resource.type]
+        else:
+            expected = EXPECTED_PARENT_BY_NAME[(resource.type, resource.name.removeprefix(CLUSTER))]
+        assert parent_type(eks, resource) == expected, f"{resource.type} {resource.name}"
+        checked += 1
+    assert checked == len(eks.resources) - 2
+
+
+def test_every_aws_resource_goes_through_the_explicit_regional_provider(eks: StackRun) -> None:
+    provider = eks.one("pulumi:providers:aws")
+    assert provider.inputs["region"] == "us-west-2"
+    # Provider inputs travel as strings; structured ones as JSON.
+    assert json.loads(provider.inputs["defaultTags"]) == {
+        "tags": {"llm-serving:stack": "eks", "llm-serving:cluster": CLUSTER}
+    }
+    ref = f"{provider.urn}::{provider.name}-id"
+    aws_resources = [r for r in eks.resources if r.custom and r.type.startswith("aws:")]
+    assert aws_resources and all(r.provider == ref for r in aws_resources)
+    for remote in (eks.one("eks:index:Cluster"), eks.one("eks:index:ManagedNodeGroup")):
+        assert remote.providers == {"aws": ref}
+    assert {i.token for i in eks.invokes} == {
+        "aws:index/getPartition:getPartition",
+        "aws:index/getCallerIdentity:getCallerIdentity",
+    }
+    assert all(i.provider == ref for i in eks.invokes)
+
+
+def test_kubernetes_objects_use_the_cluster_provider_and_are_schema_valid(eks: StackRun) -> None:
+    k8s_provider = eks.one("pulumi:providers:kubernetes")
+    assert k8s_provider.secret_paths == {"kubeconfig"}
+    ref = f"{k8s_provider.urn}::{k8s_provider.name}-id"
+    kube = [r for r in eks.resources if r.type.startswith("kubernetes:")]
+    assert {r.type for r in kube} >= {RELEASE, NODE_POOL, NODE_CLASS, "kubernetes:core/v1:Namespace"}
+    assert all(r.provider == ref for r in kube)
+    assert_valid(eks.kubernetes_objects())
+
+
+# --------------------------------------------------------------------------------------
+# network
+# --------------------------------------------------------------------------------------
+
+
+def test_subnet_plan_gives_each_zone_a_large_private_and_a_small_public_subnet() -> None:
+    vpc = IPv4Network("10.0.0.0/16")
+    two = network.subnet_plan(vpc, ["a", "b"])
+    assert [(str(z.private), str(z.public)) for z in two] == [
+        ("10.0.0.0/18", "10.0.128.0/19"),
+        ("10.0.64.0/18", "10.0.160.0/19"),
+    ]
+    for zones in (["a", "b"], ["a", "b", "c"], ["a", "b", "c", "d"], list("abcdef")):
+        for small in (vpc, IPv4Network("10.0.0.0/20")):
+            plan = network.subnet_plan(small, zones)
+            cidrs = [c for z in plan for c in (z.private, z.public)]
+            assert all(c.subnet_of(small) for c in cidrs)
+            assert all(not a.overlaps(b) for i, a in enumerate(cidrs) for b in cidrs[i + 1 :])
+            assert all(z.private.prefixlen < z.public.prefixlen for z in plan)
+            assert all(c.prefixlen <= 28 for c in cidrs)  # the smallest subnet AWS allows
+
+
+def test_vpc_and_subnets_are_tagged_for_load_balancers_and_karpenter(eks: StackRun) -> None:
+    vpc = eks.one("aws:ec2/vpc:Vpc")
+    assert vpc.inputs["cidrBlock"] == "10.0.0.0/16"
+    assert vpc.inputs["enableDnsHostnames"] is True and vpc.inputs["enableDnsSupport"] is True
+    subnets = eks.of_type("aws:ec2/subnet:Subnet")
+    public = [s for s in subnets if "-public-" in s.name]
+    private = [s for s in subnets if "-private-" in s.name]
+    assert sorted(s.inputs["availabilityZone"] for s in public) == ["us-west-2a", "us-west-2b"]
+    assert sorted(s.inputs["availabilityZone"] for s in private) == ["us-west-2a", "us-west-2b"]
+    for subnet in public:
+        assert subnet.inputs["tags"]["kubernetes.io/role/elb"] == "1"
+        assert "karpenter.sh/discovery" not in subnet.inputs["tags"]
+        assert subnet.inputs["mapPublicIpOnLaunch"] is False
+    for subnet in private:
+        assert subnet.inputs["tags"]["kubernetes.io/role/internal-elb"] == "1"
+        assert subnet.inputs["tags"]["karpenter.sh/discovery"] == CLUSTER
+    assert {s.inputs["cidrBlock"] for s in private} == {"10.0.0.0/18", "10.0.64.0/18"}
+
+
+def test_one_nat_gateway_per_zone_by_default(eks: StackRun) -> None:
+    nats = eks.of_type("aws:ec2/natGateway:NatGateway")
+    public_ids = {f"{s.name}-id" for s in eks.of_type("aws:ec2/subnet:Subnet") if "-public-" in s.name}
+    assert len(nats) == 2 and {n.inputs["subnetId"] for n in nats} == public_ids
+    private_tables = [t for t in eks.of_type("aws:ec2/routeTable:RouteTable") if "-private-" in t.name]
+    targets = [t.inputs["routes"][0]["natGatewayId"] for t in private_tables]
+    assert sorted(targets) == sorted(f"{n.name}-id" for n in nats)  # each zone its own NAT
+    public_table = named(eks, "aws:ec2/routeTable:RouteTable", "-public")
+    assert public_table.inputs["routes"] == [{"cidrBlock": "0.0.0.0/0", "gatewayId": f"{CLUSTER}-igw-id"}]
+    endpoint = eks.one("aws:ec2/vpcEndpoint:VpcEndpoint")
+    assert endpoint.inputs["serviceName"] == "com.amazonaws.us-west-2.s3"
+    assert endpoint.inputs["vpcEndpointType"] == "Gateway"
+    assert sorted(endpoint.inputs["routeTableIds"]) == sorted(f"{t.name}-id" for t in private_tables)
+
+
+def test_single_nat_gateway_serves_every_zone(variant: StackRun) -> None:
+    (nat,) = variant.of_type("aws:ec2/natGateway:NatGateway")
+    private_tables = [t for t in variant.of_type("aws:ec2/routeTable:RouteTable") if "-private-" in t.name]
+    assert len(private_tables) == 3
+    assert {t.inputs["routes"][0]["natGatewayId"] for t in private_tables} == {f"{nat.name}-id"}
+
+
+# --------------------------------------------------------------------------------------
+# EKS
+# --------------------------------------------------------------------------------------
+
+
+def test_eks_cluster_arguments(eks: StackRun) -> None:
+    cluster = eks.one("eks:index:Cluster")
+    inputs = cluster.inputs
+    assert inputs["name"] == CLUSTER  # explicit: IAM conditions interpolate it
+    assert inputs["version"] == "1.33"
+    assert inputs["authenticationMode"] == "API"
+    assert inputs["skipDefaultNodeGroup"] is True
+    assert inputs["skipDefaultSecurityGroups"] is True
+    assert inputs["endpointPrivateAccess"] is True and inputs["endpointPublicAccess"] is True
+    assert inputs["publicAccessCidrs"] == ["203.0.113.0/24"]
+    assert inputs["createOidcProvider"] is False
+    assert inputs["corednsAddonOptions"]["enabled"] is False  # added after the node group instead
+    assert inputs["deletionProtection"] is False
+    assert inputs["vpcId"] == f"{CLUSTER}-vpc-id"
+    assert sorted(inputs["privateSubnetIds"]) == sorted(
+        f"{s.name}-id" for s in eks.of_type("aws:ec2/subnet:Subnet") if "-private-" in s.name
+    )
+    assert inputs["accessEntries"] == {
+        "admin-0": {
+            "principalArn": "arn:aws:iam::123456789012:role/Admin",
+            "type": "STANDARD",
+            "accessPolicies": {
+                "cluster-admin": {
+                    "policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+                    "accessScope": {"type": "cluster"},
+                }
+            },
+        }
+    }
+
+
+def test_system_node_group_spans_the_private_subnets_of_every_zone(eks: StackRun) -> None:
+    group = eks.one("eks:index:ManagedNodeGroup")
+    cluster = eks.one("eks:index:Cluster")
+    assert group.inputs["cluster"] == cluster.urn
+    assert group.inputs["scalingConfig"] == {"desiredSize": 2, "minSize": 2, "maxSize": 2}
+    assert group.inputs["instanceTypes"] == ["m6i.2xlarge"]
+    assert group.inputs["capacityType"] == "ON_DEMAND"
+    assert group.inputs["operatingSystem"] == "AL2023"
+    private = {
+        f"{s.name}-id": s.inputs["availabilityZone"]
+        for s in eks.of_type("aws:ec2/subnet:Subnet")
+        if "-private-" in s.name
+    }
+    assert set(group.inputs["subnetIds"]) == set(private)
+    assert len({private[s] for s in group.inputs["subnetIds"]}) >= 2
+    role = named(eks, ROLE, "-system-node")
+    assert group.inputs["nodeRoleArn"] == f"arn:aws:iam::123456789012:role/{role.name}"
+    assert all(depends_on(group, a) for a in eks.of_type(ATTACHMENT) if a.name.startswith(role.name + "-"))
+    template = eks.one("aws:ec2/launchTemplate:LaunchTemplate")
+    assert group.inputs["launchTemplate"] == {"id": f"{template.name}-id", "version": "1"}
+    assert template.inputs["blockDeviceMappings"] == [
+        {
+            "deviceName": "/dev/xvda",
+            "ebs": {"volumeSize": 100, "volumeType": "gp3", "encrypted": "true", "deleteOnTermination": "true"},
+        }
+    ]
+    assert template.inputs["metadataOptions"]["httpTokens"] == "required"
+    assert "vpcSecurityGroupIds" not in template.inputs  # EKS then attaches the cluster security group
+
+
+def test_node_roles_carry_the_node_policies(eks: StackRun) -> None:
+    for suffix in ("-system-node", "-karpenter-node"):
+        role = named(eks, ROLE, suffix)
+        (statement,) = statements(role, "assumeRolePolicy")
+        assert statement == {
+            "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": ["sts:AssumeRole"],
+        }
+        assert sorted(attached(eks, role)) == sorted(
+            f"arn:aws:iam::aws:policy/{p}"
+            for p in (
+                "AmazonEKSWorkerNodePolicy",
+                "AmazonEKS_CNI_Policy",
+                "AmazonEC2ContainerRegistryPullOnly",
+                "AmazonSSMManagedInstanceCore",
+            )
+        )
+
+
+def test_add_ons_come_after_the_system_nodes(eks: StackRun) -> None:
+    group = eks.one("eks:index:ManagedNodeGroup")
+    cluster = eks.one("eks:index:Cluster")
+    addons = {a.inputs["addonName"]: a for a in eks.of_type("aws:eks/addon:Addon")}
+    assert set(addons) == {"eks-pod-identity-agent", "coredns", "aws-ebs-csi-driver"}
+    for addon in addons.values():
+        assert addon.inputs["clusterName"] == CLUSTER
+        assert depends_on(addon, group) and depends_on(addon, cluster)
+    ebs = addons["aws-ebs-csi-driver"]
+    assert depends_on(ebs, addons["eks-pod-identity-agent"])
+    role = named(eks, ROLE, "-ebs-csi")
+    assert ebs.inputs["podIdentityAssociations"] == [
+        {"serviceAccount": "ebs-csi-controller-sa", "roleArn": f"arn:aws:iam::123456789012:role/{role.name}"}
+    ]
+    assert attached(eks, role) == ["arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"]
+    assert statements(role, "assumeRolePolicy")[0]["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+
+
+def test_cluster_security_group_carries_the_karpenter_discovery_tag(eks: StackRun) -> None:
+    tag = eks.one("aws:ec2/tag:Tag")
+    # The fake engine's clusterSecurityGroupId: with skipDefaultSecurityGroups this is the
+    # EKS-created group every node uses.
+    assert tag.inputs == {"resourceId": "sg-0cluster0000000000", "key": "karpenter.sh/discovery", "value": CLUSTER}
+
+
+def test_gp3_is_the_default_storage_class(eks: StackRun) -> None:
+    storage_class = eks.kubernetes_object("StorageClass", "gp3")
+    assert storage_class["provisioner"] == "ebs.csi.aws.com"
+    assert storage_class["metadata"]["annotations"] == {"storageclass.kubernetes.io/is-default-class": "true"}
+    assert storage_class["parameters"] == {"type": "gp3", "encrypted": "true"}
+    assert storage_class["volumeBindingMode"] == "WaitForFirstConsumer"
+    resource = named(eks, "kubernetes:storage.k8s.io/v1:StorageClass", "-gp3")
+    assert depends_on(resource, named(eks, "aws:eks/addon:Addon", "-aws-ebs-csi-driver"))
+
+
+# --------------------------------------------------------------------------------------
+# Karpenter: IAM, interruption queue, charts
+# --------------------------------------------------------------------------------------
+
+
+def test_karpenter_node_role_has_an_ec2_linux_access_entry(eks: StackRun) -> None:
+    role = named(eks, ROLE, "-karpenter-node")
+    entry = eks.one("aws:eks/accessEntry:AccessEntry")
+    assert entry.inputs == {
+        "clusterName": CLUSTER,
+        "principalArn": f"arn:aws:iam::123456789012:role/{role.name}",
+        "type": "EC2_LINUX",
+    }
+    assert depends_on(entry, eks.one("eks:index:Cluster"))
+
+
+def test_karpenter_controller_role_is_assumed_through_pod_identity(eks: StackRun) -> None:
+    role = named(eks, ROLE, "-karpenter")
+    assert statements(role, "assumeRolePolicy") == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "pods.eks.amazonaws.com"},
+            "Action": ["sts:AssumeRole", "sts:TagSession"],
+        }
+    ]
+    association = named(eks, PIA, "-karpenter")
+    assert association.inputs == {
+        "clusterName": CLUSTER,
+        "namespace": "kube-system",
+        "serviceAccount": "karpenter",
+        "roleArn": f"arn:aws:iam::123456789012:role/{role.name}",
+    }
+    policies = {p.name.removeprefix(f"{CLUSTER}-karpenter-"): p for p in eks.of_type(POLICY)}
+    assert set(policies) == set(CONTROLLER_POLICIES)
+    assert sorted(attached(eks, role)) == sorted(
+        f"arn:aws:iam::123456789012:policy/{p.name}" for p in policies.values()
+    )
+
+
+def test_controller_permissions_are_the_templates(eks: StackRun) -> None:
+    """Statement ids of Karpenter v1.14's CloudFormation template, minus ZonalShiftPolicy."""
+    sids = {key: [s["Sid"] for s in statements(named(eks, POLICY, f"-karpenter-{key}"))] for key in CONTROLLER_POLICIES}
+    assert sids == {
+        "node-lifecycle": [
+            "AllowScopedEC2InstanceAccessActions",
+            "AllowScopedEC2LaunchTemplateAccessActions",
+            "AllowScopedEC2InstanceActionsWithTags",
+            "AllowScopedResourceCreationTagging",
+            "AllowScopedResourceTagging",
+            "AllowScopedDeletion",
+        ],
+        "iam-integration": [
+            "AllowPassingInstanceRole",
+            "AllowScopedInstanceProfileCreationActions",
+            "AllowScopedInstanceProfileTagActions",
+            "AllowScopedInstanceProfileActions",
+        ],
+        "eks-integration": ["AllowAPIServerEndpointDiscovery"],
+        "interruption": ["AllowInterruptionQueueActions"],
+        "resource-discovery": [
+            "AllowRegionalReadActions",
+            "AllowSSMReadActions",
+            "AllowPricingReadActions",
+            "AllowUnscopedInstanceProfileListAction",
+            "AllowInstanceProfileReadActions",
+        ],
+    }
+    node_role = named(eks, ROLE, "-karpenter-node")
+    pass_role = statements(named(eks, POLICY, "-karpenter-iam-integration"))[0]
+    assert pass_role["Resource"] == f"arn:aws:iam::123456789012:role/{node_role.name}"  # only its own nodes' role
+    launch = statements(named(eks, POLICY, "-karpenter-node-lifecycle"))[2]
+    assert launch["Condition"]["StringEquals"] == {
+        f"aws:RequestTag/kubernetes.io/cluster/{CLUSTER}": "owned",
+        "aws:RequestTag/eks:eks-cluster-name": CLUSTER,
+    }
+    queue = eks.one("aws:sqs/queue:Queue")
+    (interruption,) = statements(named(eks, POLICY, "-karpenter-interruption"))
+    assert interruption["Resource"] == f"arn:aws:sqs:region:123456789012:{queue.inputs['name']}"
+
+
+def test_every_policy_document_fits_its_aws_size_limit(eks: StackRun, variant: StackRun) -> None:
+    for run in (eks, variant):
+        policies = run.of_type(POLICY)
+        assert len(policies) == 5
+        for policy in policies:
+            text = json.dumps(document(policy), separators=(",", ":"))
+            assert len(text) <= iam.MANAGED_POLICY_MAX_CHARS, (policy.name, len(text))
+        for inline in run.of_type("aws:iam/rolePolicy:RolePolicy"):  # one per role
+            assert len(inline.inputs["policy"]) <= iam.INLINE_ROLE_POLICIES_MAX_CHARS
+        for role in run.of_type(ROLE):
+            assert len(role.inputs["assumeRolePolicy"]) <= iam.TRUST_POLICY_MAX_CHARS
+
+
+def test_controller_policies_fit_even_at_the_longest_names() -> None:
+    """The combined document would not fit; each of the template's parts does, with room."""
+    scope = ControllerScope(
+        cluster=LONG_NAME,
+        region="ap-southeast-7",
+        partition="aws-us-gov",
+        account_id="123456789012",
+        node_role_arn=f"arn:aws-us-gov:iam::123456789012:role/{LONG_NAME}-karpenter-node-1234567",
+        queue_arn=f"arn:aws-us-gov:sqs:ap-southeast-7:123456789012:Karpenter-{LONG_NAME}",
+    )
+    sizes = karpenter.policy_sizes(scope)
+    assert max(sizes.values()) <= iam.MANAGED_POLICY_MAX_CHARS * 0.75, sizes
+    combined = iam.render([s for part in controller_policies(scope).values() for s in part])
+    assert len(combined) > iam.MANAGED_POLICY_MAX_CHARS  # why the split exists
+
+
+def test_interruption_queue_and_its_five_rules(eks: StackRun) -> None:
+    queue = eks.one("aws:sqs/queue:Queue")
+    assert queue.inputs == {
+        "name": f"Karpenter-{CLUSTER}",
+        "messageRetentionSeconds": catalog.KARPENTER_INTERRUPTION_QUEUE_RETENTION_S,
+        "sqsManagedSseEnabled": True,
+    }
+    queue_arn = f"arn:aws:sqs:region:123456789012:Karpenter-{CLUSTER}"
+    policy = eks.one("aws:sqs/queuePolicy:QueuePolicy")
+    allow, deny = statements(policy)
+    assert allow["Principal"] == {"Service": ["events.amazonaws.com", "sqs.amazonaws.com"]}
+    assert (allow["Effect"], allow["Action"], allow["Resource"]) == ("Allow", "sqs:SendMessage", queue_arn)
+    assert deny == {
+        "Sid": "DenyHTTP",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "sqs:*",
+        "Resource": queue_arn,
+        "Condition": {"Bool": {"aws:SecureTransport": False}},
+    }
+    rules = eks.of_type("aws:cloudwatch/eventRule:EventRule")
+    patterns = sorted((p["source"], p["detail-type"]) for p in (json.loads(r.inputs["eventPattern"]) for r in rules))
+    assert patterns == sorted(
+        [
+            (["aws.health"], ["AWS Health Event"]),
+            (["aws.ec2"], ["EC2 Spot Instance Interruption Warning"]),
+            (["aws.ec2"], ["EC2 Instance Rebalance Recommendation"]),
+            (["aws.ec2"], ["EC2 Instance State-change Notification"]),
+            (["aws.ec2"], ["EC2 Capacity Reservation Instance Interruption Warning"]),
+        ]
+    )
+    targets = eks.of_type("aws:cloudwatch/eventTarget:EventTarget")
+    assert sorted(t.inputs["rule"] for t in targets) == sorted(r.name for r in rules)
+    assert all(t.inputs["arn"] == queue_arn for t in targets)
+    assert all(t.inputs["targetId"] == "KarpenterInterruptionQueueTarget" for t in targets)
+    assert len(INTERRUPTION_RULES) == 5
+
+
+def test_karpenter_charts_crds_first_then_the_controller(eks: StackRun) -> None:
+    crds = named(eks, RELEASE, "-karpenter-crd")
+    controller = named(eks, RELEASE, "-karpenter")
+    assert crds.inputs["chart"] == "oci://public.ecr.aws/karpenter/karpenter-crd"
+    assert controller.inputs["chart"] == "oci://public.ecr.aws/karpenter/karpenter"
+    assert crds.inputs["version"] == controller.inputs["version"] == catalog.KARPENTER_VERSION == "1.14.1"
+    assert crds.inputs["namespace"] == controller.inputs["namespace"] == "kube-system"
+    assert (crds.inputs["name"], controller.inputs["name"]) == ("karpenter-crd", "karpenter")  # no random suffix
+    assert controller.inputs["skipCrds"] is True
+    assert "skipCrds" not in crds.inputs
+    values = controller.inputs["values"]
+    assert values["settings"] == {"clusterName": CLUSTER, "interruptionQueue": f"Karpenter-{CLUSTER}"}
+    association = named(eks, PIA, "-karpenter")
+    assert values["serviceAccount"]["name"] == association.inputs["serviceAccount"]
+    assert values["controller"]["resources"] == {
+        "requests": {"cpu": "1", "memory": "1Gi"},
+        "limits": {"cpu": "1", "memory": "1Gi"},
+    }
+    assert depends_on(controller, crds)
+    assert depends_on(controller, association)
+    assert depends_on(controller, eks.one("aws:eks/accessEntry:AccessEntry"))
+    for key in CONTROLLER_POLICIES:
+        assert depends_on(controller, named(eks, ATTACHMENT, f"-karpenter-{key}"))
+    for addon in ("-coredns", "-eks-pod-identity-agent"):
+        assert depends_on(controller, named(eks, "aws:eks/addon:Addon", addon))
+    assert depends_on(controller, eks.one("eks:index:ManagedNodeGroup"))
+
+
+# --------------------------------------------------------------------------------------
+# GPU pools
+# --------------------------------------------------------------------------------------
+
+
+def test_node_class_and_pools_wait_for_the_crds_and_the_controller(eks: StackRun, variant: StackRun) -> None:
+    for run in (eks, variant):
+        crds = named(run, RELEASE, "-karpenter-crd")
+        controller = named(run, RELEASE, "-karpenter")
+        node_class = run.one(NODE_CLASS)
+        for resource in (node_class, *run.of_type(NODE_POOL)):
+            assert depends_on(resource, crds) and depends_on(resource, controller), resource.name
+        assert all(depends_on(pool, node_class) for pool in run.of_type(NODE_POOL))
+
+
+def test_ec2_node_class(eks: StackRun) -> None:
+    node_class = eks.kubernetes_object("EC2NodeClass", "gpu")
+    spec = node_class["spec"]
+    assert spec["amiSelectorTerms"] == [{"alias": "al2023@v20260714"}]
+    assert "latest" not in catalog.GPU_NODE_AMI.alias
+    assert spec["role"] == named(eks, ROLE, "-karpenter-node").name  # the name, not the ARN
+    discovery = [{"tags": {"karpenter.sh/discovery": CLUSTER}}]
+    assert spec["subnetSelectorTerms"] == discovery
+    assert spec["securityGroupSelectorTerms"] == discovery
+    assert spec["metadataOptions"]["httpTokens"] == "required"
+    assert spec["metadataOptions"]["httpPutResponseHopLimit"] == 1
+    assert spec["blockDeviceMappings"] == [
+        {
+            "deviceName": "/dev/xvda",
+            "ebs": {"volumeSize": "300Gi", "volumeType": "gp3", "encrypted": True, "deleteOnTermination": True},
+        }
+    ]
+    assert spec["tags"] == {"llm-serving:stack": "eks", "llm-serving:cluster": CLUSTER}
+    assert "capacityReservationSelectorTerms" not in spec
+    assert_valid([node_class])
+
+
+def test_node_pool_from_the_stack_file(eks: StackRun) -> None:
+    pool = eks.kubernetes_object("NodePool", "g5")
+    template = pool["spec"]["template"]
+    assert template["metadata"]["labels"] == {"nvidia.com/gpu.present": "true"}
+    assert template["spec"]["nodeClassRef"] == {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "gpu"}
+    assert template["spec"]["requirements"] == [
+        {"key": "karpenter.k8s.aws/instance-family", "operator": "In", "values": ["g5"]},
+        {"key": "karpenter.k8s.aws/instance-size", "operator": "In", "values": ["2xlarge", "4xlarge", "8xlarge"]},
+        {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["on-demand", "spot"]},
+        {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]},
+        {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]},
+    ]
+    assert template["spec"]["taints"] == [{"key": "nvidia.com/gpu", "effect": "NoSchedule"}]
+    assert template["spec"]["expireAfter"] == "720h"
+    assert pool["spec"]["limits"] == {"nvidia.com/gpu": 4}
+    assert pool["spec"]["disruption"] == {
+        "consolidationPolicy": "WhenEmpty",
+        "consolidateAfter": "30m",
+        "budgets": [{"nodes": "1"}],
+    }
+    assert_valid([pool])
+
+
+def test_more_pools_reserved_capacity_and_budgets(variant: StackRun) -> None:
+    pools = {p["metadata"]["name"]: p for p in variant.kubernetes_objects() if p["kind"] == "NodePool"}
+    assert set(pools) == {"g5", "p5"}
+    p5 = pools["p5"]["spec"]
+    assert p5["limits"] == {"nvidia.com/gpu": 16}
+    assert {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["reserved", "on-demand"]} in p5[
+        "template"
+    ]["spec"]["requirements"]
+    assert not any(r["key"] == "karpenter.k8s.aws/instance-size" for r in p5["template"]["spec"]["requirements"])
+    assert p5["disruption"]["budgets"] == [{"nodes": "0", "schedule": "0 9 * * 1-5", "duration": "8h"}]
+    node_class = variant.kubernetes_object("EC2NodeClass", "gpu")
+    assert node_class["spec"]["capacityReservationSelectorTerms"] == [{"id": "cr-0123456789abcdef0"}]
+    assert node_class["spec"]["subnetSelectorTerms"] == [{"tags": {"karpenter.sh/discovery": LONG_NAME}}]
+    assert_valid([*pools.values(), node_class])
+
+
+def test_device_plugin_runs_on_every_gpu_node_despite_the_taint(eks: StackRun) -> None:
+    release = named(eks, RELEASE, "-nvidia-device-plugin")
+    chart = catalog.NVIDIA_DEVICE_PLUGIN_CHART
+    assert (release.inputs["chart"], release.inputs["version"]) == ("nvidia-device-plugin", "0.20.0")
+    assert (
+        release.inputs["repositoryOpts"]
+        == {"repo": "https://nvidia.github.io/k8s-device-plugin"}
+        == {"repo": chart.repo}
+    )
+    values = release.inputs["values"]
+    for pool in (o for o in eks.kubernetes_objects() if o["kind"] == "NodePool"):
+        labels = pool["spec"]["template"]["metadata"]["labels"]
+        assert all(labels.get(k) == v for k, v in values["nodeSelector"].items())
+        for taint in pool["spec"]["template"]["spec"]["taints"]:
+            assert any(tolerates(t, taint) for t in values["tolerations"])
+    assert values["gfd"] == {"enabled": False} and values["nfd"] == {"enabled": False}
+
+
+def test_gpu_nodes_contract_matches_the_node_pool() -> None:
+    g5 = pool_config(name="g5", instanceFamilies=["g5"], instanceSizes=["2xlarge", "12xlarge"], gpuLimit=8)
+    p5 = pool_config(name="p5", instanceFamilies=["p5"], gpuLimit=16)
+    for config in (g5, p5):
+        nodes = gpu_pools.gpu_nodes(config)
+        pool = gpu_pools.node_pool(config)
+        assert nodes.node_selector == {"karpenter.sh/nodepool": config.name}  # Karpenter's own node label
+        assert all(
+            any(tolerates(t, taint) for t in nodes.tolerations) for taint in pool["spec"]["template"]["spec"]["taints"]
+        )
+        assert nodes.resource_name in pool["spec"]["limits"]
+    assert gpu_pools.gpu_nodes(g5).gpus_per_node == 4  # the largest allowed instance, g5.12xlarge
+    assert (gpu_pools.gpu_nodes(p5).gpu, gpu_pools.gpu_nodes(p5).gpus_per_node) == ("H100", 8)
+
+
+# --------------------------------------------------------------------------------------
+# registry, bucket, Pod Identity for the serving service accounts
+# --------------------------------------------------------------------------------------
+
+
+def test_registry(eks: StackRun, variant: StackRun) -> None:
+    repository = eks.one("aws:ecr/repository:Repository")
+    assert repository.inputs["name"] == "llm-serving"
+    assert repository.inputs["imageScanningConfiguration"] == {"scanOnPush": True}
+    assert repository.inputs["imageTagMutability"] == "IMMUTABLE"
+    assert eks.outputs["registry_url"] == "123456789012.dkr.ecr.region.amazonaws.com/llm-serving"
+    assert variant.of_type("aws:ecr/repository:Repository") == []
+    assert "registry_url" not in variant.outputs
+
+
+def test_bucket_is_private_encrypted_and_kept_on_destroy(eks: StackRun) -> None:
+    bucket = eks.one("aws:s3/bucket:Bucket")
+    assert bucket.inputs["forceDestroy"] is False
+    settings = [r for r in eks.resources if r.type.startswith("aws:s3/")]
+    assert len(settings) == 5 and all(r.retain_on_delete for r in settings)  # the bucket and its protections
+    block = eks.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    assert all(
+        block.inputs[k] is True
+        for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    )
+    assert eks.one("aws:s3/bucketOwnershipControls:BucketOwnershipControls").inputs["rule"] == {
+        "objectOwnership": "BucketOwnerEnforced"
+    }
+    encryption = eks.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+    assert encryption.inputs["rules"] == [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]
+    (deny,) = statements(eks.one("aws:s3/bucketPolicy:BucketPolicy"))
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": False}}
+
+
+def test_bucket_is_deleted_with_the_stack_when_asked(variant: StackRun) -> None:
+    bucket = variant.one("aws:s3/bucket:Bucket")
+    assert bucket.inputs["forceDestroy"] is True
+    assert not any(r.retain_on_delete for r in variant.resources)
+
+
+def test_serving_service_accounts_reach_the_bucket_through_pod_identity(eks: StackRun) -> None:
+    bucket_arn = "arn:aws:s3:::llm-eks-models-0000"
+    for account, writes in ((READER_SERVICE_ACCOUNT, False), (WRITER_SERVICE_ACCOUNT, True)):
+        role = named(eks, ROLE, f"-{account}")
+        assert statements(role, "assumeRolePolicy")[0]["Action"] == ["sts:AssumeRole", "sts:TagSession"]
+        inline = named(eks, "aws:iam/rolePolicy:RolePolicy", f"-{account}")
+        assert inline.inputs["role"] == f"{role.name}-id"
+        on_bucket, on_objects = statements(inline)
+        assert on_bucket["Resource"] == bucket_arn and on_objects["Resource"] == f"{bucket_arn}/*"
+        assert "s3:GetObject" in on_objects["Action"]
+        assert ("s3:PutObject" in on_objects["Action"]) is writes
+        assert not any("*" in action for action in on_bucket["Action"] + on_objects["Action"])
+        association = named(eks, PIA, f"-{account}")
+        assert association.inputs == {
+            "clusterName": CLUSTER,
+            "namespace": "llm",
+            "serviceAccount": account,
+            "roleArn": f"arn:aws:iam::123456789012:role/{role.name}",
+        }
+        assert depends_on(association, inline)
+        service_account = eks.kubernetes_object("ServiceAccount", account)
+        assert service_account["metadata"] == {"name": account, "namespace": "llm"}
+    assert eks.kubernetes_object("Namespace", "llm")["metadata"] == {"name": "llm"}
+
+
+def test_without_a_bucket_there_is_no_model_store(run_with: Callable[..., StackRun]) -> None:
+    run = run_with("eks", {PLATFORM: {"bucket": {"create": False}}})
+    assert run.error is None, run.error
+    assert not [r for r in run.resources if r.type.startswith("aws:s3/")]
+    assert [r.name for r in run.of_type(PIA)] == [f"{CLUSTER}-karpenter"]
+    assert "bucket" not in run.outputs
+    # The service accounts exist anyway: workloads reference them.
+    assert {o["metadata"]["name"] for o in run.kubernetes_objects() if o["kind"] == "ServiceAccount"} == {
+        READER_SERVICE_ACCOUNT,
+        WRITER_SERVICE_ACCOUNT,
+    }
+
+
+# --------------------------------------------------------------------------------------
+# names that AWS limits
+# --------------------------------------------------------------------------------------
+
+# Physical names are "<logical name>-<7 random characters>" unless set explicitly.
+NAME_LIMITS = {ROLE: 64, POLICY: 128, "aws:cloudwatch/eventRule:EventRule": 64, "aws:s3/bucket:Bucket": 63}
+
+
+def test_derived_names_fit_aws_limits_at_the_longest_cluster_name(variant: StackRun) -> None:
+    for type_, limit in NAME_LIMITS.items():
+        resources = variant.of_type(type_)
+        assert resources
+        for resource in resources:
+            assert "name" not in resource.inputs and "bucket" not in resource.inputs  # auto-named
+            assert len(resource.name) + 8 <= limit, (type_, resource.name)
+    assert len(variant.one("aws:sqs/queue:Queue").inputs["name"]) <= 80
+    assert variant.one("aws:s3/bucket:Bucket").name == f"{LONG_NAME}-models"  # lower case, as S3 requires
+
+
+# --------------------------------------------------------------------------------------
+# the Platform contract and the stack outputs
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def captured() -> Iterator[dict[str, Any]]:
+    """The Platform the real program hands to the serving layer, and the URNs in its ``ready``."""
+    seen: dict[str, Any] = {}
+
+    class Capture(Serving):
+        def __init__(self, name: str, args: ServingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+            super().__init__(name, args, opts)
+            seen["platform"] = args.platform
+            pulumi.Output.all(*(r.urn for r in args.platform.ready)).apply(lambda urns: seen.update(ready=urns))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(components.workloads, "Serving", Capture)
+        run = run_stack("eks")
+    assert run.error is None, run.error
+    seen["run"] = run
+    yield seen
+
+
+def test_platform_tells_workloads_how_to_use_the_gpu_pools(captured: dict[str, Any]) -> None:
+    platform: Platform = captured["platform"]
+    assert (platform.cloud, platform.cluster_name, platform.location) == ("aws", CLUSTER, "us-west-2")
+    assert platform.namespace == "llm"
+    (name,) = platform.gpu_pools
+    nodes = platform.gpu_pool()
+    assert (name, nodes.pool, nodes.gpu, nodes.gpus_per_node) == ("g5", "g5", "A10G", 1)
+    assert nodes.node_selector == {"karpenter.sh/nodepool": "g5"}
+    assert nodes.resource_name == "nvidia.com/gpu"
+    pool = captured["run"].kubernetes_object("NodePool", "g5")
+    assert all(
+        any(tolerates(t, taint) for t in nodes.tolerations) for taint in pool["spec"]["template"]["spec"]["taints"]
+    )
+    assert platform.storage_class == "gp3"
+
+
+def test_platform_model_store_and_load_balancers(captured: dict[str, Any]) -> None:
+    platform: Platform = captured["platform"]
+    store = platform.model_store
+    assert store is not None and store.scheme == "s3"
+    assert (store.reader_service_account, store.writer_service_account) == (
+        READER_SERVICE_ACCOUNT,
+        WRITER_SERVICE_ACCOUNT,
+    )
+    assert store.env == {"AWS_REGION": "us-west-2", "AWS_DEFAULT_REGION": "us-west-2"}
+    assert platform.load_balancing.annotations(internal=False) == {
+        "service.beta.kubernetes.io/aws-load-balancer-type": "nlb"
+    }
+    assert platform.load_balancing.annotations(internal=True) == {
+        "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+        "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+    }
+
+
+def test_platform_ready_is_what_workloads_must_wait_for(captured: dict[str, Any]) -> None:
+    run: StackRun = captured["run"]
+    resources = {r.urn: f"{r.type} {r.name}" for r in run.resources}
+    ready = {resources[urn] for urn in captured["ready"]}
+    assert ready == {
+        f"kubernetes:core/v1:Namespace {CLUSTER}-llm",
+        f"kubernetes:core/v1:ServiceAccount {CLUSTER}-{READER_SERVICE_ACCOUNT}",
+        f"kubernetes:core/v1:ServiceAccount {CLUSTER}-{WRITER_SERVICE_ACCOUNT}",
+        f"{PIA} {CLUSTER}-{READER_SERVICE_ACCOUNT}",
+        f"{PIA} {CLUSTER}-{WRITER_SERVICE_ACCOUNT}",
+        f"{NODE_POOL} {CLUSTER}-g5",
+        f"{RELEASE} {CLUSTER}-nvidia-device-plugin",
+        f"kubernetes:storage.k8s.io/v1:StorageClass {CLUSTER}-gp3",
+    }
+
+
+def test_stack_outputs(eks: StackRun) -> None:
+    assert set(eks.outputs) >= {
+        "cluster_name",
+        "cluster_location",
+        "credentials_command",
+        "kubeconfig",
+        "bucket",
+        "registry_url",
+    }
+    assert eks.outputs["cluster_name"] == CLUSTER
+    assert eks.outputs["cluster_location"] == "us-west-2"
+    assert eks.outputs["credentials_command"] == f"aws eks update-kubeconfig --region us-west-2 --name {CLUSTER}"
+    assert eks.outputs["bucket"] == "s3://llm-eks-models-0000"
+    assert json.loads(eks.outputs["kubeconfig"])["kind"] == "Config"
+    assert "kubeconfig" in eks.secret_outputs
+
+
+# --------------------------------------------------------------------------------------
+# bad input: a clear error naming the key, and nothing declared
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "key"),
+    [
+        (
+            {PLATFORM: {"gpuNodePools": [{"name": "cpu", "instanceFamilies": ["m5"]}]}},
+            "llm-serving:platform.gpuNodePools[0].instanceFamilies[0] = 'm5': not an NVIDIA GPU instance family",
+        ),
+        (
+            {PLATFORM: {"availabilityZones": ["us-west-2a"]}},
+            'llm-serving:platform.availabilityZones = ["us-west-2a"]: List should have at least 2 items',
+        ),
+        (
+            {PLATFORM: {"gpuNodePools": [{"name": "g5", "instanceSizes": ["12xlarge"], "gpuLimit": 2}]}},
+            "llm-serving:platform.gpuNodePools[0].gpuLimit = 2: below the 4 GPUs of the smallest allowed instance",
+        ),
+        (
+            {"llm-serving:serving": {"model": "deepseek-ai/DeepSeek-R1-Distill-Llama-70B"}},
+            "llm-serving:serving.tensorParallelSize = 1: the weights of deepseek-ai/DeepSeek-R1-Distill-Llama-70B",
+        ),
+    ],
+    ids=["not-a-gpu-family", "one-zone", "gpu-limit-below-a-node", "model-does-not-fit"],
+)
+def test_bad_input_is_refused_before_any_resource(
+    run_with: Callable[..., StackRun], changes: dict[str, Any], key: str
+) -> None:
+    run = run_with("eks", changes)
+    assert run.error is not None
+    assert "invalid stack configuration" in str(run.error)
+    assert key in str(run.error)
+    assert run.resources == []
