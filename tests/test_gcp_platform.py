@@ -432,9 +432,8 @@ def test_gib_version_follows_the_config(run_with: RunWith) -> None:
 def test_installer_and_network_objects_wait_for_the_gpu_pool_and_vpcs(a4high: StackRun) -> None:
     pool = by_name(a4high, NODE_POOL)["a4high"].urn
     subnets = {r.urn for r in a4high.of_type(SUBNETWORK)}
-    rdma = [
-        r for r in a4high.resources if r.kubernetes_object and r.type.split(":")[1].startswith(("apps", "networking"))
-    ]
+    component = a4high.one("llm-serving:gcp:RdmaNetworking").urn
+    rdma = [r for r in a4high.resources if r.parent == component and r.kubernetes_object]
     assert len(rdma) == 19
     for resource in rdma:
         assert pool in resource.depends_on, resource.name
@@ -518,8 +517,8 @@ def test_stack_outputs(a4high: StackRun) -> None:
         f"--project {PROJECT}",
         "bucket": f"gs://{CLUSTER}-{PROJECT}-models",
     }
-    # The repository's own URI; the fake engine writes "project" where the provider's project goes.
-    assert outputs["registry_url"] == f"{REGION}-docker.pkg.dev/project/llm-serving"
+    # The repository is created in the configured project, so its URI names it.
+    assert outputs["registry_url"] == f"{REGION}-docker.pkg.dev/{PROJECT}/llm-serving"
     assert "kubeconfig" in a4high.secret_outputs
 
 

@@ -120,7 +120,10 @@ class GcpPlatform(pulumi.ComponentResource):
             ContainerRegistry(
                 f"{name}-registry",
                 ContainerRegistryArgs(
-                    config.registry.name, config.region, f"Serving images of llm-serving stack {args.stack}"
+                    config.project,
+                    config.registry.name,
+                    config.region,
+                    f"Serving images of llm-serving stack {args.stack}",
                 ),
                 on_google,
             )

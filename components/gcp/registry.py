@@ -16,6 +16,7 @@ from components.gcp.options import child_options
 
 @dataclass(frozen=True)
 class ContainerRegistryArgs:
+    project: str
     repository_id: str
     region: str
     description: str
@@ -30,6 +31,7 @@ class ContainerRegistry(pulumi.ComponentResource):
         super().__init__("llm-serving:gcp:ContainerRegistry", name, None, opts)
         repository = gcp.artifactregistry.Repository(
             name,
+            project=args.project,
             repository_id=args.repository_id,
             format="DOCKER",
             location=args.region,
