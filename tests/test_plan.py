@@ -1,0 +1,70 @@
+"""tools/plan.py: the offline plan a reviewer reads, and the manifests it writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import assert_valid
+from tools import plan
+from tools.offline import ROOT
+
+
+@pytest.mark.parametrize("stack", ["a4high", "eks"])
+def test_plan_prints_sizing_tree_and_outputs(stack: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert plan.main(["--stack", stack, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "-- sizing (one engine GPU) --" in out and "KV cache" in out
+    assert "llm-serving:workloads:Serving  serving" in out
+    assert "-- stack outputs --" in out
+    assert "kubeconfig: <redacted: Pulumi secret>" in out
+    assert "all" in out and "pass strict schema validation" in out
+
+
+@pytest.mark.parametrize("stack", ["a4high", "eks"])
+def test_plan_writes_the_manifests_the_tests_validate(stack: str, tmp_path: Path) -> None:
+    assert plan.main(["--stack", stack, "--out", str(tmp_path)]) == 0
+    files = sorted((tmp_path / stack).glob("[0-9][0-9]-*.yaml"))
+    objects = [yaml.safe_load(f.read_text()) for f in files]
+    assert {o["kind"] for o in objects} >= {"Deployment", "Service", "Secret", "PersistentVolumeClaim"}
+    assert_valid(objects)
+    for obj in objects:  # no secret values on disk
+        if obj["kind"] == "Secret":
+            assert set(obj["stringData"].values()) == {plan.REDACTED}
+
+
+def test_plan_lists_the_helm_releases(tmp_path: Path) -> None:
+    assert plan.main(["--stack", "eks", "--out", str(tmp_path)]) == 0
+    releases = yaml.safe_load((tmp_path / "eks" / "helm-releases.yaml").read_text())
+    assert {r["chart"] for r in releases} >= {"kuberay-operator"}
+    assert all(r["version"] for r in releases)
+
+
+def write_stack(tmp_path: Path, stack: str, text: str) -> Path:
+    path = tmp_path / f"Pulumi.{stack}.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_plan_refuses_a_typo_naming_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = (ROOT / "Pulumi.eks.yaml").read_text().replace("    maxModelLen: 8192", "    maxModelLenght: 8192")
+    path = write_stack(tmp_path, "typo", text)
+    assert plan.main(["--stack-file", str(path), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "llm-serving:serving.maxModelLenght: unknown key; did you mean 'maxModelLen'?" in err
+    assert not (tmp_path / "typo").exists()
+
+
+def test_plan_refuses_an_impossible_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = (ROOT / "Pulumi.eks.yaml").read_text().replace("    maxModelLen: 8192", "    maxModelLen: 131072")
+    path = write_stack(tmp_path, "toolong", text)
+    assert plan.main(["--stack-file", str(path), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "llm-serving:serving.maxModelLen = 131072: one 131072-token sequence needs 16.00 GiB" in err
+
+
+def test_plan_without_a_stack_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert plan.main(["--stack", "nope", "--out", str(tmp_path)]) == 2
+    assert "no stack file" in capsys.readouterr().err
