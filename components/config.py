@@ -504,6 +504,8 @@ REMOVED_VLLM_FLAGS = {
 }
 
 Engine = Literal["vllm", "rayservice", "none"]
+# Namespaces that exist already or belong to operators this program installs.
+RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "kuberay-system")
 
 
 class ServingConfig(_Strict):
@@ -527,6 +529,15 @@ class ServingConfig(_Strict):
     wait_for_ready: bool = True
     open_webui: OpenWebuiConfig = OpenWebuiConfig()
     exposure: ExposureConfig = ExposureConfig()
+
+    @field_validator("namespace")
+    @classmethod
+    def _own_namespace(cls, namespace: str) -> str:
+        if namespace in RESERVED_NAMESPACES:
+            raise ValueError(
+                f"the platform creates this namespace for the workloads; not one of {', '.join(RESERVED_NAMESPACES)}"
+            )
+        return namespace
 
     @field_validator("model")
     @classmethod

@@ -66,8 +66,12 @@ class ModelStore:
     writer_service_account: str  # may write weights and benchmark results
     # Environment a loader needs to reach the bucket (region, S3 endpoint for GCS, ...).
     env: Mapping[str, str] = field(default_factory=dict)
-    # CSI driver that mounts the bucket as a volume, if the cluster has one (GCS FUSE).
+    # CSI driver that mounts the bucket as a volume, if the cluster has one (GCS FUSE);
+    # the pod annotations it needs to attach its sidecar; the name of the pod volume the
+    # sidecar uses for its file cache, if it takes one.
     fuse_csi_driver: str | None = None
+    fuse_pod_annotations: Mapping[str, str] = field(default_factory=dict)
+    fuse_cache_volume: str | None = None
 
     def url(self, *path: str) -> pulumi.Output[str]:
         """``gs://bucket/a/b`` or ``s3://bucket/a/b``."""

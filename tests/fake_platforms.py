@@ -67,6 +67,8 @@ def fake_platform(cloud: str) -> Platform:
                 reader_service_account=READER_SERVICE_ACCOUNT,
                 writer_service_account=WRITER_SERVICE_ACCOUNT,
                 fuse_csi_driver="gcsfuse.csi.storage.gke.io",
+                fuse_pod_annotations={"gke-gcsfuse/volumes": "true"},
+                fuse_cache_volume="gke-gcsfuse-cache",
             ),
             storage_class="standard-rwo",
         )

@@ -355,6 +355,12 @@ def test_removed_vllm_flags_are_refused(flag: str) -> None:
     assert f"{flag} is removed in vLLM" in message
 
 
+@pytest.mark.parametrize("namespace", ["kube-system", "default"])
+def test_workload_namespace_is_our_own(namespace: str) -> None:
+    message = only_problem("eks", {"serving": {"namespace": namespace}})
+    assert message.startswith(f"llm-serving:serving.namespace = '{namespace}': the platform creates this namespace")
+
+
 def test_gpu_memory_utilization_range() -> None:
     assert "less than or equal to 0.98" in only_problem("a4high", {"serving": {"gpuMemoryUtilization": 0.99}})
 

@@ -191,7 +191,8 @@ def test_gcs_fuse_volume_reads_the_bucket_through_a_local_file_cache(a4: StackRu
     assert weights["csi"]["readOnly"] is True
     assert weights["csi"]["volumeAttributes"]["bucketName"] == "test-bucket"
     assert "file-cache:enable-parallel-downloads:true" in weights["csi"]["volumeAttributes"]["mountOptions"]
-    assert pod["metadata"]["annotations"]["gke-gcsfuse/volumes"] == "true"
+    assert pod["metadata"]["annotations"]["gke-gcsfuse/volumes"] == "true"  # from the platform
+    assert {"name": "gke-gcsfuse-cache", "emptyDir": {}} in pod["spec"]["volumes"]
     assert pod["spec"]["serviceAccountName"] == "model-reader"
 
 

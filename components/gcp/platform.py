@@ -45,6 +45,19 @@ from components.platform import (
 # CSI driver of the GKE Cloud Storage FUSE add-on (gcp-a4high.md §5.1;
 # https://cloud.google.com/kubernetes-engine/docs/how-to/persistent-volumes/cloud-storage-fuse-csi-driver).
 GCS_FUSE_CSI_DRIVER = "gcsfuse.csi.storage.gke.io"
+# Without `gke-gcsfuse/volumes` no sidecar is injected and mounts fail with a misleading
+# PermissionDenied (gcp-a4high.md §7.10); "0" lifts the sidecar's resource limits, which
+# would otherwise throttle a pod streaming hundreds of GB (same GKE page, "Configure
+# resources for the sidecar container").
+# A pod volume with this name becomes the sidecar's file cache (an emptyDir is on the
+# node's ephemeral storage: local SSD on A4 High). https://cloud.google.com/kubernetes-engine/docs/how-to/persistent-volumes/cloud-storage-fuse-csi-driver-perf
+GCS_FUSE_CACHE_VOLUME = "gke-gcsfuse-cache"
+GCS_FUSE_POD_ANNOTATIONS = {
+    "gke-gcsfuse/volumes": "true",
+    "gke-gcsfuse/cpu-limit": "0",
+    "gke-gcsfuse/memory-limit": "0",
+    "gke-gcsfuse/ephemeral-storage-limit": "0",
+}
 # GKE's StorageClass for Persistent Disk (pd-balanced) through the PD CSI driver; PVCs
 # bind on the system pool, whose machines take PD (A4 nodes take Hyperdisk only, §7.9).
 # https://cloud.google.com/kubernetes-engine/docs/how-to/persistent-volumes/gce-pd-csi-driver
@@ -155,6 +168,8 @@ class GcpPlatform(pulumi.ComponentResource):
                 reader_service_account=READER_SERVICE_ACCOUNT,
                 writer_service_account=WRITER_SERVICE_ACCOUNT,
                 fuse_csi_driver=GCS_FUSE_CSI_DRIVER,
+                fuse_pod_annotations=GCS_FUSE_POD_ANNOTATIONS,
+                fuse_cache_volume=GCS_FUSE_CACHE_VOLUME,
             )
             if bucket
             else None

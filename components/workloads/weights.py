@@ -53,13 +53,6 @@ GCSFUSE_MOUNT_OPTIONS = (
     "file-cache:cache-file-for-range-read:true",
     "file-cache:enable-parallel-downloads:true",
 )
-# The sidecar the driver injects must not be starved while it streams hundreds of GB.
-GCSFUSE_POD_ANNOTATIONS = {
-    "gke-gcsfuse/volumes": "true",
-    "gke-gcsfuse/cpu-limit": "0",
-    "gke-gcsfuse/memory-limit": "0",
-    "gke-gcsfuse/ephemeral-storage-limit": "0",
-}
 RUNAI_CONCURRENCY = 16  # the streamer's reader threads (vllm-serving.md §4.2 tuning example)
 
 
@@ -150,13 +143,13 @@ def plan_weights(
         }
         # The driver's sidecar keeps its file cache in this volume: an emptyDir on the
         # node's ephemeral storage, which is local SSD on A4 High.
-        cache_volume = {"name": "gke-gcsfuse-cache", "emptyDir": {}}
+        cache = ({"name": store.fuse_cache_volume, "emptyDir": {}},) if store.fuse_cache_volume else ()
         return WeightsPlan(
             loader=loader,
             model_arg=f"{BUCKET_MOUNT}/{key}",
-            volumes=(volume, cache_volume),
+            volumes=(volume, *cache),
             mounts=({"name": "weights", "mountPath": BUCKET_MOUNT, "readOnly": True},),
-            pod_annotations=dict(GCSFUSE_POD_ANNOTATIONS),
+            pod_annotations=dict(store.fuse_pod_annotations),
             wait_for_cache=wait,
         )
     extra = {"concurrency": RUNAI_CONCURRENCY}
