@@ -139,6 +139,17 @@ def _aws(family: str, gpu: str, shapes: tuple[tuple[str, int, int, int], ...], s
     )
 
 
+# (size, GPUs, vCPUs, memory GiB): g5 and g6 share their shapes; g6e doubles the memory.
+_G5_G6_SHAPES = (
+    ("xlarge", 1, 4, 16),
+    ("2xlarge", 1, 8, 32),
+    ("4xlarge", 1, 16, 64),
+    ("8xlarge", 1, 32, 128),
+    ("16xlarge", 1, 64, 256),
+    ("12xlarge", 4, 48, 192),
+    ("24xlarge", 4, 96, 384),
+    ("48xlarge", 8, 192, 768),
+)
 _AWS_G5 = "https://aws.amazon.com/ec2/instance-types/g5/ (A10G 24 GB per GPU)"
 _AWS_G6 = "https://aws.amazon.com/ec2/instance-types/g6/ (L4 24 GB per GPU)"
 _AWS_G6E = "https://aws.amazon.com/ec2/instance-types/g6e/ (L40S 48 GB per GPU)"
@@ -189,31 +200,13 @@ _MACHINES = (
     *_aws(
         "g5",
         "A10G",
-        (
-            ("xlarge", 1, 4, 16),
-            ("2xlarge", 1, 8, 32),
-            ("4xlarge", 1, 16, 64),
-            ("8xlarge", 1, 32, 128),
-            ("16xlarge", 1, 64, 256),
-            ("12xlarge", 4, 48, 192),
-            ("24xlarge", 4, 96, 384),
-            ("48xlarge", 8, 192, 768),
-        ),
+        _G5_G6_SHAPES,
         _AWS_G5,
     ),
     *_aws(
         "g6",
         "L4",
-        (
-            ("xlarge", 1, 4, 16),
-            ("2xlarge", 1, 8, 32),
-            ("4xlarge", 1, 16, 64),
-            ("8xlarge", 1, 32, 128),
-            ("16xlarge", 1, 64, 256),
-            ("12xlarge", 4, 48, 192),
-            ("24xlarge", 4, 96, 384),
-            ("48xlarge", 8, 192, 768),
-        ),
+        _G5_G6_SHAPES,
         _AWS_G6,
     ),
     *_aws(

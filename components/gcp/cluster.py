@@ -22,8 +22,13 @@ from components.gcp.options import child_options
 
 SYSTEM_POOL = "system"
 NODE_IMAGE = "COS_CONTAINERD"  # COS is the only image with gVNIC + GPUDirect RDMA (gcp-a4high.md §7.8)
-# GKE metadata server on every node: pods authenticate as their Kubernetes service account.
-WORKLOAD_METADATA_MODE = "GKE_METADATA"
+# On every node: the GKE metadata server, so pods authenticate as their Kubernetes service
+# account (Workload Identity, gcp-a4high.md §2), and Shielded VM secure boot with
+# integrity monitoring (§3, "misc").
+NODE_WORKLOAD_METADATA = gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(mode="GKE_METADATA")
+NODE_SHIELDED_INSTANCE = gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(
+    enable_secure_boot=True, enable_integrity_monitoring=True
+)
 
 # kubectl (and the Pulumi Kubernetes provider) authenticate through gcloud's credential
 # plugin, so no token lands in the kubeconfig or the state. Same exec entry as
@@ -168,12 +173,8 @@ class GkeCluster(pulumi.ComponentResource):
                 image_type=NODE_IMAGE,
                 service_account=args.node_service_account,
                 oauth_scopes=NODE_OAUTH_SCOPES,
-                workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(
-                    mode=WORKLOAD_METADATA_MODE
-                ),
-                shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(
-                    enable_secure_boot=True, enable_integrity_monitoring=True
-                ),
+                workload_metadata_config=NODE_WORKLOAD_METADATA,
+                shielded_instance_config=NODE_SHIELDED_INSTANCE,
             ),
             opts=child,
         )

@@ -26,7 +26,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from components.config import GcpGpuPoolConfig, GcpPlatformConfig
-from components.gcp.cluster import NODE_IMAGE, WORKLOAD_METADATA_MODE
+from components.gcp.cluster import NODE_IMAGE, NODE_SHIELDED_INSTANCE, NODE_WORKLOAD_METADATA
 from components.gcp.identity import NODE_OAUTH_SCOPES
 from components.gcp.network import AttachedNic
 from components.gcp.options import child_options
@@ -179,12 +179,8 @@ class GpuNodePool(pulumi.ComponentResource):
                 ],
                 service_account=args.node_service_account,
                 oauth_scopes=NODE_OAUTH_SCOPES,
-                workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(
-                    mode=WORKLOAD_METADATA_MODE
-                ),
-                shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(
-                    enable_secure_boot=True, enable_integrity_monitoring=True
-                ),
+                workload_metadata_config=NODE_WORKLOAD_METADATA,
+                shielded_instance_config=NODE_SHIELDED_INSTANCE,
             ),
             opts=child_options(self, opts),
         )

@@ -202,17 +202,20 @@ class Serving(pulumi.ComponentResource):
         return in_cluster_url(rayservice.serve_service_name(), self._ns, ENGINE_PORT, "/v1"), engine
 
     def _engine_summary(self, settings: EngineSettings, wait_seconds: int) -> dict[str, Any]:
-        report = self._args.config.sizing
+        config = self._args.config
+        report = config.sizing
         assert report is not None
-        return {
-            "kind": self._args.config.serving.engine,
+        summary: dict[str, Any] = {
+            "kind": config.serving.engine,
             "image": settings.image,
             "gpus_per_replica": settings.gpus,
             "max_model_len": settings.max_model_len,
             "kv_cache_tokens_estimate": report.tokens_fit,
             "startup_budget_minutes": math.ceil(settings.startup_seconds / 60),
-            "await_minutes": math.ceil(wait_seconds / 60),
         }
+        if config.serving.engine == "vllm" and config.serving.wait_for_ready:
+            summary["pulumi_waits_minutes"] = math.ceil(wait_seconds / 60)  # the Deployment's await timeout
+        return summary
 
     # --- Open WebUI -----------------------------------------------------------------------
 
