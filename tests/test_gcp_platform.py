@@ -467,6 +467,8 @@ def test_every_child_has_its_component_as_parent(a4high: StackRun) -> None:
     platform = "llm-serving:gcp:Platform"
     expected = {
         "llm-serving:gcp:Networks": platform,
+        "llm-serving:gcp:ProjectServices": platform,
+        "gcp:projects/service:Service": "llm-serving:gcp:ProjectServices",
         "llm-serving:gcp:NodeIdentity": platform,
         "llm-serving:gcp:Cluster": platform,
         "llm-serving:gcp:GpuNodePool": platform,
@@ -503,6 +505,23 @@ def test_every_child_has_its_component_as_parent(a4high: StackRun) -> None:
         else:
             want = expected[resource.type]
         assert parent_type(a4high, resource) == want, resource.name
+
+
+def test_apis_are_enabled_before_any_google_cloud_resource(a4high: StackRun) -> None:
+    services = a4high.of_type("gcp:projects/service:Service")
+    assert {r.inputs["service"] for r in services} >= {
+        "container.googleapis.com",
+        "compute.googleapis.com",
+        "storage.googleapis.com",
+        "artifactregistry.googleapis.com",
+        "iam.googleapis.com",
+    }
+    assert all(r.inputs["project"] == PROJECT and r.inputs["disableOnDestroy"] is False for r in services)
+    urns = {r.urn for r in services}
+    others = [r for r in a4high.resources if r.custom and r.type.startswith("gcp:") and r not in services]
+    assert others
+    for resource in others:
+        assert urns <= set(resource.depends_on), resource.name
 
 
 # --- what workloads get --------------------------------------------------------------------

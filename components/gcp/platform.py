@@ -2,6 +2,7 @@
 
 Composition only; each part lives in its own module:
 
+    services.py   the Google Cloud APIs, enabled first
     network.py    the three VPCs (net-0 with Cloud NAT, net-1, the RoCE VPC)
     identity.py   the nodes' service account; Workload Identity principals
     cluster.py    the GKE cluster and its system pool; the kubeconfig
@@ -32,6 +33,7 @@ from components.gcp.identity import NodeIdentity, NodeIdentityArgs
 from components.gcp.namespace import WorkloadNamespace, WorkloadNamespaceArgs
 from components.gcp.network import Networks, NetworksArgs, plan_networks
 from components.gcp.rdma import RdmaNetworking, RdmaNetworkingArgs, pod_wiring
+from components.gcp.services import ProjectServices, ProjectServicesArgs
 from components.gcp.registry import ContainerRegistry, ContainerRegistryArgs
 from components.gcp.storage import ModelBucket, ModelBucketArgs
 from components.platform import (
@@ -100,6 +102,9 @@ class GcpPlatform(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         on_google = pulumi.ResourceOptions(parent=self, providers=[google])
+        services = ProjectServices(f"{name}-services", ProjectServicesArgs(config.project), on_google)
+        # Everything else on Google Cloud waits for its API.
+        on_google = pulumi.ResourceOptions.merge(on_google, pulumi.ResourceOptions(depends_on=[services]))
 
         plan = plan_networks(config)
         networks = Networks(f"{name}-networks", NetworksArgs(config, plan), on_google)
