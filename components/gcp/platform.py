@@ -33,8 +33,8 @@ from components.gcp.identity import NodeIdentity, NodeIdentityArgs
 from components.gcp.namespace import WorkloadNamespace, WorkloadNamespaceArgs
 from components.gcp.network import Networks, NetworksArgs, plan_networks
 from components.gcp.rdma import RdmaNetworking, RdmaNetworkingArgs, pod_wiring
-from components.gcp.services import ProjectServices, ProjectServicesArgs
 from components.gcp.registry import ContainerRegistry, ContainerRegistryArgs
+from components.gcp.services import ProjectServices, ProjectServicesArgs
 from components.gcp.storage import ModelBucket, ModelBucketArgs
 from components.platform import (
     READER_SERVICE_ACCOUNT,
