@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import os
 import runpy
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -374,9 +373,6 @@ def run_program(program: Callable[[], dict[str, Any] | None], stack: str, config
     values, secret_keys = _engine_config(config)
     run = StackRun(stack)
 
-    # Passing a component (eks.Cluster) as an input makes the mock engine rehydrate the
-    # reference on another event loop ("attached to a different loop"); plain URNs avoid it.
-    os.environ["PULUMI_DISABLE_RESOURCE_REFERENCES"] = "TRUE"
     pulumi.runtime.reset_options()
     engine = _FakeEngine(run.invokes)
     pulumi.runtime.set_mocks(
