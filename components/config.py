@@ -60,6 +60,17 @@ def _raise(title: str, problems: list[InitErrorDetails]) -> None:
         raise ValidationError.from_exception_data(title, problems)
 
 
+def _deployer_reachable(cidrs: list[Any], what: str) -> list[Any]:
+    """A Kubernetes API open to nobody would lock out Pulumi itself; open to everybody is
+    not a default we make. So the list of allowed networks is required."""
+    if not cidrs:
+        raise ValueError(
+            f"list at least one CIDR (your deployment machine): the {what} is only reachable "
+            "from these networks and Pulumi applies Kubernetes objects through it"
+        )
+    return cidrs
+
+
 # --------------------------------------------------------------------------------------
 # Shared pieces
 # --------------------------------------------------------------------------------------
@@ -243,12 +254,7 @@ class GcpPlatformConfig(_Strict):
     @field_validator("master_authorized_networks")
     @classmethod
     def _some_authorized_network(cls, networks: list[AuthorizedNetwork]) -> list[AuthorizedNetwork]:
-        if not networks:
-            raise ValueError(
-                "list at least one CIDR (your deployment machine): the control plane is only reachable "
-                "from these networks and Pulumi applies Kubernetes objects through it"
-            )
-        return networks
+        return _deployer_reachable(networks, "control plane")
 
     @property
     def engines(self) -> frozenset[str]:
@@ -421,12 +427,7 @@ class AwsPlatformConfig(_Strict):
     @field_validator("endpoint_public_access_cidrs")
     @classmethod
     def _some_endpoint_cidr(cls, cidrs: list[IPv4Network]) -> list[IPv4Network]:
-        if not cidrs:
-            raise ValueError(
-                "list at least one CIDR (your deployment machine): the API endpoint is only reachable "
-                "from these networks and Pulumi applies Kubernetes objects through it"
-            )
-        return cidrs
+        return _deployer_reachable(cidrs, "API endpoint")
 
     @field_validator("gpu_node_pools")
     @classmethod

@@ -99,21 +99,9 @@ class Cluster(pulumi.ComponentResource):
         cluster = config.cluster_name
         child = pulumi.ResourceOptions(parent=self)
 
-        system_role = aws.iam.Role(
-            f"{cluster}-system-node",
-            assume_role_policy=iam.trust_policy(account.service("ec2")),
-            description=f"EKS {cluster}: system managed node group",
-            opts=child,
+        system_role, system_policies = iam.node_role(
+            f"{cluster}-system-node", f"EKS {cluster}: system managed node group", account, self
         )
-        system_policies = [
-            aws.iam.RolePolicyAttachment(
-                f"{cluster}-system-node-{policy}",
-                role=system_role.name,
-                policy_arn=account.managed_policy(policy),
-                opts=child,
-            )
-            for policy in iam.NODE_POLICIES
-        ]
 
         admin_policy_arn = pulumi.Output.concat(
             "arn:", account.partition, ":eks::aws:cluster-access-policy/", CLUSTER_ADMIN_ACCESS_POLICY

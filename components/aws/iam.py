@@ -134,3 +134,21 @@ class Account:
 
     def managed_policy(self, name: str) -> pulumi.Output[str]:
         return aws_managed_policy_arn(self.partition, name)
+
+
+def node_role(
+    name: str, description: str, account: Account, parent: pulumi.Resource
+) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
+    """An EC2 instance role for EKS nodes with ``NODE_POLICIES`` attached; depend on the
+    attachments before handing the role to EKS, or nodes start without permissions."""
+    child = pulumi.ResourceOptions(parent=parent)
+    role = aws.iam.Role(
+        name, assume_role_policy=trust_policy(account.service("ec2")), description=description, opts=child
+    )
+    attachments = [
+        aws.iam.RolePolicyAttachment(
+            f"{name}-{policy}", role=role.name, policy_arn=account.managed_policy(policy), opts=child
+        )
+        for policy in NODE_POLICIES
+    ]
+    return role, attachments

@@ -356,21 +356,9 @@ class Karpenter(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         # --- the nodes' role and their way into the cluster ---------------------------
-        node_role = aws.iam.Role(
-            f"{cluster}-karpenter-node",
-            assume_role_policy=iam.trust_policy(account.service("ec2")),
-            description=f"EKS {cluster}: nodes launched by Karpenter",
-            opts=child,
+        node_role, node_policies = iam.node_role(
+            f"{cluster}-karpenter-node", f"EKS {cluster}: nodes launched by Karpenter", account, self
         )
-        node_policies = [
-            aws.iam.RolePolicyAttachment(
-                f"{cluster}-karpenter-node-{policy}",
-                role=node_role.name,
-                policy_arn=account.managed_policy(policy),
-                opts=child,
-            )
-            for policy in iam.NODE_POLICIES
-        ]
         # EC2_LINUX, not STANDARD with system: groups, which EKS rejects (§1.3). Without
         # it (API authentication mode) Karpenter's nodes never join.
         node_access = aws.eks.AccessEntry(
