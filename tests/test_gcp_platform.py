@@ -574,6 +574,8 @@ def test_gpu_nodes_tell_pods_how_to_use_the_a4_high_pool(a4high: StackRun) -> No
     }
     assert {e["name"]: e["value"] for e in nodes.env} == {"LD_LIBRARY_PATH": "/usr/local/nvidia/lib64"}
     assert nodes.shell_prelude.rstrip().endswith(". /usr/local/gib/scripts/set_nccl_env.sh")
+    # A node without gIB after the wait fails the container instead of serving without RDMA.
+    assert 'echo "gIB is not installed on this node" >&2; exit 1' in nodes.shell_prelude
 
 
 def test_a_pod_built_from_the_gpu_nodes_is_schema_valid(a4high: StackRun) -> None:

@@ -112,7 +112,7 @@ def test_vllm_lands_on_the_platform_gpu_nodes(a4: StackRun) -> None:
     assert c["resources"]["requests"]["nvidia.com/gpu"] == "8"
     assert {"name": "nvidia", "mountPath": "/usr/local/nvidia"} in c["volumeMounts"]
     assert env_of(c)["LD_LIBRARY_PATH"] == "/usr/local/nvidia/lib64"
-    assert c["command"][2].startswith(f"set -e\n{GKE_A4.shell_prelude}\nexec vllm serve ")
+    assert c["command"][2].startswith(f"{GKE_A4.shell_prelude}\nset -e\nexec vllm serve ")
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
     assert volumes["dshm"]["emptyDir"]["medium"] == "Memory"
     assert volumes["scratch"]["hostPath"]["path"].startswith(str(GKE_A4.scratch_host_path))

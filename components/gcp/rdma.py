@@ -117,6 +117,7 @@ def pod_wiring(plan: NetworkPlan) -> PodWiring:
         f'i=0; while [ ! -f {NCCL_ENV_SCRIPT} ] && [ "$i" -lt {GIB_WAIT_STEPS} ]; do\n'
         f'  echo "waiting for the gIB plugin ({INSTALLER} DaemonSet)"; i=$((i + 1)); sleep {GIB_WAIT_SECONDS}\n'
         "done\n"
+        f'if [ ! -f {NCCL_ENV_SCRIPT} ]; then echo "gIB is not installed on this node" >&2; exit 1; fi\n'
         f". {NCCL_ENV_SCRIPT}\n"
     )
     return PodWiring(

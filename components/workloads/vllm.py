@@ -73,9 +73,11 @@ def vllm_script(engine: EngineSettings, weights: WeightsPlan, prelude: str) -> p
     quoted: pulumi.Input[str] = (
         shlex.quote(model) if isinstance(model, str) else pulumi.Output.concat(model).apply(shlex.quote)
     )
+    # The prelude runs before `set -e`: the platform's scripts (the gIB NCCL settings) are
+    # sourced the way their authors run them, and fail the container themselves if needed.
     return concat(
+        f"{prelude.rstrip()}\n" if prelude else "",
         "set -e\n",
-        f"{prelude}\n" if prelude else "",
         "exec vllm serve ",
         quoted,
         " ",
