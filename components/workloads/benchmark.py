@@ -19,8 +19,8 @@ import pulumi
 from components.catalog import VLLM_IMAGE, ModelSpec
 from components.config import BenchmarkConfig
 from components.platform import Manifest, ModelStore
-from components.workloads.common import concat, env, env_from_secret, metadata
-from components.workloads.engine import SECRET_API_KEY, SECRET_API_KEY_KEY, SECRET_HF_TOKEN, SECRET_HF_TOKEN_KEY
+from components.workloads.common import concat, env, env_from_secret, metadata, script_container, store_env
+from components.workloads.engine import SECRET_API_KEY, SECRET_API_KEY_KEY, hf_token_env
 
 NAME = "benchmark"
 RESULTS = "/results"
@@ -98,16 +98,17 @@ def benchmark_job(
     if api_key:
         bench_env.append(env_from_secret("OPENAI_API_KEY", SECRET_API_KEY, SECRET_API_KEY_KEY))
     if hf_token:  # the tokenizer comes from the Hub
-        bench_env.append(env_from_secret(SECRET_HF_TOKEN_KEY, SECRET_HF_TOKEN, SECRET_HF_TOKEN_KEY))
+        bench_env.append(hf_token_env())
     mount = {"name": "results", "mountPath": RESULTS}
-    bench: Manifest = {
-        "name": "bench",
-        "image": VLLM_IMAGE.ref,
-        "command": ["/bin/bash", "-c", bench_script],
-        "env": bench_env,
-        "volumeMounts": [mount],
-        "resources": {"requests": {"cpu": "4", "memory": "8Gi"}},
-    }
+    bench = script_container(
+        "bench",
+        VLLM_IMAGE.ref,
+        bench_script,
+        env=bench_env,
+        mounts=[mount],
+        requests={"cpu": "4", "memory": "8Gi"},
+        shell="/bin/bash",
+    )
     pod_spec: Manifest = {"restartPolicy": "Never", "volumes": [{"name": "results", "emptyDir": {}}]}
     if store is None:
         pod_spec["containers"] = [bench]
@@ -120,18 +121,16 @@ def benchmark_job(
         )
         pod_spec["serviceAccountName"] = service_account
         pod_spec["initContainers"] = [bench]
+        results_url = concat(f"{store.scheme}://", bucket, f"/{results_key(stack)}")
         pod_spec["containers"] = [
-            {
-                "name": "upload",
-                "image": store.cli_image,
-                "command": ["/bin/sh", "-c", upload],
-                "env": [
-                    env("RESULTS_URL", concat(f"{store.scheme}://", bucket, f"/{results_key(stack)}")),
-                    *(env(k, v) for k, v in store.env.items()),
-                ],
-                "volumeMounts": [mount],
-                "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
-            }
+            script_container(
+                "upload",
+                store.cli_image,
+                upload,
+                env=[env("RESULTS_URL", results_url), *store_env(store)],
+                mounts=[mount],
+                requests={"cpu": "100m", "memory": "256Mi"},
+            )
         ]
     return {
         "apiVersion": "batch/v1",

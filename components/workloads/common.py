@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 
 from components.config import ServiceExposure
-from components.platform import GpuNodes, LoadBalancing, Manifest
+from components.platform import GpuNodes, LoadBalancing, Manifest, ModelStore
 
 PART_OF = "llm-serving"
 
@@ -50,6 +50,31 @@ def env_from_secret(name: str, secret: str, key: str, optional: bool = False) ->
     if optional:
         ref["optional"] = True
     return {"name": name, "valueFrom": {"secretKeyRef": ref}}
+
+
+def store_env(store: ModelStore) -> list[Manifest]:
+    """What a cloud CLI or weights loader needs in its environment to reach the bucket."""
+    return [env(k, v) for k, v in store.env.items()]
+
+
+def script_container(
+    name: str,
+    image: str,
+    script: pulumi.Input[str],
+    *,
+    requests: Mapping[str, str],
+    env: Iterable[Manifest] = (),
+    mounts: Iterable[Manifest] = (),
+    shell: str = "/bin/sh",
+) -> Manifest:
+    """A container that runs one shell script: a Job's step or an init container."""
+    container: Manifest = {"name": name, "image": image, "command": [shell, "-c", script]}
+    if environment := list(env):
+        container["env"] = environment
+    if volume_mounts := list(mounts):
+        container["volumeMounts"] = volume_mounts
+    container["resources"] = {"requests": dict(requests)}
+    return container
 
 
 def http_probe(path: str, port: int, period: int, failures: int, timeout: int = 5) -> Manifest:

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 from components import catalog
 from components.config import StackConfig
+from components.platform import Manifest
 from components.sizing import startup_budget_seconds
+from components.workloads.common import env_from_secret
 
 ENGINE_PORT = 8000  # vLLM and Ray Serve both serve the OpenAI API here
 SECRET_API_KEY = "vllm-api-key"  # Secret name and ...
@@ -78,6 +80,11 @@ class EngineSettings:
             extra_args=tuple(serving.extra_args),
             startup_seconds=startup_budget_seconds(serving.model_spec, from_bucket=from_bucket),
         )
+
+
+def hf_token_env() -> Manifest:
+    """``HF_TOKEN`` from the stack's Hugging Face Secret (which exists only when set)."""
+    return env_from_secret(SECRET_HF_TOKEN_KEY, SECRET_HF_TOKEN, SECRET_HF_TOKEN_KEY)
 
 
 def scratch_size_gib(model: catalog.ModelSpec) -> int:

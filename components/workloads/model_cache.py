@@ -24,8 +24,8 @@ import pulumi
 from components.catalog import VLLM_IMAGE, ModelSpec
 from components.platform import GpuNodes, Manifest, ModelStore
 from components.sizing import cache_job_deadline_seconds
-from components.workloads.common import concat, env, env_from_secret, gpu_pod_fields, metadata
-from components.workloads.engine import SECRET_HF_TOKEN, SECRET_HF_TOKEN_KEY, scratch_size_gib
+from components.workloads.common import concat, env, gpu_pod_fields, metadata, script_container, store_env
+from components.workloads.engine import hf_token_env, scratch_size_gib
 from components.workloads.weights import MARKER, weights_key
 
 NAME = "model-cache"
@@ -45,7 +45,7 @@ def model_cache_job(
     key = weights_key(model)
     url = concat(f"{store.scheme}://", bucket, f"/{key}")
     marker = json.dumps({"model": model.hf_id, "writer": "llm-serving model-cache"})
-    cli_env = [env("MODEL_URL", url), *(env(k, v) for k, v in store.env.items())]
+    cli_env = [env("MODEL_URL", url), *store_env(store)]
 
     check = (
         f"if {store.exists_command(f'$MODEL_URL/{MARKER}')}; then\n"
@@ -68,39 +68,40 @@ def model_cache_job(
     )
     download_env = [env("HF_HOME", f"{WORK}/hf-home")]
     if hf_token:
-        download_env.append(env_from_secret(SECRET_HF_TOKEN_KEY, SECRET_HF_TOKEN, SECRET_HF_TOKEN_KEY))
+        download_env.append(hf_token_env())
 
     work_mount = {"name": "work", "mountPath": WORK}
     pod_spec: Manifest = {
         "serviceAccountName": service_account,
         "restartPolicy": "Never",
         "initContainers": [
-            {
-                "name": "check",
-                "image": store.cli_image,
-                "command": ["/bin/sh", "-c", check],
-                "env": cli_env,
-                "volumeMounts": [work_mount],
-                "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
-            },
-            {
-                "name": "download",
-                "image": VLLM_IMAGE.ref,
-                "command": ["/bin/bash", "-c", download],
-                "env": download_env,
-                "volumeMounts": [work_mount],
-                "resources": {"requests": {"cpu": "4", "memory": "16Gi"}},
-            },
+            script_container(
+                "check",
+                store.cli_image,
+                check,
+                env=cli_env,
+                mounts=[work_mount],
+                requests={"cpu": "100m", "memory": "256Mi"},
+            ),
+            script_container(
+                "download",
+                VLLM_IMAGE.ref,
+                download,
+                env=download_env,
+                mounts=[work_mount],
+                requests={"cpu": "4", "memory": "16Gi"},
+                shell="/bin/bash",
+            ),
         ],
         "containers": [
-            {
-                "name": "upload",
-                "image": store.cli_image,
-                "command": ["/bin/sh", "-c", upload],
-                "env": cli_env,
-                "volumeMounts": [work_mount],
-                "resources": {"requests": {"cpu": "4", "memory": "8Gi"}},
-            },
+            script_container(
+                "upload",
+                store.cli_image,
+                upload,
+                env=cli_env,
+                mounts=[work_mount],
+                requests={"cpu": "4", "memory": "8Gi"},
+            ),
         ],
     }
     if gpu.scratch_host_path:

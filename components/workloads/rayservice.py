@@ -20,13 +20,12 @@ from components.platform import GpuNodes, Manifest
 from components.workloads.common import (
     dedupe_by_name,
     dev_shm,
-    env_from_secret,
     gpu_pod_fields,
     gpu_resources,
     merge_annotations,
     metadata,
 )
-from components.workloads.engine import ENGINE_PORT, SECRET_HF_TOKEN, SECRET_HF_TOKEN_KEY, EngineSettings
+from components.workloads.engine import ENGINE_PORT, EngineSettings, hf_token_env
 from components.workloads.weights import WeightsPlan
 
 NAME = "ray-llm"
@@ -109,7 +108,7 @@ def rayservice(
 ) -> Manifest:
     """The RayService: a CPU head (no Serve replicas on it) and one GPU worker per replica."""
     image = engine.image
-    token_env = [env_from_secret(SECRET_HF_TOKEN_KEY, SECRET_HF_TOKEN, SECRET_HF_TOKEN_KEY)] if hf_token else []
+    token_env = [hf_token_env()] if hf_token else []
     shm_volume, shm_mount = dev_shm(engine.shm_gib)
     ray_logs = {"name": "ray-logs", "emptyDir": {}}
     ray_logs_mount = {"name": "ray-logs", "mountPath": "/tmp/ray"}

@@ -32,9 +32,8 @@ from components.workloads.engine import (
     ENGINE_PORT,
     SECRET_API_KEY,
     SECRET_API_KEY_KEY,
-    SECRET_HF_TOKEN,
-    SECRET_HF_TOKEN_KEY,
     EngineSettings,
+    hf_token_env,
     scratch_size_gib,
 )
 from components.workloads.weights import HF_HOME, SCRATCH_MOUNT, WeightsPlan
@@ -114,7 +113,7 @@ def vllm_deployment(
         *(dict(e) for e in gpu.env),
     ]
     if hf_token:
-        environment.insert(1, env_from_secret(SECRET_HF_TOKEN_KEY, SECRET_HF_TOKEN, SECRET_HF_TOKEN_KEY))
+        environment.insert(1, hf_token_env())
     container: Manifest = {
         "name": NAME,
         "image": engine.image,

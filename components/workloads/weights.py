@@ -32,7 +32,7 @@ import pulumi
 from components.catalog import ModelSpec
 from components.config import ModelCacheConfig
 from components.platform import Manifest, ModelStore
-from components.workloads.common import concat
+from components.workloads.common import concat, env, script_container, store_env
 
 Loader = Literal["huggingface", "gcsfuse", "runai-streamer", "ray-mirror"]
 
@@ -98,13 +98,13 @@ def wait_for_cache_container(store: ModelStore, marker_url: pulumi.Input[str]) -
         '  echo "waiting for the model cache ($MARKER)"; sleep 30\n',
         "done\n",
     )
-    return {
-        "name": "wait-for-model-cache",
-        "image": store.cli_image,
-        "command": ["/bin/sh", "-c", script],
-        "env": [{"name": "MARKER", "value": marker_url}, *({"name": k, "value": v} for k, v in store.env.items())],
-        "resources": {"requests": {"cpu": "50m", "memory": "256Mi"}},
-    }
+    return script_container(
+        "wait-for-model-cache",
+        store.cli_image,
+        script,
+        env=[env("MARKER", marker_url), *store_env(store)],
+        requests={"cpu": "50m", "memory": "256Mi"},
+    )
 
 
 def plan_weights(
@@ -127,7 +127,7 @@ def plan_weights(
         return WeightsPlan(
             loader=loader,
             model_arg=concat(f"{store.scheme}://", bucket, f"/{key}"),
-            env=tuple({"name": k, "value": v} for k, v in store.env.items()),
+            env=tuple(store_env(store)),
             wait_for_cache=wait,
         )
     if loader == "gcsfuse":
@@ -159,6 +159,6 @@ def plan_weights(
         loader=loader,
         model_arg=concat(f"{store.scheme}://", bucket, f"/{key}"),
         vllm_args=("--load-format", "runai_streamer", "--model-loader-extra-config", json.dumps(extra)),
-        env=tuple({"name": k, "value": v} for k, v in store.env.items()),
+        env=tuple(store_env(store)),
         wait_for_cache=wait,
     )
