@@ -35,6 +35,18 @@ def test_plan_writes_the_manifests_the_tests_validate(stack: str, tmp_path: Path
             assert set(obj["stringData"].values()) == {plan.REDACTED}
 
 
+def test_plan_output_is_the_same_on_every_run(tmp_path: Path) -> None:
+    """The mock engine registers resources and hands over maps in no fixed order; the
+    written plan must not depend on that, so a reviewer can diff two plans."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert plan.main(["--stack", "eks", "--out", str(first)]) == 0
+    assert plan.main(["--stack", "eks", "--out", str(second)]) == 0
+    files = sorted(p.name for p in (first / "eks").iterdir())
+    assert files == sorted(p.name for p in (second / "eks").iterdir())
+    for name in files:
+        assert (first / "eks" / name).read_text() == (second / "eks" / name).read_text(), name
+
+
 def test_plan_lists_the_helm_releases(tmp_path: Path) -> None:
     assert plan.main(["--stack", "eks", "--out", str(tmp_path)]) == 0
     releases = yaml.safe_load((tmp_path / "eks" / "helm-releases.yaml").read_text())

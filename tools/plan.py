@@ -131,9 +131,26 @@ def _mask(value: Any, secret: bool) -> Any:
     return REDACTED if secret else value
 
 
+def _sorted(value: Any) -> Any:
+    """Mapping keys in sorted order, recursively: the engine hands maps over in no fixed
+    order, and a plan should diff cleanly against the previous one."""
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
 def _ordered(obj: dict[str, Any]) -> dict[str, Any]:
+    """apiVersion, kind and metadata first, as people write manifests; then the rest."""
+    obj = _sorted(obj)
     head = ("apiVersion", "kind", "metadata")
     return {**{k: obj[k] for k in head if k in obj}, **{k: v for k, v in obj.items() if k not in head}}
+
+
+def _identity(obj: dict[str, Any]) -> tuple[str, str, str]:
+    meta = obj.get("metadata", {})
+    return obj["kind"], meta.get("namespace", ""), meta.get("name", "")
 
 
 def _redact(obj: dict[str, Any]) -> dict[str, Any]:
@@ -145,12 +162,13 @@ def _redact(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_manifests(run: StackRun, out: Path) -> list[Path]:
-    """Every Kubernetes object as ``NN-kind-name.yaml`` in ``out`` (emptied first)."""
+    """Every Kubernetes object as ``NN-kind-namespace-name.yaml`` in ``out`` (emptied first),
+    numbered in a stable order (kind, namespace, name), so two plans diff cleanly."""
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     paths = []
-    for i, obj in enumerate(run.kubernetes_objects(), start=1):
+    for i, obj in enumerate(sorted(run.kubernetes_objects(), key=_identity), start=1):
         meta = obj.get("metadata", {})
         name = f"{i:02d}-{obj['kind'].lower()}-{meta.get('namespace', 'cluster')}-{meta.get('name', 'unnamed')}.yaml"
         path = out / name
@@ -161,10 +179,10 @@ def write_manifests(run: StackRun, out: Path) -> list[Path]:
             "name": r.name,
             **{k: r.inputs[k] for k in ("chart", "version", "namespace", "repositoryOpts", "values") if k in r.inputs},
         }
-        for r in run.of_type("kubernetes:helm.sh/v3:Release")
+        for r in sorted(run.of_type("kubernetes:helm.sh/v3:Release"), key=lambda r: r.name)
     ]
     if releases:
-        (out / "helm-releases.yaml").write_text(yaml.safe_dump(releases, sort_keys=False))
+        (out / "helm-releases.yaml").write_text(yaml.safe_dump(_sorted(releases), sort_keys=False))
     return paths
 
 
