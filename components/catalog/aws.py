@@ -1,0 +1,78 @@
+"""AWS platform facts: Karpenter, the GPU node image, the NVIDIA device plugin, IMDS."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from components.catalog.images import Chart
+
+KARPENTER_VERSION = "1.14.1"
+_KP = "aws/karpenter-provider-aws @v1.14.1 (bde00654)"
+# The CRDs ship as their own chart: Helm never upgrades CRDs inside a chart, so the
+# main chart is installed with skipCrds (aws-eks-karpenter.md §1.8).
+KARPENTER_CRD_CHART = Chart(
+    "oci://public.ecr.aws/karpenter/karpenter-crd",
+    KARPENTER_VERSION,
+    "",
+    f"aws-eks-karpenter.md §0, §1.8; {_KP} charts/karpenter-crd/Chart.yaml",
+)
+KARPENTER_CHART = Chart(
+    "oci://public.ecr.aws/karpenter/karpenter",
+    KARPENTER_VERSION,
+    "",
+    f"aws-eks-karpenter.md §0, §1.8; {_KP} charts/karpenter/Chart.yaml (image public.ecr.aws/karpenter/controller)",
+)
+# Requests = limits, as in the getting-started install (1 CPU, 1 GiB).
+KARPENTER_CONTROLLER_RESOURCES: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+)
+KARPENTER_CONTROLLER_RESOURCES_SOURCE = (
+    f"{_KP} website/content/en/v1.14/getting-started/getting-started-with-karpenter/scripts/step08-apply-helm-chart.sh"
+)
+# Kubernetes minor versions Karpenter 1.14 supports (compatibility matrix: 1.30 needs
+# >= 0.37 ... 1.36 needs >= 1.13).
+KARPENTER_KUBERNETES_VERSIONS: tuple[str, ...] = ("1.30", "1.31", "1.32", "1.33", "1.34", "1.35", "1.36")
+KARPENTER_KUBERNETES_VERSIONS_SOURCE = f"{_KP} website/content/en/v1.14/upgrading/compatibility.md"
+# SQS retention of interruption messages: Karpenter acts within minutes or not at all.
+KARPENTER_INTERRUPTION_QUEUE_RETENTION_S = 300  # KP v1.14 cloudformation.yaml MessageRetentionPeriod
+
+
+@dataclass(frozen=True)
+class AmiAlias:
+    """A pinned EKS-optimized AMI release, as a Karpenter ``amiSelectorTerms`` alias.
+
+    ``al2023@latest`` would drift (replace) every GPU node whenever AWS publishes an AMI,
+    evicting loaded models; a dated release changes only when this pin does.
+    """
+
+    alias: str
+    kubernetes_versions: tuple[str, ...]  # versions the release was published for
+    source: str
+
+
+GPU_NODE_AMI = AmiAlias(
+    "al2023@v20260714",
+    ("1.30", "1.31", "1.32", "1.33", "1.34", "1.35", "1.36"),
+    "awslabs/amazon-eks-ami CHANGELOG.md 'AMI Release v20260714' (tag v20260714, commit b4fffb70): "
+    "amazon-eks-node-al2023-x86_64-nvidia-<1.30..1.36>-v20260714, kmod-nvidia-latest-dkms 580.159.03, "
+    "nvidia-container-toolkit 1.19.1; alias format and the advice to pin: aws-eks-karpenter.md §2.6, §2.7 "
+    "(KP v1.14 nodeclasses.md, tasks/managing-amis.md)",
+)
+
+# AL2023 NVIDIA AMIs ship the driver but not the Kubernetes device plugin (§2.7, §3).
+NVIDIA_DEVICE_PLUGIN_CHART = Chart(
+    "nvidia-device-plugin",
+    "0.20.0",
+    "https://nvidia.github.io/k8s-device-plugin",
+    "aws-eks-karpenter.md §0, §3; NVIDIA/k8s-device-plugin @v0.20.0 (1b826acc) "
+    "deployments/helm/nvidia-device-plugin/Chart.yaml",
+)
+
+# Instance metadata: IMDSv2 only. GPU nodes keep the hop limit at 1 so pods cannot borrow
+# the node role (they use Pod Identity); system nodes allow 2 because Karpenter's
+# controller finds its region through IMDS from inside its pod (the chart sets no
+# AWS_REGION) and EKS's own managed-node-group template uses 2.
+IMDS_HOP_LIMIT_GPU_NODES = 1  # KP v1.14 nodeclasses.md metadataOptions default
+IMDS_HOP_LIMIT_SYSTEM_NODES = 2  # pulumi-eks nodejs/eks/nodes/nodegroup.ts createMNGCustomLaunchTemplate

@@ -1,0 +1,73 @@
+"""Pinned images and Helm charts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Image:
+    repository: str
+    tag: str
+    source: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
+@dataclass(frozen=True)
+class Chart:
+    name: str
+    version: str
+    repo: str  # https Helm repository, or "" when ``name`` is an oci:// reference
+    source: str
+
+
+VLLM_IMAGE = Image(
+    "vllm/vllm-openai",
+    "v0.33.0",
+    "vllm-serving.md §0: newest vLLM 0.33.0 (2026-11); flags in §1.1 are read from that wheel",
+)
+# Ray Serve LLM image; rayClusterConfig.rayVersion must equal RAY_VERSION.
+RAY_VERSION = "2.52.0"
+RAY_LLM_IMAGE = Image(
+    "rayproject/ray-llm",
+    f"{RAY_VERSION}-py311-cu128",
+    "aws-eks-karpenter.md §0, §4.4 (KubeRay samples ray-service.llm-serve.yaml, ray-service.deepseek.yaml); "
+    "CUDA 12.8 build, so the AL2023 NVIDIA driver suffices (the cu130 builds need driver >= 580, §2.7)",
+)
+OPEN_WEBUI_IMAGE = Image(
+    "ghcr.io/open-webui/open-webui",
+    "v0.7.2",
+    "aws-eks-karpenter.md §0, §6 (Helm chart 10.2.1, appVersion 0.7.2; pin instead of :main)",
+)
+
+# Official cloud CLI images for copying to and checking the stack's bucket from Jobs
+# (pinned tags seen in public deployments; search index find_string on the image names).
+GCLOUD_CLI_IMAGE = Image(
+    "gcr.io/google.com/cloudsdktool/google-cloud-cli",
+    "562.0.0-slim",
+    "Google's Cloud SDK image (gcloud storage); slim variant",
+)
+AWS_CLI_IMAGE = Image(
+    "public.ecr.aws/aws-cli/aws-cli",
+    "2.35.5",
+    "AWS CLI v2 image on ECR Public",
+)
+# NCCL gIB plugin for GPUDirect RDMA over RoCE; the tag is the stack's `gibVersion`.
+# gcp-a4high.md §4.2 (GoogleCloudPlatform/container-engine-accelerators gpudirect-rdma/nccl-rdma-installer.yaml).
+GIB_INSTALLER_REPOSITORY = "us-docker.pkg.dev/gce-ai-infra/gpudirect-gib/nccl-plugin-gib"
+GKE_PAUSE_IMAGE = Image(
+    "gke.gcr.io/pause",
+    "3.8@sha256:880e63f94b145e46f1b1082bb71b85e21f16b99b180b9996407d61240ceb9830",
+    "GoogleCloudPlatform/container-engine-accelerators gpudirect-rdma/nccl-rdma-installer.yaml "
+    "(the installer DaemonSet's main container, pinned by digest)",
+)
+
+KUBERAY_OPERATOR_CHART = Chart(
+    "kuberay-operator",
+    "1.7.0",
+    "https://ray-project.github.io/kuberay-helm/",
+    "aws-eks-karpenter.md §0, §4.3 (KubeRay v1.7.0, 2026-08-19); CRD schemas in shared/schemas are v1.7.0",
+)

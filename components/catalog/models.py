@@ -1,0 +1,202 @@
+"""Models: the architecture numbers that decide memory, from each model's config.json."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from components.catalog.units import GB, GIB, Attention
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Architecture numbers that decide memory, from the model's config.json.
+
+    ``weight_bytes`` is what the serving GPUs hold in total (split over TP x PP);
+    ``checkpoint_bytes`` is what sits on disk or in the bucket.
+    """
+
+    hf_id: str
+    params: float  # total parameters
+    layers: int
+    attention: Attention
+    hidden_size: int
+    intermediate_size: int  # widest MLP (dense layers; MoE: max(dense, top_k x expert))
+    vocab_size: int
+    max_context: int
+    weight_bytes: int
+    checkpoint_bytes: int
+    source: str
+    # GQA
+    kv_heads: int = 0
+    head_dim: int = 0
+    # MLA (DeepSeek V3/R1): the cached latent is kv_lora_rank + qk_rope_head_dim wide
+    kv_lora_rank: int = 0
+    qk_rope_head_dim: int = 0
+    activation_dtype_bytes: int = 2  # bf16 activations; also the KV dtype under "auto"
+    moe_top_k: int = 0  # routed experts per token (MoE only)
+    reasoning_parser: str | None = None  # vLLM --reasoning-parser
+    trust_remote_code: bool = False
+
+    def kv_bytes_per_token_per_layer(self, kv_dtype_bytes: int, tp: int) -> int:
+        """Bytes one token adds to the KV cache of *one GPU* for one layer it holds.
+
+        MLA keeps a single latent "head" that is replicated on every TP rank, so TP does
+        not shrink it (vllm-serving.md §3.2). GQA splits KV heads over TP until there is
+        one head per rank; beyond that heads are duplicated.
+        """
+        if self.attention == "mla":
+            return (self.kv_lora_rank + self.qk_rope_head_dim) * kv_dtype_bytes
+        heads_per_rank = max(1, self.kv_heads // tp)
+        return 2 * heads_per_rank * self.head_dim * kv_dtype_bytes
+
+
+def _bf16_dense(
+    hf_id: str,
+    params: float,
+    layers: int,
+    hidden: int,
+    intermediate: int,
+    kv_heads: int,
+    vocab: int,
+    source: str,
+    reasoning_parser: str | None = "deepseek_r1",
+) -> ModelSpec:
+    weight_bytes = int(params * 2)  # BF16 checkpoint: 2 bytes per parameter [computed]
+    return ModelSpec(
+        hf_id=hf_id,
+        params=params,
+        layers=layers,
+        attention="gqa",
+        hidden_size=hidden,
+        intermediate_size=intermediate,
+        vocab_size=vocab,
+        max_context=131072,
+        weight_bytes=weight_bytes,
+        checkpoint_bytes=weight_bytes,
+        source=source,
+        kv_heads=kv_heads,
+        head_dim=128,
+        reasoning_parser=reasoning_parser,
+    )
+
+
+_R1_SOURCE = (
+    "vllm-serving.md §0, §3.1: deepseek-ai/DeepSeek-V3 config_671B.json (61 layers, kv_lora_rank 512, "
+    "qk_rope_head_dim 64, hidden 7168, moe_inter 2048 x 8 active, dense inter 18432, vocab 129280, "
+    "163840 positions); 163 FP8 shards ~688 GB on disk (vllm-project/aibrix#834); 79.41 GiB loaded per "
+    "GPU at TP8 (HabanaAI/vllm-fork#809), so 8 x 79.41 GiB across the TP group [computed]"
+)
+
+
+def _deepseek_r1(hf_id: str) -> ModelSpec:
+    return ModelSpec(
+        hf_id=hf_id,
+        params=671e9,
+        layers=61,
+        attention="mla",
+        hidden_size=7168,
+        intermediate_size=18432,
+        vocab_size=129280,
+        max_context=163840,
+        weight_bytes=int(8 * 79.41 * GIB),
+        checkpoint_bytes=688 * GB,
+        source=_R1_SOURCE,
+        kv_lora_rank=512,
+        qk_rope_head_dim=64,
+        moe_top_k=8,
+        reasoning_parser="deepseek_r1",
+        trust_remote_code=True,
+    )
+
+
+_HF = "huggingface.co/{}/blob/main/config.json"
+_MODELS = (
+    _deepseek_r1("deepseek-ai/DeepSeek-R1"),
+    _deepseek_r1("deepseek-ai/DeepSeek-R1-0528"),
+    _bf16_dense(
+        "deepseek-ai/DeepSeek-R1-Distill-Llama-8B",
+        8.03e9,
+        32,
+        4096,
+        14336,
+        8,
+        128256,
+        "vllm-serving.md §3.1 (Llama-3.1-8B architecture: 8.03B params, 32 layers, 8 KV heads, "
+        "head_dim 128, 131072 ctx; 14.99 GiB weights in the A10G log)",
+    ),
+    _bf16_dense(
+        "deepseek-ai/DeepSeek-R1-Distill-Llama-70B",
+        70.55e9,
+        80,
+        8192,
+        28672,
+        8,
+        128256,
+        _HF.format("deepseek-ai/DeepSeek-R1-Distill-Llama-70B") + " (Llama-3.3-70B architecture)",
+    ),
+    _bf16_dense(
+        "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B",
+        1.78e9,
+        28,
+        1536,
+        8960,
+        2,
+        151936,
+        _HF.format("deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B") + " (copies seen in the docs index)",
+    ),
+    _bf16_dense(
+        "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B",
+        7.62e9,
+        28,
+        3584,
+        18944,
+        4,
+        152064,
+        _HF.format("deepseek-ai/DeepSeek-R1-Distill-Qwen-7B") + " (copies seen in the docs index)",
+    ),
+    _bf16_dense(
+        "deepseek-ai/DeepSeek-R1-Distill-Qwen-14B",
+        14.77e9,
+        48,
+        5120,
+        13824,
+        8,
+        152064,
+        _HF.format("deepseek-ai/DeepSeek-R1-Distill-Qwen-14B") + " (Qwen2.5-14B architecture)",
+    ),
+    _bf16_dense(
+        "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B",
+        32.76e9,
+        64,
+        5120,
+        27648,
+        8,
+        152064,
+        _HF.format("deepseek-ai/DeepSeek-R1-Distill-Qwen-32B") + " (copies seen in the docs index)",
+    ),
+    _bf16_dense(
+        "meta-llama/Llama-3.1-8B-Instruct",
+        8.03e9,
+        32,
+        4096,
+        14336,
+        8,
+        128256,
+        "vllm-serving.md §3.1 (Llama-3.1-8B HF config)",
+        reasoning_parser=None,
+    ),
+    _bf16_dense(
+        "meta-llama/Llama-3.1-70B-Instruct",
+        70.55e9,
+        80,
+        8192,
+        28672,
+        8,
+        128256,
+        _HF.format("meta-llama/Llama-3.1-70B-Instruct"),
+        reasoning_parser=None,
+    ),
+)
+MODELS: Mapping[str, ModelSpec] = MappingProxyType({m.hf_id: m for m in _MODELS})

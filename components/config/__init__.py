@@ -1,0 +1,72 @@
+"""Stack configuration: strict pydantic models, every default, every cross-field rule.
+
+The stack file (``Pulumi.<stack>.yaml``) carries four structured keys under the
+``llm-serving`` namespace (``platform``, ``serving``, ``modelCache``, ``benchmark``)
+and one secret (``hfToken``). ``load_config`` reads them from ``pulumi.Config``,
+validates everything before a single resource is declared, and raises ``ConfigError``
+listing *all* problems, each as ``llm-serving:<key path> = <value>: <what is allowed>``.
+The sizing gate (components/sizing.py) is one of those rules: a configuration that
+cannot start on its GPUs is refused with the numbers.
+
+One module per concern:
+
+    base.py      the strict base model, how a rule reports, shared pieces (bucket, registry)
+    gcp.py       platform: Google Cloud (GKE, A4 High pool, RoCE networks)
+    aws.py       platform: AWS (EKS, Karpenter GPU NodePools)
+    serving.py   engine, Open WebUI, exposure, model cache, benchmark
+    stack.py     the whole stack: rules across sections, derived views (sizing)
+    loading.py   reading Pulumi config, turning pydantic errors into stack-key messages
+"""
+
+from components.config.aws import AwsGpuNodePoolConfig, AwsPlatformConfig, AwsSystemNodeGroupConfig, DisruptionBudget
+from components.config.base import NAMESPACE, SECRET_KEYS, BucketConfig, RegistryConfig
+from components.config.gcp import (
+    AuthorizedNetwork,
+    GcpGpuPoolConfig,
+    GcpNetworkConfig,
+    GcpPlatformConfig,
+    GcpSystemPoolConfig,
+)
+from components.config.loading import ConfigError, load_config, parse, read_raw_config
+from components.config.serving import (
+    REMOVED_VLLM_FLAGS,
+    BenchmarkConfig,
+    ExposureConfig,
+    ModelCacheConfig,
+    OpenWebuiConfig,
+    ServiceExposure,
+    ServingConfig,
+)
+from components.config.stack import PlatformConfig, StackConfig, gpu_pool_names, pool_shape, sizing_request
+
+__all__ = [
+    "NAMESPACE",
+    "REMOVED_VLLM_FLAGS",
+    "SECRET_KEYS",
+    "AuthorizedNetwork",
+    "AwsGpuNodePoolConfig",
+    "AwsPlatformConfig",
+    "AwsSystemNodeGroupConfig",
+    "BenchmarkConfig",
+    "BucketConfig",
+    "ConfigError",
+    "DisruptionBudget",
+    "ExposureConfig",
+    "GcpGpuPoolConfig",
+    "GcpNetworkConfig",
+    "GcpPlatformConfig",
+    "GcpSystemPoolConfig",
+    "ModelCacheConfig",
+    "OpenWebuiConfig",
+    "PlatformConfig",
+    "RegistryConfig",
+    "ServiceExposure",
+    "ServingConfig",
+    "StackConfig",
+    "gpu_pool_names",
+    "load_config",
+    "parse",
+    "pool_shape",
+    "read_raw_config",
+    "sizing_request",
+]

@@ -1,0 +1,213 @@
+"""Platform config: AWS (EKS with Karpenter GPU NodePools)."""
+
+from __future__ import annotations
+
+import re
+from ipaddress import IPv4Network
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationInfo, field_validator
+
+from components import catalog
+from components.config.base import (
+    DURATION,
+    K8S_NAME,
+    BucketConfig,
+    RegistryConfig,
+    Strict,
+    deployer_reachable,
+    raise_problems,
+    rule,
+)
+
+CapacityType = Literal["on-demand", "spot", "reserved"]
+
+
+class DisruptionBudget(Strict):
+    nodes: Annotated[str, Field(pattern=r"^(\d+%?)$")] = "1"
+    schedule: str | None = None  # cron, with duration
+    # Hours and minutes only: the NodePool CRD refuses seconds here (cron has no seconds).
+    duration: Annotated[str, Field(pattern=r"^([0-9]+h)?([0-9]+m)?$", min_length=2)] | None = None
+    reasons: list[Literal["Drifted", "Underutilized", "Empty"]] | None = None
+
+    @field_validator("duration")
+    @classmethod
+    def _duration_with_schedule(cls, duration: str | None, info: ValidationInfo) -> str | None:
+        # The CRD's rule: a schedule needs a duration and a duration needs a schedule.
+        if (duration is None) != (info.data.get("schedule") is None):
+            raise ValueError("schedule and duration go together: a budget active from a cron time, for a while")
+        return duration
+
+
+class AwsGpuNodePoolConfig(Strict):
+    """One Karpenter NodePool of NVIDIA GPU instances."""
+
+    name: Annotated[str, Field(pattern=K8S_NAME, max_length=63)]
+    instance_families: Annotated[list[str], Field(min_length=1)] = ["g5"]
+    instance_sizes: list[str] | None = None  # restrict sizes, e.g. [2xlarge, 4xlarge]
+    capacity_types: Annotated[list[CapacityType], Field(min_length=1)] = ["on-demand", "spot"]
+    gpu_limit: Annotated[int, Field(ge=1)] = 8  # total GPUs this pool may run
+    # Loaded models are expensive to move: consolidate only empty nodes, after a delay,
+    # one node at a time (aws-eks-karpenter.md §2.6).
+    consolidate_after: Annotated[str, Field(pattern=DURATION)] = "30m"
+    expire_after: Annotated[str, Field(pattern=DURATION)] = "720h"
+    budgets: list[DisruptionBudget] = [DisruptionBudget()]
+
+    @field_validator("instance_families")
+    @classmethod
+    def _gpu_families(cls, families: list[str]) -> list[str]:
+        problems = [
+            rule((i,), family, f"not an NVIDIA GPU instance family; allowed: {', '.join(catalog.AWS_GPU_FAMILIES)}")
+            for i, family in enumerate(families)
+            if family not in catalog.AWS_GPU_FAMILIES
+        ]
+        raise_problems("instanceFamilies", problems)
+        kinds = {catalog.aws_family_machines(f)[0].gpu for f in families}
+        if len(kinds) > 1:
+            raise ValueError(
+                f"families with different GPUs ({', '.join(sorted(kinds))}) cannot share a pool: "
+                "the engine is sized for one GPU model"
+            )
+        return families
+
+    @field_validator("instance_sizes")
+    @classmethod
+    def _sizes_exist(cls, sizes: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        families = info.data.get("instance_families")
+        if sizes is not None and families and not _pool_machines(families, sizes):
+            raise ValueError(f"no instance type of {', '.join(families)} has these sizes")
+        return sizes
+
+    @field_validator("gpu_limit")
+    @classmethod
+    def _limit_fits_a_node(cls, limit: int, info: ValidationInfo) -> int:
+        families = info.data.get("instance_families")
+        machines = _pool_machines(families, info.data.get("instance_sizes")) if families else ()
+        if machines and limit < min(m.gpus for m in machines):
+            raise ValueError(
+                f"below the {min(m.gpus for m in machines)} GPUs of the smallest allowed instance; "
+                "Karpenter could never launch a node"
+            )
+        return limit
+
+    @property
+    def machines(self) -> tuple[catalog.MachineSpec, ...]:
+        return _pool_machines(self.instance_families, self.instance_sizes)
+
+    @property
+    def gpu(self) -> catalog.GpuSpec:
+        return catalog.GPUS[self.machines[0].gpu]
+
+    @property
+    def max_gpus_per_node(self) -> int:
+        return max(m.gpus for m in self.machines)
+
+
+def _pool_machines(families: list[str], sizes: list[str] | None) -> tuple[catalog.MachineSpec, ...]:
+    return tuple(
+        m
+        for family in families
+        for m in catalog.aws_family_machines(family)
+        if sizes is None or m.name.split(".", 1)[1] in sizes
+    )
+
+
+class AwsSystemNodeGroupConfig(Strict):
+    """The managed node group outside Karpenter: Karpenter's own two replicas run here."""
+
+    instance_types: Annotated[list[str], Field(min_length=1)] = ["m6i.2xlarge"]
+    size: Annotated[int, Field(ge=2, le=20)] = 2
+    disk_size_gib: Annotated[int, Field(ge=20)] = 100
+
+
+class AwsPlatformConfig(Strict):
+    cloud: Literal["aws"]
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
+    availability_zones: Annotated[list[str], Field(min_length=2)]
+    cluster_name: Annotated[str, Field(pattern=r"^[a-zA-Z][a-zA-Z0-9-]*$", max_length=38)] = "llm-serving"
+    kubernetes_version: Annotated[str, Field(pattern=r"^1\.\d{2}$")] = "1.33"
+    # `pulumi destroy` deletes the cluster unless this is true (then delete it by hand or flip it).
+    deletion_protection: bool = False
+    vpc_cidr: IPv4Network = IPv4Network("10.0.0.0/16")
+    # One NAT gateway per zone keeps nodes in the other zones online when a zone fails
+    # (GPU nodes pull images and weights, Karpenter calls EC2 and SQS); "single" saves
+    # the hourly charge of the others at the price of that zone being a single point of failure.
+    nat_gateways: Literal["per-zone", "single"] = "per-zone"
+    admin_principals: list[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$")]] = []
+    endpoint_public_access_cidrs: list[IPv4Network] = []
+    system_node_group: AwsSystemNodeGroupConfig = AwsSystemNodeGroupConfig()
+    gpu_node_pools: Annotated[list[AwsGpuNodePoolConfig], Field(min_length=1)] = [AwsGpuNodePoolConfig(name="gpu")]
+    gpu_node_volume_gib: Annotated[int, Field(ge=100)] = 300
+    # On-Demand Capacity Reservations or Capacity Blocks the GPU pools may use (capacity
+    # type "reserved"). Karpenter never matches open reservations: each must be listed
+    # (aws-eks-karpenter.md §2.10).
+    capacity_reservation_ids: list[Annotated[str, Field(pattern=r"^cr-[0-9a-f]+$")]] = []
+    bucket: BucketConfig = BucketConfig()
+    registry: RegistryConfig = RegistryConfig()
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _karpenter_supports_version(cls, version: str) -> str:
+        supported = [v for v in catalog.KARPENTER_KUBERNETES_VERSIONS if v in catalog.GPU_NODE_AMI.kubernetes_versions]
+        if version not in supported:
+            raise ValueError(
+                f"Karpenter {catalog.KARPENTER_VERSION} with the pinned GPU node image "
+                f"{catalog.GPU_NODE_AMI.alias} supports Kubernetes {', '.join(supported)}"
+            )
+        return version
+
+    @field_validator("availability_zones")
+    @classmethod
+    def _zones_in_region(cls, zones: list[str], info: ValidationInfo) -> list[str]:
+        region = info.data.get("region")
+        problems = [
+            rule((i,), zone, f"must be a zone of region '{region}' (e.g. {region}a)")
+            for i, zone in enumerate(zones)
+            if region and not re.fullmatch(re.escape(region) + r"[a-z]", zone)
+        ]
+        raise_problems("availabilityZones", problems)
+        if len(set(zones)) != len(zones):
+            raise ValueError("zones must be distinct")
+        return zones
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _room_for_subnets(cls, cidr: IPv4Network) -> IPv4Network:
+        if cidr.prefixlen > 20:
+            raise ValueError("must be /20 or larger to hold a public and a private subnet per zone")
+        return cidr
+
+    @field_validator("endpoint_public_access_cidrs")
+    @classmethod
+    def _some_endpoint_cidr(cls, cidrs: list[IPv4Network]) -> list[IPv4Network]:
+        return deployer_reachable(cidrs, "API endpoint")
+
+    @field_validator("gpu_node_pools")
+    @classmethod
+    def _unique_pools(cls, pools: list[AwsGpuNodePoolConfig]) -> list[AwsGpuNodePoolConfig]:
+        names = [p.name for p in pools]
+        raise_problems(
+            "gpuNodePools",
+            [
+                rule((i, "name"), name, "pool names must be unique")
+                for i, name in enumerate(names)
+                if names.index(name) != i
+            ],
+        )
+        return pools
+
+    @field_validator("capacity_reservation_ids")
+    @classmethod
+    def _reserved_needs_reservations(cls, ids: list[str], info: ValidationInfo) -> list[str]:
+        pools = info.data.get("gpu_node_pools") or []
+        reserved = [p.name for p in pools if "reserved" in p.capacity_types]
+        if reserved and not ids:
+            raise ValueError(
+                f"GPU pool(s) {', '.join(reserved)} use capacity type 'reserved': list the reservation ids "
+                "(cr-...) here, Karpenter only launches into reservations it is given"
+            )
+        return ids
+
+    @property
+    def engines(self) -> frozenset[str]:
+        return frozenset({"vllm", "rayservice"})
