@@ -39,6 +39,8 @@ from components.catalog.engines import (
 from components.catalog.gpus import GPUS, GpuSpec
 from components.catalog.images import (
     AWS_CLI_IMAGE,
+    CUDA_12_8,
+    CUDA_13_0,
     GCLOUD_CLI_IMAGE,
     GIB_INSTALLER_REPOSITORY,
     GKE_PAUSE_IMAGE,
@@ -48,6 +50,7 @@ from components.catalog.images import (
     RAY_VERSION,
     VLLM_IMAGE,
     Chart,
+    CudaBuild,
     Image,
 )
 from components.catalog.machines import AWS_GPU_FAMILIES, MACHINES, MachineSpec, aws_family_machines
@@ -59,6 +62,8 @@ __all__ = [
     "AWS_GPU_FAMILIES",
     "BUCKET_STREAM_BYTES_PER_S",
     "BUCKET_UPLOAD_BYTES_PER_S",
+    "CUDA_12_8",
+    "CUDA_13_0",
     "ENGINE_INIT_SECONDS",
     "GB",
     "GCLOUD_CLI_IMAGE",
@@ -93,6 +98,7 @@ __all__ = [
     "Attention",
     "Chart",
     "Cloud",
+    "CudaBuild",
     "EngineMemoryModel",
     "GpuSpec",
     "Image",

@@ -6,10 +6,33 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class CudaBuild:
+    """The CUDA an image is built with and the oldest NVIDIA driver that runs it.
+
+    NVIDIA's CUDA Toolkit release notes, "CUDA Toolkit and Corresponding Driver Versions":
+    CUDA 12.8 GA needs Linux driver >= 570.26, CUDA 13.0 GA >= 580.65.06.
+    """
+
+    cuda: str
+    min_driver: str  # dotted NVIDIA driver version
+    source: str
+
+
+CUDA_12_8 = CudaBuild("12.8", "570.26", "NVIDIA CUDA 12.8 release notes, Table 3 (toolkit driver versions)")
+CUDA_13_0 = CudaBuild(
+    "13.0",
+    "580.65.06",
+    "NVIDIA CUDA 13.0 release notes, Table 3; the v0.33.0 wheel links libcudart.so.13 and sets "
+    "VLLM_MAIN_CUDA_VERSION=13.0 (shared/reference/audit/settled.md; vllm-project/vllm#39878)",
+)
+
+
+@dataclass(frozen=True)
 class Image:
     repository: str
     tag: str
     source: str
+    cuda: CudaBuild | None = None  # GPU images: which driver the node must have
 
     @property
     def ref(self) -> str:
@@ -28,6 +51,7 @@ VLLM_IMAGE = Image(
     "vllm/vllm-openai",
     "v0.33.0",
     "vllm-serving.md §0: newest vLLM 0.33.0 (2026-11); flags in §1.1 are read from that wheel",
+    cuda=CUDA_13_0,  # the suffix-less tag is the CUDA 13.0 build; -cu129 is the 12.9 variant
 )
 # Ray Serve LLM image; rayClusterConfig.rayVersion must equal RAY_VERSION.
 RAY_VERSION = "2.52.0"
@@ -36,6 +60,7 @@ RAY_LLM_IMAGE = Image(
     f"{RAY_VERSION}-py311-cu128",
     "aws-eks-karpenter.md §0, §4.4 (KubeRay samples ray-service.llm-serve.yaml, ray-service.deepseek.yaml); "
     "CUDA 12.8 build, so the AL2023 NVIDIA driver suffices (the cu130 builds need driver >= 580, §2.7)",
+    cuda=CUDA_12_8,
 )
 OPEN_WEBUI_IMAGE = Image(
     "ghcr.io/open-webui/open-webui",
