@@ -668,7 +668,7 @@ def test_platform_contract(a4high: StackRun) -> None:
             "platform.gpuPool.reservation",
             "provisioning 'flex-start' cannot consume a reservation",
         ),
-        ({"llm-serving:platform": {"clusterName": "LLM_Serving"}}, "platform.clusterName", "should match pattern"),
+        ({"llm-serving:platform": {"clusterName": "LLM_Serving"}}, "platform.clusterName", "must be lowercase letters"),
         (
             {"llm-serving:platform": {"clusterName": "a-name-that-is-too-long"}},
             "platform.clusterName",

@@ -10,7 +10,18 @@ from pydantic import Field, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
 from components import catalog
-from components.config.base import GCE_NAME, K8S_NAME, BucketConfig, RegistryConfig, Strict, deployer_reachable
+from components.catalog import regions
+from components.config.base import (
+    GCE_NAME,
+    K8S_NAME,
+    BucketConfig,
+    RegistryConfig,
+    Strict,
+    deployer_reachable,
+    internet_ranges,
+    raise_problems,
+    unlisted_region,
+)
 
 
 class AuthorizedNetwork(Strict):
@@ -137,6 +148,8 @@ class GcpGpuPoolConfig(Strict):
 
 class GcpPlatformConfig(Strict):
     cloud: Literal["gcp"]
+    # A region opened after components/catalog/regions.py was compiled.
+    allow_unlisted_region: bool = False
     project: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
     region: Annotated[str, Field(pattern=r"^[a-z]+-[a-z]+[0-9]+$")]
     zone: Annotated[str, Field(pattern=r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")]
@@ -147,6 +160,8 @@ class GcpPlatformConfig(Strict):
     release_channel: Literal["RAPID", "REGULAR", "STABLE"] = "REGULAR"
     # First version with B200 + GPUDirect RDMA per the A4 guide (gcp-a4high.md §2).
     min_master_version: Annotated[str, Field(pattern=r"^1\.\d+(\.\d+(-gke\.\d+)?)?$")] = "1.32.4-gke.1236000"
+    # Opt-in for a masterAuthorizedNetworks range wider than a /8 (0.0.0.0/0).
+    api_allow_internet: bool = False
     master_authorized_networks: list[AuthorizedNetwork] = []
     deletion_protection: bool = False
     network: GcpNetworkConfig = GcpNetworkConfig()
@@ -155,6 +170,13 @@ class GcpPlatformConfig(Strict):
     bucket: BucketConfig = BucketConfig()
     registry: RegistryConfig = RegistryConfig()
     gib_version: Annotated[str, Field(pattern=r"^v\d+\.\d+\.\d+$")] = "v1.1.1"
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, region: str, info: ValidationInfo) -> str:
+        if region not in regions.GCP_REGIONS and not info.data.get("allow_unlisted_region"):
+            raise ValueError(unlisted_region(region, sorted(regions.GCP_REGIONS), "Google Cloud"))
+        return region
 
     @field_validator("zone")
     @classmethod
@@ -165,11 +187,20 @@ class GcpPlatformConfig(Strict):
                 f"must be a zone of region '{region}' (for example {region}-b): the RoCE network profile, "
                 "the GPU node pool and any reservation share that zone"
             )
+        zones = regions.gcp_zones(region or "")
+        if zones and zone not in zones:
+            raise ValueError(f"region '{region}' has the zones {', '.join(zones)} (as of {regions.REGIONS_AS_OF})")
         return zone
 
     @field_validator("master_authorized_networks")
     @classmethod
-    def _some_authorized_network(cls, networks: list[AuthorizedNetwork]) -> list[AuthorizedNetwork]:
+    def _some_authorized_network(
+        cls, networks: list[AuthorizedNetwork], info: ValidationInfo
+    ) -> list[AuthorizedNetwork]:
+        problems = internet_ranges(
+            [n.cidr for n in networks], bool(info.data.get("api_allow_internet")), "apiAllowInternet"
+        )
+        raise_problems("masterAuthorizedNetworks", [{**p, "loc": (*p["loc"], "cidr")} for p in problems])
         return deployer_reachable(networks, "control plane")
 
     @property
@@ -177,3 +208,8 @@ class GcpPlatformConfig(Strict):
         # A4 High serves one model per node with single-node TP 8 vLLM; the RayService
         # engine is not wired for the RDMA multi-network pods.
         return frozenset({"vllm"})
+
+    @property
+    def loaders(self) -> frozenset[str]:
+        # GKE runs the GCS FUSE CSI driver; the Run:ai streamer reads gs:// too.
+        return frozenset({"gcsfuse", "runai-streamer"})

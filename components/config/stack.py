@@ -106,6 +106,22 @@ def _serving_problems(
                 "of one node (multi-node engines are not supported yet)",
             )
         )
+    if isinstance(platform, GcpPlatformConfig):
+        # GKE's pool has a fixed size (or, with flex-start, a maximum): a replica without a
+        # node stays Pending and `pulumi up` waits for it until its timeout.
+        per_node = 1 if whole_node else max(1, gpus_per_node // engine_gpus)
+        nodes = -(-serving.replicas // per_node)
+        count = platform.gpu_pool.node_count
+        if nodes > count:
+            problems.append(
+                rule(
+                    ("replicas",),
+                    serving.replicas,
+                    f"{serving.replicas} replica(s) need {nodes} node(s) of pool '{pool}', which has "
+                    f"platform.gpuPool.nodeCount = {count}: raise nodeCount (or use provisioning flex-start, "
+                    "which scales up to it) or lower replicas",
+                )
+            )
     if isinstance(platform, AwsPlatformConfig):
         limit = next(p.gpu_limit for p in platform.gpu_node_pools if p.name == pool)
         if limit < engine_gpus * serving.replicas:
@@ -163,6 +179,24 @@ class StackConfig(Strict):
                     )
                 ],
             )
+        return cache
+
+    @field_validator("model_cache")
+    @classmethod
+    def _loader_exists(cls, cache: ModelCacheConfig, info: ValidationInfo) -> ModelCacheConfig:
+        """The cloud decides which loaders exist (components/workloads/weights.py), and the
+        Ray engine always loads through its own bucket mirror: checked here, before any
+        resource, rather than by the serving layer after the platform exists."""
+        platform, serving = info.data.get("platform"), info.data.get("serving")
+        if not cache.enabled or cache.loader == "auto" or platform is None:
+            return cache
+        if cache.loader not in platform.loaders:
+            message = f"not available on cloud '{platform.cloud}'; allowed: auto, {', '.join(sorted(platform.loaders))}"
+        elif serving is not None and serving.engine == "rayservice":
+            message = "the rayservice engine loads through Ray's bucket mirror; leave loader 'auto'"
+        else:
+            return cache
+        raise_problems("modelCache", [rule(("loader",), cache.loader, message)])
         return cache
 
     @field_validator("benchmark")
