@@ -9,6 +9,7 @@ A corpus of unusual but valid files follows at the end.
 from __future__ import annotations
 
 import codecs
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,7 +149,7 @@ def _values() -> list[Any]:
             e,
             {"platform": {"bucket": {"keepOnDestroy": "false"}}},
             f"{p}.bucket.keepOnDestroy",
-            "--type bool",
+            "remove the quotes",
             "keep-on-destroy-text-false",
         ),
         change(
@@ -166,7 +167,11 @@ def _values() -> list[Any]:
             "deletion-protection-1",
         ),
         change(
-            a, {"serving": {"tensorParallelSize": "8"}}, f"{s}.tensorParallelSize", "--type int", "tensor-parallel-text"
+            a,
+            {"serving": {"tensorParallelSize": "8"}},
+            f"{s}.tensorParallelSize",
+            "remove the quotes",
+            "tensor-parallel-text",
         ),
         change(
             a,
@@ -203,14 +208,18 @@ def _values() -> list[Any]:
         ),
         change(e, {"modelCache": {"enabled": "yes"}}, "llm-serving:modelCache.enabled", "true or false", "cache-yes"),
         change(
-            e, {"benchmark": {"numPrompts": "100"}}, "llm-serving:benchmark.numPrompts", "--type int", "prompts-text"
+            e,
+            {"benchmark": {"numPrompts": "100"}},
+            "llm-serving:benchmark.numPrompts",
+            "remove the quotes",
+            "prompts-text",
         ),
         change(e, {"serving": {"maxModelLen": 8192.5}}, f"{s}.maxModelLen", "whole number", "max-len-float"),
         change(
             e,
             {"platform": {"registry": {"create": "true"}}},
             f"{p}.registry.create",
-            "--type bool",
+            "remove the quotes",
             "registry-create-text",
         ),
         change(
@@ -230,7 +239,7 @@ def _values() -> list[Any]:
             e,
             {"platform": {"gpuNodePools": [{"name": "g5", "gpuLimit": "4"}]}},
             f"{p}.gpuNodePools[0].gpuLimit",
-            "--type int",
+            "remove the quotes",
             "gpu-limit-text",
         ),
         change(e, {"platform": {"vpcCidr": 10}}, f"{p}.vpcCidr", "CIDR notation", "vpc-cidr-number"),
@@ -599,6 +608,24 @@ def _values() -> list[Any]:
 CASES = FILE_LEVEL + _values()
 
 
+# The exact words of every refusal: messages are what users read, so a change to one is
+# reviewed in the diff of this file. After a deliberate change: UPDATE_MESSAGES=1 pytest -k update.
+MESSAGES = Path(__file__).with_name("bad_stacks.messages")
+
+
+def _reviewed() -> dict[str, str]:
+    entries = MESSAGES.read_text().split("## ")[1:]
+    return {entry.split("\n", 1)[0]: entry.split("\n", 1)[1].rstrip() for entry in entries}
+
+
+REVIEWED = _reviewed()
+
+
+def _body(output: str, path: Path) -> str:
+    """The plan's output without its banner line, the temporary path made stable."""
+    return output.split("\n", 1)[1].replace(str(path), "Pulumi.bad.yaml").rstrip()
+
+
 def _plan(tmp_path: Path, content: bytes, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, Path]:
     path = tmp_path / "Pulumi.bad.yaml"
     path.write_bytes(content)
@@ -625,6 +652,7 @@ def test_bad_stack_file_is_refused_in_one_message(
     if case.key is not None:
         assert f"{case.key} " in output or f"{case.key}:" in output, output
     assert not (tmp_path / "out" / "bad").exists()
+    assert _body(output, path) == REVIEWED.get(case.id), "a message changed: see tests/bad_stacks.messages"
 
 
 def test_file_level_problems_are_one_line(tmp_path: Path) -> None:
@@ -762,3 +790,14 @@ def test_200k_extra_args_are_refused_by_count_and_size() -> None:
     (message,) = caught.value.problems
     assert "llm-serving:serving.extraArgs = " in message
     assert "200000 arguments of 800,000 bytes; at most 256 arguments and 32,768 bytes" in message
+
+
+@pytest.mark.skipif(not os.environ.get("UPDATE_MESSAGES"), reason="UPDATE_MESSAGES=1 rewrites the reviewed messages")
+def test_update_the_reviewed_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    entries = []
+    for param in CASES:
+        case = param.values[0]
+        _, output, path = _plan(tmp_path, case.content(), capsys)
+        entries.append(f"## {case.id}\n{_body(output, path)}\n")
+    MESSAGES.write_text("\n".join(entries))
+    assert _reviewed().keys() == {param.values[0].id for param in CASES}

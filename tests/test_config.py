@@ -115,7 +115,7 @@ def test_zone_outside_region() -> None:
 
 def test_reservation_mode_needs_a_reservation() -> None:
     message = only_problem("a4high", {"platform": {"gpuPool": {"reservation": None}}})
-    assert message.startswith("llm-serving:platform.gpuPool.reservation = None: provisioning 'reservation' needs")
+    assert message.startswith("llm-serving:platform.gpuPool.reservation = null: provisioning 'reservation' needs")
 
 
 @pytest.mark.parametrize("mode", ["spot", "flex-start", "on-demand"])
@@ -159,7 +159,7 @@ def test_compact_placement_is_not_for_spot() -> None:
     message = only_problem(
         "a4high", {"platform": {"gpuPool": {"provisioning": "spot", "reservation": None, "compactPlacement": True}}}
     )
-    assert message.startswith("llm-serving:platform.gpuPool.compactPlacement = True: COMPACT placement")
+    assert message.startswith("llm-serving:platform.gpuPool.compactPlacement = true: COMPACT placement")
 
 
 @pytest.mark.parametrize("name", ["LLM-Serving", "1cluster", "cluster-", "a-name-longer-than-15"])
@@ -302,7 +302,7 @@ def test_nat_gateway_layout_is_per_zone_or_single() -> None:
 def test_disruption_budget_schedule_needs_a_duration() -> None:
     budget = {"nodes": "0", "schedule": "0 9 * * 1-5"}
     message = only_problem("eks", {"platform": {"gpuNodePools": [{"name": "g5", "budgets": [budget]}]}})
-    assert message.startswith("llm-serving:platform.gpuNodePools[0].budgets[0].duration = None: schedule and duration")
+    assert message.startswith("llm-serving:platform.gpuNodePools[0].budgets[0].duration = null: schedule and duration")
 
 
 def test_disruption_budget_duration_in_hours_and_minutes() -> None:
@@ -406,12 +406,12 @@ def test_ray_engine_is_never_exposed_without_a_key() -> None:
 
 def test_cache_needs_a_bucket() -> None:
     message = only_problem("a4high", {"platform": {"bucket": {"create": False}}})
-    assert message.startswith("llm-serving:modelCache.enabled = True: the model cache needs the stack's bucket")
+    assert message.startswith("llm-serving:modelCache.enabled = true: the model cache needs the stack's bucket")
 
 
 def test_benchmark_needs_an_engine() -> None:
     message = only_problem("eks", {"serving": {"engine": "none"}, "benchmark": {"enabled": True}})
-    assert message.startswith("llm-serving:benchmark.enabled = True: a benchmark needs an engine")
+    assert message.startswith("llm-serving:benchmark.enabled = true: a benchmark needs an engine")
 
 
 def test_platform_only_stack_is_valid() -> None:

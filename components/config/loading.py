@@ -60,6 +60,8 @@ _KINDS = {
     "model_type": "a map of keys",
     "model_attributes_type": "a map of keys",
 }
+# `pulumi config set --path` stores true/false and whole numbers typed, anything else as
+# text unless given `--type` (https://www.pulumi.com/docs/iac/cli/commands/pulumi_config_set/).
 _CLI_TYPES = {"bool_type": "bool", "int_type": "int", "float_type": "float"}
 
 
@@ -81,6 +83,9 @@ def _full_key(path: Sequence[str | int]) -> str:
 
 
 def _show(value: Any) -> str:
+    """A value as the stack file writes it (YAML/JSON), shortened."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
     if isinstance(value, Mapping | list):
         text = json.dumps(value, default=str)
         return text if len(text) <= 60 else text[:57] + "..."
@@ -166,12 +171,13 @@ def _what_went_wrong(error: Mapping[str, Any], key: str) -> str:
         # kubernetesVersion: 1.30 is the number 1.3 in YAML before this program sees it.
         return f"must be text; YAML reads an unquoted {value} as a number (1.30 even becomes 1.3): put it in quotes"
     if kind in _CLI_TYPES and isinstance(value, str) and _looks_like(value, kind):
+        if kind != "float_type":  # a quoted true or 8 in the file: `config set --path` writes those typed
+            return f"must be {_KINDS[kind]}, not the text {value!r}: remove the quotes"
         path = key.partition(":")[2]
         return (
-            f"must be {_KINDS[kind]}, not the text {value!r}: `pulumi config set --path` stores anything but "
-            f"whole numbers and true/false as text; write it with "
-            f"`pulumi config set --path --type {_CLI_TYPES[kind]} '{path}' {value}` "
-            "or unquoted in the stack file"
+            f"must be a number, not the text {value!r}: `pulumi config set --path` stores decimals as text "
+            f"unless given a type; write it with `pulumi config set --path --type float '{path}' {value}` "
+            "(or unquoted in the stack file)"
         )
     if kind == "literal_error":
         return f"must be {ctx.get('expected')}"
