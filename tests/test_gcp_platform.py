@@ -764,13 +764,13 @@ def test_a_newer_prefix_follows_the_config(run_with: RunWith) -> None:
 
 def test_master_version_takes_the_channel_newest_and_refuses_below_the_floor() -> None:
     latest = {"REGULAR": "1.35.8-gke.1036000", "RAPID": "1.35.9-gke.100"}
-    assert master_version("1.35.", "REGULAR", latest, "1.35.9-gke.100") == "1.35.8-gke.1036000"
-    # No channel entry: the newest the location offers (cluster-toolkit does the same).
-    assert master_version("1.35.", "STABLE", latest, "1.35.9-gke.100") == "1.35.9-gke.100"
+    assert master_version("1.35.", "REGULAR", latest) == "1.35.8-gke.1036000"
+    assert master_version("1.35.", "RAPID", latest) == "1.35.9-gke.100"
     with pytest.raises(ValueError, match=r"older than 1\.32\.4-gke\.1236000"):
-        master_version("1.32.", "REGULAR", {"REGULAR": "1.32.1-gke.1420000"}, None)
-    with pytest.raises(ValueError, match=r"GKE offers no 1\.37\.x version in the REGULAR channel"):
-        master_version("1.37.", "REGULAR", {}, "")
+        master_version("1.32.", "REGULAR", {"REGULAR": "1.32.1-gke.1420000"})
+    # A channel without the minor: GKE would refuse any version outside the channel.
+    with pytest.raises(ValueError, match=r"GKE offers no 1\.37\.x version in the STABLE channel"):
+        master_version("1.37.", "STABLE", latest)
 
 
 # --- the driver GKE installs against the image's CUDA --------------------------------------

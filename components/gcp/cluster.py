@@ -78,14 +78,16 @@ def context_name(project: str, location: str, cluster: str) -> str:
     return f"gke_{project}_{location}_{cluster}"
 
 
-def master_version(
-    prefix: str, channel: str, channel_latest: Mapping[str, str] | None, latest_master: str | None
-) -> str:
-    """The version a new cluster is created with: the newest of ``prefix`` that the
-    release channel offers, else the newest the location offers (cluster-toolkit
-    modules/scheduler/gke-cluster/main.tf @1047080 does the same). Refused below the
-    B200 + GPUDirect RDMA floor, or when GKE offers nothing of that minor."""
-    version = (channel_latest or {}).get(channel) or latest_master
+def master_version(prefix: str, channel: str, channel_latest: Mapping[str, str] | None) -> str:
+    """The version a new cluster is created with: the newest version of ``prefix`` that
+    the release channel offers. The provider fills ``release_channel_latest_version``
+    with, per channel, the first of its valid versions that starts with the prefix
+    (terraform-provider-google data_source_google_container_engine_versions.go), as
+    cluster-toolkit modules/scheduler/gke-cluster/main.tf @1047080 uses it. The toolkit
+    falls back to the location's newest version when the channel has none; GKE refuses a
+    version outside the cluster's channel, so this says so instead. Refused below the
+    B200 + GPUDirect RDMA floor."""
+    version = (channel_latest or {}).get(channel)
     if not version or not version.startswith(prefix):
         raise ValueError(
             f"GKE offers no {prefix}x version in the {channel} channel here; set platform.versionPrefix to a "
@@ -154,8 +156,8 @@ class GkeCluster(pulumi.ComponentResource):
             version_prefix=config.version_prefix,
             opts=pulumi.InvokeOutputOptions(parent=self),
         )
-        version = pulumi.Output.all(offered.release_channel_latest_version, offered.latest_master_version).apply(
-            lambda values: master_version(config.version_prefix, config.release_channel, values[0], values[1])
+        version = offered.release_channel_latest_version.apply(
+            lambda latest: master_version(config.version_prefix, config.release_channel, latest)
         )
 
         self.cluster = gcp.container.Cluster(

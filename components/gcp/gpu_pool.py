@@ -203,7 +203,8 @@ class GpuNodePool(pulumi.ComponentResource):
             # 409 "already exists" (audit reliability.md finding 3). The local-SSD count
             # is tied to the machine type and read back differently at times: ignoring it
             # avoids replacing the pool over nothing (cluster-toolkit gke-node-pool
-            # main.tf lifecycle @1047080).
+            # main.tf lifecycle @1047080). A replacement keeps the old count too, which is
+            # right while every RDMA machine in the catalog has 32 local SSDs.
             opts=child_options(
                 self,
                 opts,
