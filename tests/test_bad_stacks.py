@@ -412,10 +412,10 @@ def _values() -> list[Any]:
             f"{p}.kubernetesVersion",
         ),
         bad(
-            "a4high-unquoted-master-version",
-            lambda: _replace("a4high", "1.32.4-gke.1236000 ", "1.32     "),
-            "put it in quotes",
-            f"{p}.minMasterVersion",
+            "a4high-unquoted-version-prefix",
+            lambda: _replace("a4high", 'versionPrefix: "1.35."', "versionPrefix: 1.35"),
+            "in quotes followed by a dot",
+            f"{p}.versionPrefix",
         ),
         change(
             a,

@@ -168,7 +168,7 @@ def test_removed_flags_with_or_without_a_value(flag: str) -> None:
         ("project", "my-project-123", "my-project-"),
         ("project", "abcdef", "abcde"),
         ("region", "us-central1", "us-central"),
-        ("minMasterVersion", "1.33", "1.33.1-gke"),
+        ("versionPrefix", "1.36.", "1.36"),
         ("gibVersion", "v1.10.2", "v1.10"),
     ],
 )

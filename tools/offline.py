@@ -64,6 +64,8 @@ class Recorded:
     custom_timeouts: dict[str, str]
     retain_on_delete: bool
     protect: bool
+    delete_before_replace: bool = False
+    ignore_changes: list[str] = field(default_factory=list)
 
     @property
     def kubernetes_object(self) -> Json | None:
@@ -192,7 +194,32 @@ def _generic_outputs(args: MockResourceArgs) -> dict[str, Json]:
     return out
 
 
+# GKE's answer for a version prefix: one patch of that minor, offered in every channel
+# (shaped like Regular's 1.35.8-gke.1036000 of 2026-09-17, audit gcp.md finding 1).
+FAKE_GKE_PATCH = "8-gke.1036000"
+
+
+def _fake_engine_versions(args: MockCallArgs) -> dict[str, Json]:
+    version = f"{args.args.get('versionPrefix') or '1.35.'}{FAKE_GKE_PATCH}"
+    channels = {channel: version for channel in ("RAPID", "REGULAR", "STABLE")}
+    return {
+        "defaultClusterVersion": version,
+        "latestMasterVersion": version,
+        "latestNodeVersion": version,
+        "releaseChannelDefaultVersion": channels,
+        "releaseChannelLatestVersion": channels,
+        "releaseChannelUpgradeTargetVersion": channels,
+        "validMasterVersions": [version],
+        "validNodeVersions": [version],
+        "location": args.args.get("location"),
+        "project": args.args.get("project"),
+        "versionPrefix": args.args.get("versionPrefix"),
+        "id": "engine-versions",
+    }
+
+
 FAKE_INVOKES: dict[str, Callable[[MockCallArgs], dict[str, Json]]] = {
+    "gcp:container/getEngineVersions:getEngineVersions": _fake_engine_versions,
     "gcp:organizations/getProject:getProject": lambda a: {
         "number": FAKE_PROJECT_NUMBER,
         "projectId": a.args.get("projectId", "project"),
@@ -273,6 +300,8 @@ class _RecordingMonitor(MockMonitor):
                 },
                 retain_on_delete=bool(request.retainOnDelete),
                 protect=bool(request.protect),
+                delete_before_replace=bool(request.deleteBeforeReplace),
+                ignore_changes=list(request.ignoreChanges),
             )
         )
         return response

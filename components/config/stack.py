@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Annotated
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import InitErrorDetails
 
 from components import catalog
@@ -208,6 +208,20 @@ class StackConfig(Strict):
                 "benchmark", [rule(("enabled",), True, "a benchmark needs an engine (serving.engine is 'none')")]
             )
         return benchmark
+
+    @model_validator(mode="after")
+    def _gke_driver_runs_the_image(self) -> StackConfig:
+        # GKE installs the driver; a pinned image knows its CUDA (a custom image does not:
+        # the engine's own driver check at start-up covers it).
+        platform, serving = self.platform, self.serving
+        if isinstance(platform, GcpPlatformConfig) and serving.engine != "none":
+            pinned = catalog.RAY_LLM_IMAGE if serving.engine == "rayservice" else catalog.VLLM_IMAGE
+            if serving.engine_image == pinned.ref:
+                problem = platform.driver_problem(pinned)
+                if problem:
+                    key = ("platform", "gpuPool", "driverVersion")
+                    raise_problems("platform", [rule(key, platform.gpu_pool.driver_version, problem)])
+        return self
 
     # --- derived views the program uses -----------------------------------------------
 
