@@ -64,6 +64,7 @@ class Recorded:
     custom_timeouts: dict[str, str]
     retain_on_delete: bool
     protect: bool
+    ignore_changes: list[str] = field(default_factory=list)
 
     @property
     def kubernetes_object(self) -> Json | None:
@@ -192,6 +193,17 @@ def _generic_outputs(args: MockResourceArgs) -> dict[str, Json]:
     return out
 
 
+def _fake_session_context(arn: str) -> dict[str, Json]:
+    """STS's assumed-role session ARN resolves to its IAM role; any other ARN to itself
+    (the data source's contract, pulumi-aws iam/get_session_context.py)."""
+    partition, account, resource = arn.split(":")[1], arn.split(":")[4], arn.split(":", 5)[5]
+    if arn.split(":")[2] == "sts" and resource.startswith("assumed-role/"):
+        _, role, session = resource.split("/", 2)
+        issuer = f"arn:{partition}:iam::{account}:role/{role}"
+        return {"arn": arn, "issuerArn": issuer, "issuerName": role, "sessionName": session}
+    return {"arn": arn, "issuerArn": arn, "issuerName": resource.rsplit("/", 1)[-1], "sessionName": ""}
+
+
 FAKE_INVOKES: dict[str, Callable[[MockCallArgs], dict[str, Json]]] = {
     "gcp:organizations/getProject:getProject": lambda a: {
         "number": FAKE_PROJECT_NUMBER,
@@ -203,6 +215,7 @@ FAKE_INVOKES: dict[str, Callable[[MockCallArgs], dict[str, Json]]] = {
         "arn": f"arn:aws:iam::{FAKE_ACCOUNT}:user/offline",
         "userId": "OFFLINE",
     },
+    "aws:iam/getSessionContext:getSessionContext": lambda a: _fake_session_context(a.args["arn"]),
     "aws:index/getPartition:getPartition": lambda a: {"partition": "aws", "dnsSuffix": "amazonaws.com"},
     "aws:index/getRegion:getRegion": lambda a: {"name": a.args.get("name", "us-west-2"), "region": "us-west-2"},
 }
@@ -273,6 +286,7 @@ class _RecordingMonitor(MockMonitor):
                 },
                 retain_on_delete=bool(request.retainOnDelete),
                 protect=bool(request.protect),
+                ignore_changes=list(request.ignoreChanges),
             )
         )
         return response

@@ -12,6 +12,7 @@ behaviour and load-speed anchors), ``images`` (pinned images and charts), ``aws`
 """
 
 from components.catalog.aws import (
+    EKS_KUBERNETES_VERSION,
     GPU_NODE_AMI,
     IMDS_HOP_LIMIT_GPU_NODES,
     IMDS_HOP_LIMIT_SYSTEM_NODES,
@@ -23,6 +24,7 @@ from components.catalog.aws import (
     KARPENTER_KUBERNETES_VERSIONS,
     KARPENTER_KUBERNETES_VERSIONS_SOURCE,
     KARPENTER_VERSION,
+    NODE_MONITORING_AGENT_ADDON,
     NVIDIA_DEVICE_PLUGIN_CHART,
     AmiAlias,
 )
@@ -64,6 +66,7 @@ __all__ = [
     "BUCKET_UPLOAD_BYTES_PER_S",
     "CUDA_12_8",
     "CUDA_13_0",
+    "EKS_KUBERNETES_VERSION",
     "ENGINE_INIT_SECONDS",
     "GB",
     "GCLOUD_CLI_IMAGE",
@@ -86,6 +89,7 @@ __all__ = [
     "KUBERAY_OPERATOR_CHART",
     "MACHINES",
     "MODELS",
+    "NODE_MONITORING_AGENT_ADDON",
     "NVIDIA_DEVICE_PLUGIN_CHART",
     "OPEN_WEBUI_IMAGE",
     "RAY_LLM_IMAGE",
