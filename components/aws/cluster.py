@@ -273,7 +273,9 @@ class Cluster(pulumi.ComponentResource):
             )
 
         self.name = cluster_name
-        self.creator = verified_creator
+        # The stack output names the creator without the check: an `up` with no entries
+        # to protect must not fail over it.
+        self.creator = pulumi.Output.from_input(creator) if configured else record.principal
         self.kubeconfig = pulumi.Output.secret(eks_cluster.kubeconfig_json)
         self.security_group_id = eks_cluster.cluster_security_group_id
         self.provider = k8s.Provider(f"{cluster}-k8s", kubeconfig=self.kubeconfig, opts=child)

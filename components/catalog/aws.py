@@ -94,8 +94,8 @@ NVIDIA_DEVICE_PLUGIN_CHART = Chart(
 )
 
 # Instance metadata: IMDSv2 only. GPU nodes keep the hop limit at 1 so pods cannot borrow
-# the node role (they use Pod Identity); system nodes allow 2 because Karpenter's
-# controller finds its region through IMDS from inside its pod (the chart sets no
-# AWS_REGION) and EKS's own managed-node-group template uses 2.
+# the node role (they use Pod Identity); system nodes allow 2 as EKS's own
+# managed-node-group template does, for add-on pods that still ask IMDS (Karpenter no
+# longer needs it: karpenter.py sets AWS_REGION).
 IMDS_HOP_LIMIT_GPU_NODES = 1  # KP v1.14 nodeclasses.md metadataOptions default
 IMDS_HOP_LIMIT_SYSTEM_NODES = 2  # pulumi-eks nodejs/eks/nodes/nodegroup.ts createMNGCustomLaunchTemplate
