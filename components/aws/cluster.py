@@ -264,7 +264,12 @@ class Cluster(pulumi.ComponentResource):
 
         if config.node_repair:
             # Reports GPU, kernel, disk and network faults as node conditions for
-            # Karpenter's node repair (config nodeRepair).
+            # Karpenter's node repair (config nodeRepair). Its node agent tolerates every
+            # taint; the chart's separate DCGM server DaemonSet has no tolerations
+            # (aws/eks-node-monitoring-agent charts/eks-node-monitoring-agent/values.yaml),
+            # and whether the add-on's schema accepts dcgmAgent.tolerations is unverified,
+            # so none are passed: DCGM-based GPU checks may not run on the GPU nodes
+            # (tainted nvidia.com/gpu) until that is settled (README, known gaps).
             aws.eks.Addon(
                 f"{cluster}-{catalog.NODE_MONITORING_AGENT_ADDON}",
                 cluster_name=cluster_name,
