@@ -86,7 +86,7 @@ FILE_LEVEL = [
         lambda: _replace("eks", "[us-west-2a, us-west-2b]", "[us-west-2a, us-west-2b"),
         "not valid YAML (line",
     ),
-    bad("unclosed-quote", lambda: _replace("eks", '"1.33"', '"1.33'), "not valid YAML"),
+    bad("unclosed-quote", lambda: _replace("eks", '"1.36"', '"1.36'), "not valid YAML"),
     bad(
         "bad-indentation",
         lambda: _replace("a4high", "    region: us-central1", "   region: us-central1"),
@@ -407,7 +407,7 @@ def _values() -> list[Any]:
         ),
         bad(
             "eks-unquoted-kubernetes-version",
-            lambda: _replace("eks", '"1.33"', "1.30"),
+            lambda: _replace("eks", '"1.36"', "1.30"),
             "put it in quotes",
             f"{p}.kubernetesVersion",
         ),

@@ -104,7 +104,7 @@ def test_gpu_memory_utilization_is_above_a_half() -> None:
         ("a4high", ("systemPool", "nodesPerZone"), 10, 11),
         ("eks", ("systemNodeGroup", "size"), 2, 1),
         ("eks", ("systemNodeGroup", "size"), 20, 21),
-        ("eks", ("gpuNodeVolumeGib",), 100, 99),
+        ("eks", ("gpuNodeVolumeGib",), 20, 19),
         ("a4high", ("gpuPool", "bootDiskGb"), 100, 99),
     ],
 )

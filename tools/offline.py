@@ -65,6 +65,7 @@ class Recorded:
     retain_on_delete: bool
     protect: bool
     delete_before_replace: bool = False
+
     ignore_changes: list[str] = field(default_factory=list)
 
     @property
@@ -218,6 +219,17 @@ def _fake_engine_versions(args: MockCallArgs) -> dict[str, Json]:
     }
 
 
+def _fake_session_context(arn: str) -> dict[str, Json]:
+    """STS's assumed-role session ARN resolves to its IAM role; any other ARN to itself
+    (the data source's contract, pulumi-aws iam/get_session_context.py)."""
+    partition, account, resource = arn.split(":")[1], arn.split(":")[4], arn.split(":", 5)[5]
+    if arn.split(":")[2] == "sts" and resource.startswith("assumed-role/"):
+        _, role, session = resource.split("/", 2)
+        issuer = f"arn:{partition}:iam::{account}:role/{role}"
+        return {"arn": arn, "issuerArn": issuer, "issuerName": role, "sessionName": session}
+    return {"arn": arn, "issuerArn": arn, "issuerName": resource.rsplit("/", 1)[-1], "sessionName": ""}
+
+
 FAKE_INVOKES: dict[str, Callable[[MockCallArgs], dict[str, Json]]] = {
     "gcp:container/getEngineVersions:getEngineVersions": _fake_engine_versions,
     "gcp:organizations/getProject:getProject": lambda a: {
@@ -230,6 +242,7 @@ FAKE_INVOKES: dict[str, Callable[[MockCallArgs], dict[str, Json]]] = {
         "arn": f"arn:aws:iam::{FAKE_ACCOUNT}:user/offline",
         "userId": "OFFLINE",
     },
+    "aws:iam/getSessionContext:getSessionContext": lambda a: _fake_session_context(a.args["arn"]),
     "aws:index/getPartition:getPartition": lambda a: {"partition": "aws", "dnsSuffix": "amazonaws.com"},
     "aws:index/getRegion:getRegion": lambda a: {"name": a.args.get("name", "us-west-2"), "region": "us-west-2"},
 }

@@ -115,8 +115,8 @@ class AwsPlatform(pulumi.ComponentResource):
             ClusterArgs(
                 config=config,
                 account=account,
+                provider=provider,
                 vpc_id=network.vpc_id,
-                public_subnet_ids=network.public_subnet_ids,
                 private_subnet_ids=network.private_subnet_ids,
             ),
             on_aws,
@@ -129,6 +129,8 @@ class AwsPlatform(pulumi.ComponentResource):
                 cluster_name=cluster.name,
                 account=account,
                 scheduling_ready=cluster.scheduling_ready,
+                node_repair=config.node_repair,
+                spot_service_linked_role=config.create_spot_service_linked_role,
             ),
             on_cluster,
         )
@@ -177,6 +179,8 @@ class AwsPlatform(pulumi.ComponentResource):
                 "aws eks update-kubeconfig --region ", config.region, " --name ", cluster.name
             ),
             "kubeconfig": cluster.kubeconfig,
+            # Who has EKS's bootstrap admin entry: set it as platform.clusterCreator.
+            "cluster_creator": cluster.creator,
         }
         if storage.bucket_name is not None:
             model_store = ModelStore(

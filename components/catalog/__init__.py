@@ -13,6 +13,7 @@ every name, so code reads ``catalog.GPUS``.
 """
 
 from components.catalog.aws import (
+    EKS_KUBERNETES_VERSION,
     GPU_NODE_AMI,
     IMDS_HOP_LIMIT_GPU_NODES,
     IMDS_HOP_LIMIT_SYSTEM_NODES,
@@ -24,6 +25,7 @@ from components.catalog.aws import (
     KARPENTER_KUBERNETES_VERSIONS,
     KARPENTER_KUBERNETES_VERSIONS_SOURCE,
     KARPENTER_VERSION,
+    NODE_MONITORING_AGENT_ADDON,
     NVIDIA_DEVICE_PLUGIN_CHART,
     AmiAlias,
 )
@@ -81,6 +83,7 @@ __all__ = [
     "BUCKET_UPLOAD_BYTES_PER_S",
     "CUDA_12_8",
     "CUDA_13_0",
+    "EKS_KUBERNETES_VERSION",
     "ENGINE_INIT_SECONDS",
     "GB",
     "GCLOUD_CLI_IMAGE",
@@ -113,6 +116,7 @@ __all__ = [
     "MODELS",
     "NAT_MAX_PORTS_PER_VM",
     "NAT_MIN_PORTS_PER_VM",
+    "NODE_MONITORING_AGENT_ADDON",
     "NVIDIA_DEVICE_PLUGIN_CHART",
     "OPEN_WEBUI_IMAGE",
     "RAY_LLM_IMAGE",

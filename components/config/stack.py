@@ -123,6 +123,7 @@ def _serving_problems(
                 )
             )
     if isinstance(platform, AwsPlatformConfig):
+        problems += _aws_serving_problems(platform, serving, pool)
         limit = next(p.gpu_limit for p in platform.gpu_node_pools if p.name == pool)
         if limit < engine_gpus * serving.replicas:
             problems.append(
@@ -137,6 +138,38 @@ def _serving_problems(
         return problems
     report = size(sizing_request(platform, serving))
     return [rule((p.setting,), getattr(serving, _SNAKE[p.setting]), p.message) for p in report.problems]
+
+
+def _aws_serving_problems(platform: AwsPlatformConfig, serving: ServingConfig, pool: str) -> list[InitErrorDetails]:
+    """The engine's pool on EKS: spot for a lone replica, and the GPU driver for the image."""
+    problems = []
+    index, node_pool = next((i, p) for i, p in enumerate(platform.gpu_node_pools) if p.name == pool)
+    key = f"platform.gpuNodePools[{index}]"
+    if serving.replicas == 1 and "spot" in node_pool.capacity_types and not node_pool.single_replica_on_spot:
+        problems.append(
+            rule(
+                ("replicas",),
+                1,
+                f"the only replica would run on spot: pool '{pool}' allows spot ({key}.capacityTypes) and "
+                "Karpenter prefers spot over on-demand, so a reclaim (two minutes' notice) stops the service "
+                "for a full model reload; run 2 or more replicas, drop spot from the pool, or accept the "
+                f"outages with {key}.singleReplicaOnSpot: true",
+            )
+        )
+    image = catalog.RAY_LLM_IMAGE if serving.engine == "rayservice" else catalog.VLLM_IMAGE
+    if serving.image is None and image.cuda is not None and not catalog.GPU_NODE_AMI.runs(image.cuda):
+        # A catalog mismatch, not a user error, but caught before anything is created.
+        problems.append(
+            rule(
+                ("engine",),
+                serving.engine,
+                f"its image {image.ref} is built for CUDA {image.cuda.cuda} (NVIDIA driver >= "
+                f"{image.cuda.min_driver}), but the GPU nodes' AMI {catalog.GPU_NODE_AMI.alias} has driver "
+                f"{catalog.GPU_NODE_AMI.nvidia_driver}; set serving.image to a build for an older CUDA "
+                "(e.g. a -cu129 tag)",
+            )
+        )
+    return problems
 
 
 _SNAKE = {
