@@ -198,7 +198,9 @@ def plan(stack: str, stack_file: Path, out: Path) -> int:
         return 2 if message.startswith("invalid stack configuration") else 1
     parsed = parse({k.split(":", 1)[1]: v for k, v in config.items() if k.startswith(f"{NAMESPACE}:")})
 
-    print("\n-- sizing (one engine GPU) --")
+    print("\n-- topology and sizing (per GPU, per engine, per replica) --")
+    if parsed.sizing:
+        print(f"profile {parsed.topology.profile}: {parsed.topology.layout.describe()}")
     print(format_report(parsed.sizing) if parsed.sizing else "no engine (serving.engine: none)")
     print(f"\n-- resources ({len(run.resources)}) --")
     print("\n".join(resource_tree(run)))

@@ -8,7 +8,7 @@ Numbers marked *computed* are our arithmetic on sourced numbers, not published v
 
 One module per kind of fact: ``gpus``, ``machines``, ``models``, ``engines`` (vLLM
 behaviour and load-speed anchors), ``images`` (pinned images and charts), ``aws``
-(Karpenter, AMI); this package re-exports every name, so code reads ``catalog.GPUS``.
+(Karpenter, AMI), ``profiles`` (serving profiles); this package re-exports every name, so code reads ``catalog.GPUS``.
 """
 
 from components.catalog.aws import (
@@ -55,6 +55,7 @@ from components.catalog.images import (
 )
 from components.catalog.machines import AWS_GPU_FAMILIES, MACHINES, MachineSpec, aws_family_machines
 from components.catalog.models import MODELS, ModelSpec
+from components.catalog.profiles import PROFILES, Profile, ProfileSpec
 from components.catalog.units import GB, GIB, Attention, Cloud
 
 __all__ = [
@@ -88,6 +89,7 @@ __all__ = [
     "MODELS",
     "NVIDIA_DEVICE_PLUGIN_CHART",
     "OPEN_WEBUI_IMAGE",
+    "PROFILES",
     "RAY_LLM_IMAGE",
     "RAY_VERSION",
     "VLLM_ENGINE_READY_TIMEOUT_DEFAULT_S",
@@ -104,5 +106,7 @@ __all__ = [
     "Image",
     "MachineSpec",
     "ModelSpec",
+    "Profile",
+    "ProfileSpec",
     "aws_family_machines",
 ]
