@@ -15,9 +15,10 @@ from components.catalog import PROFILES
 from components.config import ServingConfig, parse
 from components.platform import LoadBalancing
 from components.vllm_cli import canonical_flag, owned_flags
+from components.workloads import serving as serving_module
 from components.workloads.engine import EngineSettings
-from components.workloads.engines import ENGINES, EngineContext
-from components.workloads.needs import Peer
+from components.workloads.engines import ENGINES, Endpoint, Engine, EngineContext, EngineObject, EngineOutputs
+from components.workloads.needs import Peer, WorkloadNeeds
 from components.workloads.weights import WeightsPlan
 from fake_platforms import EKS_G5, GKE_A4, run_serving
 
@@ -261,3 +262,64 @@ def test_only_vllm_needs_an_api_key() -> None:
     assert ENGINES["vllm"].endpoint().api_key
     assert not ENGINES["rayservice"].endpoint().api_key
     assert ENGINES["rayservice"].bucket_loader == "ray-mirror"
+
+
+class _GroupEngine(Engine):
+    """A stand-in for part 2's multi-node engine: its own objects, endpoint and outputs."""
+
+    kind = "vllm"
+    ready_when = "the group's leader answers /health"
+
+    def endpoint(self) -> Endpoint:
+        return Endpoint(service="group-leader", port=8000, api_key=True)
+
+    def objects(self, ctx: EngineContext) -> list[EngineObject]:
+        group = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "group", "namespace": ctx.namespace}}
+        svc = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "group-leader", "namespace": ctx.namespace},
+            "spec": {"ports": [{"port": 8000}], "selector": {"role": "leader"}},
+        }
+        return [EngineObject("group", group, awaited=True), EngineObject("group-leader", svc)]
+
+    def needs(self, ctx: EngineContext) -> WorkloadNeeds:
+        return WorkloadNeeds(name="group", selector={"role": "leader"}, peer_ports=(29501,), capabilities=("IPC_LOCK",))
+
+    def outputs(self, ctx: EngineContext) -> EngineOutputs:
+        return EngineOutputs(port_forward={"engine": "kubectl port-forward svc/group-leader 8000:8000"})
+
+
+def test_a_new_engine_is_a_module_not_a_branch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Serving component applies whatever a registered engine declares: its objects
+    (the awaited one with the start-up timeout), its endpoint for Open WebUI, its outputs."""
+    monkeypatch.setattr(serving_module, "ENGINES", {"vllm": _GroupEngine()})
+    run = run_serving("a4high")
+    group = run.one("kubernetes:core/v1:ConfigMap", "group")
+    assert group.custom_timeouts and group.custom_timeouts.get("create", "").endswith("m")
+    assert run.outputs["openai_base_url"] == "http://group-leader.llm.svc.cluster.local:8000/v1"
+    assert run.outputs["port_forward"]["engine"] == "kubectl port-forward svc/group-leader 8000:8000"
+    assert run.outputs["engine"]["ready_when"] == "the group's leader answers /health"
+    ui = container(run.kubernetes_object("Deployment", "open-webui"), "open-webui")
+    assert env_of(ui)["OPENAI_API_BASE_URLS"] == "http://group-leader.llm.svc.cluster.local:8000/v1"
+
+
+def pod_templates(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    if manifest["kind"] == "Deployment":
+        return [manifest["spec"]["template"]]
+    if manifest["kind"] == "RayService":
+        cluster = manifest["spec"]["rayClusterConfig"]
+        return [g["template"] for g in [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]]
+    return []
+
+
+@pytest.mark.parametrize(("kind", "stack"), [("vllm", "a4high"), ("rayservice", "eks")])
+def test_metrics_port_is_a_named_port_of_every_engine_pod(kind: str, stack: str) -> None:
+    engine, ctx = ENGINES[kind], context(stack)
+    metrics = engine.needs(ctx).metrics
+    assert metrics is not None
+    templates = [t for obj in engine.objects(ctx) for t in pod_templates(obj.manifest)]
+    assert templates
+    for template in templates:
+        names = {p["name"] for c in template["spec"]["containers"] for p in c.get("ports", [])}
+        assert metrics.port_name in names

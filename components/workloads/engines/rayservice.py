@@ -161,6 +161,7 @@ def rayservice(
                             {"name": "dashboard", "containerPort": DASHBOARD_PORT},
                             {"name": "client", "containerPort": 10001},
                             {"name": "serve", "containerPort": ENGINE_PORT},
+                            {"name": "metrics", "containerPort": METRICS_PORT},
                         ],
                         "env": token_env,
                         "resources": {
@@ -195,6 +196,8 @@ def rayservice(
                     {
                         "name": "ray-worker",
                         "image": image,
+                        # Named so scraping can find it (WorkloadNeeds.metrics).
+                        "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
                         "env": dedupe_by_name([*token_env, *weights.env, *(dict(e) for e in gpu.env)]),
                         "resources": gpu_resources(gpu, engine.gpus, engine.cpu, engine.memory),
                         "volumeMounts": [
