@@ -22,7 +22,7 @@ from components.workloads.needs import Peer, WorkloadNeeds
 from components.workloads.weights import WeightsPlan
 from fake_platforms import EKS_G5, GKE_A4, run_serving
 
-EKS_P5 = {
+EKS_P5: dict[str, dict[str, Any]] = {
     "platform": {"gpuNodePools": [{"name": "p5", "instanceFamilies": ["p5"], "gpuLimit": 16}]},
     "serving": {"engine": "vllm", "model": "deepseek-ai/DeepSeek-R1", "tensorParallelSize": 8, "maxModelLen": 16384},
 }
@@ -323,3 +323,11 @@ def test_metrics_port_is_a_named_port_of_every_engine_pod(kind: str, stack: str)
     for template in templates:
         names = {p["name"] for c in template["spec"]["containers"] for p in c.get("ports", [])}
         assert metrics.port_name in names
+
+
+def test_sizing_refusal_of_a_profile_layout_names_the_profile() -> None:
+    """Without explicit TP the profile chose the layout, so the problem is reported there."""
+    changes = {**EKS_P5, "serving": {**EKS_P5["serving"], "tensorParallelSize": None}}
+    message = only_problem("eks", changes)
+    assert message.startswith("llm-serving:serving.profile = 'balanced': its layout (TP 8 x PP 1 x DP 1, EP 8")
+    assert "79.74 GiB per GPU" in message

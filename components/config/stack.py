@@ -241,15 +241,20 @@ def _serving_problems(
     if problems:
         return problems
     report = size(sizing_request(platform, serving))
-    problems = [rule((p.setting,), _setting_value(serving, p.setting), p.message) for p in report.problems]
+    topo = topology(platform, serving)
+    problems = [_sizing_rule(serving, topo, p.setting, p.message) for p in report.problems]
     return problems or _extra_args_problems(platform, serving)
 
 
-def _setting_value(serving: ServingConfig, setting: str) -> object:
+def _sizing_rule(serving: ServingConfig, topo: Topology, setting: str, message: str) -> InitErrorDetails:
+    """A sizing problem at the key to change: the one the stack set, else ``profile`` for a
+    layout the profile chose; a utilization the profile chose is shown resolved."""
     value = getattr(serving, _SNAKE[setting])
     if value is None and setting == "tensorParallelSize":
-        return serving.profile
-    return value
+        return rule(("profile",), serving.profile, f"its layout ({topo.layout.describe()}): {message}")
+    if value is None and setting == "gpuMemoryUtilization":
+        value = topo.gpu_memory_utilization
+    return rule((setting,), value, message)
 
 
 _SNAKE = {
