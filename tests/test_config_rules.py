@@ -61,8 +61,10 @@ def test_public_access_and_unlisted_regions_are_off_by_default() -> None:
 
 def test_serving_defaults() -> None:
     serving = ServingConfig()
-    assert (serving.replicas, serving.tensor_parallel_size, serving.pipeline_parallel_size) == (1, 1, 1)
-    assert serving.gpu_memory_utilization == 0.90
+    # TP is unset: the profile and the node decide it (components/topology.py)
+    assert (serving.replicas, serving.tensor_parallel_size, serving.pipeline_parallel_size) == (1, None, 1)
+    assert serving.gpu_memory_utilization is None  # from the profile (components/catalog/profiles.py)
+    assert serving.profile == "balanced"
     assert serving.wait_for_ready is True
     assert serving.extra_args == []
     assert serving.engine == "vllm"

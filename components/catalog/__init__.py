@@ -8,8 +8,8 @@ Numbers marked *computed* are our arithmetic on sourced numbers, not published v
 
 One module per kind of fact: ``gpus``, ``machines``, ``models``, ``engines`` (vLLM
 behaviour and load-speed anchors), ``images`` (pinned images and charts), ``aws``
-(Karpenter, AMI), ``gke`` (versions, drivers, maintenance, NAT); this package re-exports
-every name, so code reads ``catalog.GPUS``.
+(Karpenter, AMI), ``gke`` (versions, drivers, maintenance, NAT), ``profiles`` (serving
+profiles); this package re-exports every name, so code reads ``catalog.GPUS``.
 """
 
 from components.catalog.aws import (
@@ -74,6 +74,7 @@ from components.catalog.images import (
 )
 from components.catalog.machines import AWS_GPU_FAMILIES, MACHINES, MachineSpec, aws_family_machines
 from components.catalog.models import MODELS, ModelSpec
+from components.catalog.profiles import PROFILES, Profile, ProfileSpec
 from components.catalog.units import GB, GIB, Attention, Cloud
 
 __all__ = [
@@ -119,6 +120,7 @@ __all__ = [
     "NODE_MONITORING_AGENT_ADDON",
     "NVIDIA_DEVICE_PLUGIN_CHART",
     "OPEN_WEBUI_IMAGE",
+    "PROFILES",
     "RAY_LLM_IMAGE",
     "RAY_VERSION",
     "VLLM_ENGINE_READY_TIMEOUT_DEFAULT_S",
@@ -136,6 +138,8 @@ __all__ = [
     "Image",
     "MachineSpec",
     "ModelSpec",
+    "Profile",
+    "ProfileSpec",
     "aws_family_machines",
     "b200_driver",
     "gke_minor",

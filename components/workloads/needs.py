@@ -58,6 +58,9 @@ class WorkloadNeeds:
     selector: Mapping[str, str]
     serves: tuple[ServedPort, ...] = ()
     peer_ports: tuple[int, ...] = ()
+    # Inclusive port ranges open among the workload's own pods (NetworkPolicy ``endPort``),
+    # for runtimes that pick ports from a range (Ray's worker processes).
+    peer_port_ranges: tuple[tuple[int, int], ...] = ()
     internet_egress: bool = False
     cloud_identity: bool = False
     capabilities: tuple[str, ...] = ()

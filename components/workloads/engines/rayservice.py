@@ -26,11 +26,35 @@ from components.workloads.common import (
     metadata,
 )
 from components.workloads.engine import ENGINE_PORT, EngineSettings, hf_token_env
-from components.workloads.weights import WeightsPlan
+from components.workloads.engines.base import (
+    Endpoint,
+    Engine,
+    EngineContext,
+    EngineObject,
+    EngineOutputs,
+    Operator,
+    port_forward,
+)
+from components.workloads.needs import MetricsEndpoint, Peer, ServedPort, WorkloadNeeds
+from components.workloads.weights import Loader, WeightsPlan
 
 NAME = "ray-llm"
 APP = "llm"
 DASHBOARD_PORT = 8265
+GCS_PORT = 6379
+CLIENT_PORT = 10001
+METRICS_PORT = 8080  # KubeRay's default metrics-export-port
+# Ray's other ports are random unless pinned; pinned so a NetworkPolicy can name them
+# (docs.ray.io "Configuring Ray", ports table; `ray start` options of the same names).
+PINNED_PORTS = {
+    "node-manager-port": 6380,
+    "object-manager-port": 6381,
+    "dashboard-agent-grpc-port": 6382,
+    "runtime-env-agent-port": 6383,
+    "dashboard-agent-listen-port": 52365,  # Ray's default, pinned explicitly
+    "metrics-export-port": METRICS_PORT,
+}
+WORKER_PORTS = (10002, 19999)  # Ray's default min/max worker ports (worker processes talk directly)
 HEAD_CPU, HEAD_MEMORY = "2", "8Gi"  # the head runs Serve's controller and proxy only (num-cpus 0)
 OPERATOR_NAMESPACE = "kuberay-system"
 
@@ -72,6 +96,12 @@ def llm_config(engine: EngineSettings, gpu: GpuNodes, weights: WeightsPlan) -> d
         engine_kwargs["max_num_seqs"] = engine.max_num_seqs
     if engine.max_num_batched_tokens:
         engine_kwargs["max_num_batched_tokens"] = engine.max_num_batched_tokens
+    if engine.topology.layout.expert:
+        engine_kwargs["enable_expert_parallel"] = True
+    if engine.model.reasoning_parser:
+        # Separates R1's thinking from the answer, as --reasoning-parser does for vLLM
+        # (Ray Serve LLM passes engine_kwargs to vLLM's AsyncEngineArgs).
+        engine_kwargs["reasoning_parser"] = engine.model.reasoning_parser
     if engine.model.trust_remote_code:
         engine_kwargs["trust_remote_code"] = True
     # From the bucket, Ray mirrors the files (CloudMirrorConfig.bucket_uri) before vLLM loads them.
@@ -103,6 +133,10 @@ def serve_config(engine: EngineSettings, gpu: GpuNodes, weights: WeightsPlan) ->
     )
 
 
+def _pinned_ports() -> dict[str, str]:
+    return {k: str(v) for k, v in PINNED_PORTS.items()}
+
+
 def rayservice(
     namespace: str, engine: EngineSettings, gpu: GpuNodes, weights: WeightsPlan, service_account: str, hf_token: bool
 ) -> Manifest:
@@ -113,7 +147,7 @@ def rayservice(
     ray_logs = {"name": "ray-logs", "emptyDir": {}}
     ray_logs_mount = {"name": "ray-logs", "mountPath": "/tmp/ray"}
     head = {
-        "rayStartParams": {"num-cpus": "0", "num-gpus": "0", "dashboard-host": "0.0.0.0"},
+        "rayStartParams": {"num-cpus": "0", "num-gpus": "0", "dashboard-host": "0.0.0.0", **_pinned_ports()},
         "template": {
             "metadata": {"labels": metadata(NAME, None, "engine")["labels"]},
             "spec": {
@@ -127,6 +161,7 @@ def rayservice(
                             {"name": "dashboard", "containerPort": DASHBOARD_PORT},
                             {"name": "client", "containerPort": 10001},
                             {"name": "serve", "containerPort": ENGINE_PORT},
+                            {"name": "metrics", "containerPort": METRICS_PORT},
                         ],
                         "env": token_env,
                         "resources": {
@@ -145,7 +180,7 @@ def rayservice(
         "replicas": engine.replicas,
         "minReplicas": engine.replicas,
         "maxReplicas": engine.replicas,
-        "rayStartParams": {},
+        "rayStartParams": _pinned_ports(),
         "template": {
             "metadata": {
                 "labels": metadata(NAME, None, "engine")["labels"],
@@ -161,6 +196,8 @@ def rayservice(
                     {
                         "name": "ray-worker",
                         "image": image,
+                        # Named so scraping can find it (WorkloadNeeds.metrics).
+                        "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
                         "env": dedupe_by_name([*token_env, *weights.env, *(dict(e) for e in gpu.env)]),
                         "resources": gpu_resources(gpu, engine.gpus, engine.cpu, engine.memory),
                         "volumeMounts": [
@@ -189,3 +226,46 @@ def rayservice(
             },
         },
     }
+
+
+class RayServiceEngine(Engine):
+    kind = "rayservice"
+    bucket_loader: Loader | None = "ray-mirror"
+    ready_when = "KubeRay reports the RayService's Serve application RUNNING (not awaited by Pulumi)"
+
+    def endpoint(self) -> Endpoint:
+        return Endpoint(service=serve_service_name(), port=ENGINE_PORT, path="/v1", api_key=False)
+
+    def operators(self) -> list[Operator]:
+        return [Operator("kuberay-operator", catalog.KUBERAY_OPERATOR_CHART, OPERATOR_NAMESPACE)]
+
+    def objects(self, ctx: EngineContext) -> list[EngineObject]:
+        manifest = rayservice(ctx.namespace, ctx.settings, ctx.gpu, ctx.weights, ctx.service_account, ctx.hf_token)
+        return [EngineObject(NAME, manifest)]
+
+    def needs(self, ctx: EngineContext) -> WorkloadNeeds:
+        # Head and workers carry the same labels; Serve's proxy on the head answers on 8000.
+        ray_ports = (GCS_PORT, DASHBOARD_PORT, CLIENT_PORT, ENGINE_PORT, *PINNED_PORTS.values())
+        return WorkloadNeeds(
+            name=NAME,
+            selector={"app.kubernetes.io/name": NAME},
+            serves=(
+                ServedPort("serve", ENGINE_PORT, ctx.clients),
+                # The KubeRay operator probes the dashboard for the Serve application's status.
+                ServedPort("dashboard", DASHBOARD_PORT, (Peer(namespace=OPERATOR_NAMESPACE),)),
+            ),
+            peer_ports=tuple(sorted(set(ray_ports))),
+            peer_port_ranges=(WORKER_PORTS,),
+            internet_egress=True,  # Hugging Face, or the bucket's API for Ray's mirror
+            cloud_identity=ctx.weights.from_bucket,
+            metrics=MetricsEndpoint("metrics", "/metrics"),
+        )
+
+    def outputs(self, ctx: EngineContext) -> EngineOutputs:
+        return EngineOutputs(
+            port_forward={
+                "engine": port_forward(ctx.namespace, serve_service_name(), ENGINE_PORT, ENGINE_PORT),
+                "ray_dashboard": port_forward(ctx.namespace, head_service_name(), DASHBOARD_PORT, DASHBOARD_PORT),
+            },
+            extra={"engine_status": f"kubectl -n {ctx.namespace} get rayservice {NAME}"},
+        )
