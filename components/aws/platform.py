@@ -17,6 +17,7 @@ from components.aws.cluster import STORAGE_CLASS, Cluster, ClusterArgs
 from components.aws.gpu_pools import GpuPools, GpuPoolsArgs
 from components.aws.karpenter import Karpenter, KarpenterArgs
 from components.aws.network import Network, NetworkArgs
+from components.aws.pod_network import cluster_network
 from components.aws.storage import ServiceAccountAccess, Storage, StorageArgs
 from components.config import AwsPlatformConfig
 from components.kubernetes import apply
@@ -210,5 +211,6 @@ class AwsPlatform(pulumi.ComponentResource):
                 cluster.storage_class,
             ],
             outputs=outputs,
+            network=cluster_network(config),
         )
         self.register_outputs(outputs)

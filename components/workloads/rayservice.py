@@ -18,14 +18,18 @@ import yaml
 from components import catalog
 from components.platform import GpuNodes, Manifest
 from components.workloads.common import (
+    container_security,
     dedupe_by_name,
     dev_shm,
     gpu_pod_fields,
     gpu_resources,
+    hardened_pod,
     merge_annotations,
     metadata,
+    selector,
 )
 from components.workloads.engine import ENGINE_PORT, EngineSettings, hf_token_env
+from components.workloads.needs import MetricsEndpoint, Peer, ServedPort, WorkloadNeeds
 from components.workloads.weights import WeightsPlan
 
 NAME = "ray-llm"
@@ -33,6 +37,36 @@ APP = "llm"
 DASHBOARD_PORT = 8265
 HEAD_CPU, HEAD_MEMORY = "2", "8Gi"  # the head runs Serve's controller and proxy only (num-cpus 0)
 OPERATOR_NAMESPACE = "kuberay-system"
+# KubeRay adds a `metrics` container port (8080) to Ray containers that lack one
+# (ray-operator/controllers/ray/common/pod.go; aws-eks-karpenter.md §4.4 head ports).
+METRICS_PORT_NAME = "metrics"
+
+
+def rayservice_needs(gpu: GpuNodes, clients: tuple[Peer, ...]) -> WorkloadNeeds:
+    """The Ray cluster (head and workers) as one workload.
+
+    Serve's proxies answer on 8000 to ``clients`` and to the KubeRay operator, which
+    probes each proxy's /-/healthz and drives Serve through the dashboard API on 8265
+    (ray-operator/controllers/ray/utils/httpproxy_httpclient.go, dashboard_httpclient.go).
+    The dashboard and Jobs API (8265), client server (10001) and GCS (6379) run code:
+    nobody else reaches them. Ray's raylets, object managers and workers, and NCCL's
+    bootstrap, listen on random ports, so the Ray pods reach each other on any port.
+    The head's Serve controller and the workers fetch weights over HTTPS as the reader.
+    """
+    operator = Peer(namespace=OPERATOR_NAMESPACE)
+    return WorkloadNeeds(
+        name=NAME,
+        selector=selector(NAME),
+        serves=(
+            ServedPort("serve", ENGINE_PORT, (*clients, operator)),
+            ServedPort("dashboard", DASHBOARD_PORT, (operator,)),
+        ),
+        peer_any_port=True,
+        internet_egress=True,
+        cloud_identity=True,
+        capabilities=tuple(gpu.capabilities),
+        metrics=MetricsEndpoint(METRICS_PORT_NAME),
+    )
 
 
 def serve_service_name() -> str:
@@ -104,7 +138,13 @@ def serve_config(engine: EngineSettings, gpu: GpuNodes, weights: WeightsPlan) ->
 
 
 def rayservice(
-    namespace: str, engine: EngineSettings, gpu: GpuNodes, weights: WeightsPlan, service_account: str, hf_token: bool
+    namespace: str,
+    engine: EngineSettings,
+    gpu: GpuNodes,
+    weights: WeightsPlan,
+    service_account: str,
+    hf_token: bool,
+    capabilities: tuple[str, ...] = (),
 ) -> Manifest:
     """The RayService: a CPU head (no Serve replicas on it) and one GPU worker per replica."""
     image = engine.image
@@ -118,6 +158,7 @@ def rayservice(
             "metadata": {"labels": metadata(NAME, None, "engine")["labels"]},
             "spec": {
                 "serviceAccountName": service_account,
+                **hardened_pod(),
                 "containers": [
                     {
                         "name": "ray-head",
@@ -134,6 +175,7 @@ def rayservice(
                             "limits": {"memory": HEAD_MEMORY},
                         },
                         "volumeMounts": [ray_logs_mount],
+                        "securityContext": container_security(),
                     }
                 ],
                 "volumes": [ray_logs],
@@ -156,6 +198,7 @@ def rayservice(
             },
             "spec": {
                 "serviceAccountName": service_account,
+                **hardened_pod(),
                 **gpu_pod_fields(gpu),
                 "containers": [
                     {
@@ -169,6 +212,7 @@ def rayservice(
                             *weights.mounts,
                             *(dict(m) for m in gpu.volume_mounts),
                         ],
+                        "securityContext": container_security(capabilities),
                     }
                 ],
                 "volumes": dedupe_by_name([shm_volume, ray_logs, *weights.volumes, *(dict(v) for v in gpu.volumes)]),

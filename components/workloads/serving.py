@@ -29,6 +29,7 @@ from components.kubernetes import apply, skip_await
 from components.platform import READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, Platform
 from components.sizing import cache_job_deadline_seconds
 from components.workloads import benchmark, model_cache, open_webui, rayservice, vllm
+from components.workloads.common import load_balancer_clients, selector
 from components.workloads.engine import (
     ENGINE_PORT,
     IMAGE_PULL_SECONDS,
@@ -38,6 +39,8 @@ from components.workloads.engine import (
     SECRET_HF_TOKEN_KEY,
     EngineSettings,
 )
+from components.workloads.needs import Peer, WorkloadNeeds
+from components.workloads.network_policy import network_policies
 from components.workloads.secrets import (
     ADMIN_PASSWORD_LENGTH,
     API_KEY_LENGTH,
@@ -88,6 +91,13 @@ class Serving(pulumi.ComponentResource):
         self._bucket: pulumi.Input[str] = self._store.bucket if self._store else ""
         outputs: dict[str, pulumi.Input[Any]] = {}
 
+        # Default deny, then what each workload declares, before any workload pod exists.
+        self._needs = {needs.name: needs for needs in self._workload_needs()}
+        self._policies = [
+            apply(f"netpol-{p['metadata']['name']}", p, self._opts())
+            for p in network_policies(self._ns, platform.network, list(self._needs.values()))
+        ]
+
         self._hf_secret = self._hf_token_secret(args.hf_token)
         model = config.serving.model_spec
         loader = choose_loader(config.model_cache, self._store, config.serving.engine)
@@ -118,6 +128,31 @@ class Serving(pulumi.ComponentResource):
 
     def _opts(self, **kwargs: Any) -> pulumi.ResourceOptions:
         return self._args.platform.resource_options(parent=self, **kwargs)
+
+    def _workload_needs(self) -> list[WorkloadNeeds]:
+        """What every workload this stack runs declares (its NetworkPolicy's source)."""
+        config, network = self._args.config, self._args.platform.network
+        serving = config.serving
+        needs: list[WorkloadNeeds] = []
+        if config.model_cache.enabled:
+            needs.append(model_cache.model_cache_needs())
+        if serving.engine == "none":
+            return needs
+        ui, bench = serving.open_webui.enabled, config.benchmark.enabled
+        clients = (
+            *((Peer(selector(open_webui.NAME)),) if ui else ()),
+            *((Peer(selector(benchmark.NAME)),) if bench else ()),
+        )
+        if serving.engine == "vllm":
+            lb = load_balancer_clients(serving.exposure.engine, network)
+            needs.append(vllm.vllm_needs(self._gpu, (*clients, *lb)))
+        else:
+            needs.append(rayservice.rayservice_needs(self._gpu, clients))
+        if ui:
+            needs.append(open_webui.open_webui_needs(load_balancer_clients(serving.exposure.open_webui, network)))
+        if bench:
+            needs.append(benchmark.benchmark_needs(uploads=self._store is not None))
+        return needs
 
     def _port_forward(self, service: str, local: int, remote: int) -> str:
         return f"kubectl -n {self._ns} port-forward svc/{service} {local}:{remote}"
@@ -158,7 +193,10 @@ class Serving(pulumi.ComponentResource):
             key_secret = apply(
                 "vllm-api-key", secret(SECRET_API_KEY, self._ns, "engine", {SECRET_API_KEY_KEY: api_key}), self._opts()
             )
-            deployment = vllm.vllm_deployment(self._ns, settings, self._gpu, weights, READER_SERVICE_ACCOUNT, hf)
+            capabilities = self._needs[vllm.NAME].capabilities
+            deployment = vllm.vllm_deployment(
+                self._ns, settings, self._gpu, weights, READER_SERVICE_ACCOUNT, hf, capabilities
+            )
             if config.serving.wait_for_ready:
                 minutes = f"{math.ceil(wait_seconds / 60)}m"
                 await_opts: dict[str, Any] = {"custom_timeouts": pulumi.CustomTimeouts(create=minutes, update=minutes)}
@@ -190,7 +228,10 @@ class Serving(pulumi.ComponentResource):
             ),
             self._opts(),
         )
-        manifest = rayservice.rayservice(self._ns, settings, self._gpu, weights, READER_SERVICE_ACCOUNT, hf)
+        capabilities = self._needs[rayservice.NAME].capabilities
+        manifest = rayservice.rayservice(
+            self._ns, settings, self._gpu, weights, READER_SERVICE_ACCOUNT, hf, capabilities
+        )
         engine = apply(rayservice.NAME, manifest, self._opts(depends_on=[operator, *self._after_hf_secret()]))
         outputs["port_forward"] = {
             "engine": self._port_forward(rayservice.serve_service_name(), ENGINE_PORT, ENGINE_PORT),

@@ -16,12 +16,14 @@ from components.config import ServiceExposure
 from components.platform import GpuNodes, LoadBalancing, Manifest
 from components.workloads.common import (
     concat,
+    container_security,
     dedupe_by_name,
     dev_shm,
     env,
     env_from_secret,
     gpu_pod_fields,
     gpu_resources,
+    hardened_pod,
     http_probe,
     merge_annotations,
     metadata,
@@ -36,10 +38,28 @@ from components.workloads.engine import (
     hf_token_env,
     scratch_size_gib,
 )
+from components.workloads.needs import MetricsEndpoint, Peer, ServedPort, WorkloadNeeds
 from components.workloads.weights import HF_HOME, SCRATCH_MOUNT, WeightsPlan
 
 NAME = "vllm"
 PROBE_PERIOD_SECONDS = 10
+PORT_NAME = "http"
+
+
+def vllm_needs(gpu: GpuNodes, clients: tuple[Peer, ...]) -> WorkloadNeeds:
+    """One pod per replica serving the OpenAI API (and, unauthenticated, /metrics and
+    /health: vllm-serving.md §7) on 8000 to ``clients``. It fetches weights over HTTPS
+    (Hugging Face, or the bucket's API, also the GCS FUSE sidecar inside the pod) as the
+    reader account; tensor parallelism stays inside the pod, so there are no peers."""
+    return WorkloadNeeds(
+        name=NAME,
+        selector=selector(NAME),
+        serves=(ServedPort(PORT_NAME, ENGINE_PORT, clients),),
+        internet_egress=True,
+        cloud_identity=True,
+        capabilities=tuple(gpu.capabilities),
+        metrics=MetricsEndpoint(PORT_NAME),
+    )
 
 
 def vllm_args(engine: EngineSettings, weights: WeightsPlan) -> list[str]:
@@ -92,6 +112,7 @@ def vllm_deployment(
     weights: WeightsPlan,
     service_account: str,
     hf_token: bool,
+    capabilities: tuple[str, ...] = (),
 ) -> Manifest:
     """The engine Deployment. Probes allow the whole first load; ``Recreate`` because a
     rolling update would need a second set of GPUs (a whole second node on A4 High)."""
@@ -118,7 +139,7 @@ def vllm_deployment(
         "name": NAME,
         "image": engine.image,
         "command": ["/bin/bash", "-c", vllm_script(engine, weights, gpu.shell_prelude)],
-        "ports": [{"name": "http", "containerPort": ENGINE_PORT}],
+        "ports": [{"name": PORT_NAME, "containerPort": ENGINE_PORT}],
         "env": dedupe_by_name(environment),
         "resources": gpu_resources(gpu, engine.gpus, engine.cpu, engine.memory),
         "volumeMounts": [
@@ -133,9 +154,12 @@ def vllm_deployment(
         ),
         "readinessProbe": http_probe("/health", ENGINE_PORT, PROBE_PERIOD_SECONDS, 3),
         "livenessProbe": http_probe("/health", ENGINE_PORT, 30, 4, timeout=10),
+        # As the image's default root: it writes caches under its own tree and the scratch hostPath.
+        "securityContext": container_security(capabilities),
     }
     pod_spec: Manifest = {
         "serviceAccountName": service_account,
+        **hardened_pod(),
         "terminationGracePeriodSeconds": 60,
         **gpu_pod_fields(gpu),
         "containers": [container],
