@@ -112,3 +112,11 @@ def test_the_gib_installer_is_the_only_privileged_pod(a4high: StackRun, eks: Sta
         if (c.get("securityContext") or {}).get("privileged")
     ]
     assert {name for name, _ in privileged} == {"nccl-rdma-installer"}
+
+
+def test_workload_service_accounts_carry_no_api_token(a4high: StackRun, eks: StackRun) -> None:
+    """Neither Workload Identity nor Pod Identity needs the Kubernetes API token."""
+    for run in (a4high, eks):
+        accounts = [o for o in run.kubernetes_objects() if o["kind"] == "ServiceAccount"]
+        assert {a["metadata"]["name"] for a in accounts} == {"model-reader", "model-writer"}
+        assert all(a["automountServiceAccountToken"] is False for a in accounts)

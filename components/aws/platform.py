@@ -62,8 +62,15 @@ def namespace(name: str) -> Manifest:
 
 
 def service_account(name: str, namespace: str) -> Manifest:
-    """A workload identity. Pod Identity needs no annotation on it (aws-eks-karpenter.md §1.7)."""
-    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}}
+    """A workload identity. Pod Identity needs no annotation on it (aws-eks-karpenter.md §1.7),
+    nor the Kubernetes API token: it projects its own `eks-pod-identity-token` into the pod
+    (https://docs.aws.amazon.com/eks/latest/userguide/pod-id-how-it-works.html)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": name, "namespace": namespace},
+        "automountServiceAccountToken": False,
+    }
 
 
 def stack_tags(stack: str, cluster: str) -> dict[str, str]:
