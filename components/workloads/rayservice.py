@@ -37,8 +37,8 @@ APP = "llm"
 DASHBOARD_PORT = 8265
 HEAD_CPU, HEAD_MEMORY = "2", "8Gi"  # the head runs Serve's controller and proxy only (num-cpus 0)
 OPERATOR_NAMESPACE = "kuberay-system"
-# KubeRay adds a `metrics` container port (8080) to Ray containers that lack one
-# (ray-operator/controllers/ray/common/pod.go; aws-eks-karpenter.md §4.4 head ports).
+# The named port KubeRay gives Ray's metrics exporter (8080; aws-eks-karpenter.md §4.4
+# head ports). A policy naming a port no container declares matches nothing.
 METRICS_PORT_NAME = "metrics"
 
 
