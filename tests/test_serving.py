@@ -382,8 +382,9 @@ def test_cache_job_on_aws_uses_an_ephemeral_volume_and_the_aws_cli() -> None:
     job = run.kubernetes_object("Job", "model-cache")
     assert "aws s3 sync" in container(job, "upload")["command"][2]
     assert "nodeSelector" not in job["spec"]["template"]["spec"]
-    (volume,) = job["spec"]["template"]["spec"]["volumes"]
-    assert volume["emptyDir"]["sizeLimit"].endswith("Gi")
+    volumes = {v["name"]: v for v in job["spec"]["template"]["spec"]["volumes"]}
+    assert set(volumes) == {"work", "tmp"}
+    assert volumes["work"]["emptyDir"]["sizeLimit"].endswith("Gi")
 
 
 def test_benchmark_runs_the_seed_workload_and_saves_to_the_bucket() -> None:

@@ -244,18 +244,17 @@ def test_engine_needs_select_its_pods_and_serve_its_clients(kind: str, stack: st
     pods = [labels for obj in engine.objects(ctx) for labels in pod_labels(obj.manifest)]
     assert pods and all(needs.selector.items() <= labels.items() for labels in pods)
     api = next(p for p in needs.serves if p.port == engine.endpoint().port)
-    assert api.clients == ctx.clients
+    assert set(ctx.clients) <= set(api.clients)  # the KubeRay operator also probes the Serve proxy
     assert needs.metrics is not None
     assert sum(obj.awaited for obj in engine.objects(ctx)) <= 1
 
 
-def test_ray_declares_its_peer_ports() -> None:
+def test_ray_pods_reach_each_other_and_only_the_operator_reaches_the_dashboard() -> None:
+    # Raylets, object managers, workers and NCCL's bootstrap use random ports: any port among Ray pods.
     needs = ENGINES["rayservice"].needs(context("eks"))
-    assert {6379, 8265, 10001, 6380, 6381, 6382, 6383, 52365, 8080} <= set(needs.peer_ports)
-    assert needs.peer_port_ranges == ((10002, 19999),)
-    ray = run_serving("eks").kubernetes_object("RayService", "ray-llm")
-    worker = ray["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]
-    assert worker["rayStartParams"]["node-manager-port"] == "6380"  # pinned, so a policy can name it
+    assert needs.peer_any_port
+    dashboard = next(p for p in needs.serves if p.port == 8265)
+    assert all(c.namespace == "kuberay-system" for c in dashboard.clients)
 
 
 def test_only_vllm_needs_an_api_key() -> None:

@@ -158,6 +158,11 @@ class Cluster(pulumi.ComponentResource):
             # CoreDNS is added after the node group (module docstring); pulumi-eks would not
             # create it without a default node group anyway (nodejs/eks/cluster/cluster.ts).
             coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),
+            # The VPC CNI add-on enforces NetworkPolicy only with its network policy agent on:
+            # pulumi-eks writes `enableNetworkPolicy: "true"` into the add-on's configuration
+            # values (nodejs/eks/addons/cni-addon.ts mergeConfigurationValues;
+            # https://docs.aws.amazon.com/eks/latest/userguide/cni-network-policy-configure.html).
+            vpc_cni_options=eks.VpcCniOptionsArgs(enable_network_policy=True),
             create_oidc_provider=False,  # Pod Identity, not IRSA
             enabled_cluster_log_types=list(CONTROL_PLANE_LOGS),
             deletion_protection=config.deletion_protection,

@@ -17,6 +17,7 @@ from components.aws.cluster import STORAGE_CLASS, Cluster, ClusterArgs
 from components.aws.gpu_pools import GpuPools, GpuPoolsArgs
 from components.aws.karpenter import Karpenter, KarpenterArgs
 from components.aws.network import Network, NetworkArgs
+from components.aws.pod_network import cluster_network
 from components.aws.storage import ServiceAccountAccess, Storage, StorageArgs
 from components.config import AwsPlatformConfig
 from components.kubernetes import apply
@@ -61,8 +62,15 @@ def namespace(name: str) -> Manifest:
 
 
 def service_account(name: str, namespace: str) -> Manifest:
-    """A workload identity. Pod Identity needs no annotation on it (aws-eks-karpenter.md §1.7)."""
-    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}}
+    """A workload identity. Pod Identity needs no annotation on it (aws-eks-karpenter.md §1.7),
+    nor the Kubernetes API token: it projects its own `eks-pod-identity-token` into the pod
+    (https://docs.aws.amazon.com/eks/latest/userguide/pod-id-how-it-works.html)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": name, "namespace": namespace},
+        "automountServiceAccountToken": False,
+    }
 
 
 def stack_tags(stack: str, cluster: str) -> dict[str, str]:
@@ -214,5 +222,6 @@ class AwsPlatform(pulumi.ComponentResource):
                 cluster.storage_class,
             ],
             outputs=outputs,
+            network=cluster_network(config),
         )
         self.register_outputs(outputs)

@@ -101,6 +101,9 @@ def gpu_nodes(pool: GcpGpuPoolConfig, wiring: PodWiring) -> GpuNodes:
         shell_prelude=wiring.shell_prelude,
         scratch_host_path=LOCAL_SSD_EPHEMERAL_PATH if machine.local_ssds else None,
         shm_gib=machine.shm_gib,
+        # NCCL registers (pins) GPU buffers with the RDMA NICs; vLLM's multi-node guide
+        # adds IPC_LOCK for GPUDirect RDMA (vllm-serving.md §1.1), the one capability kept.
+        capabilities=("IPC_LOCK",) if machine.rdma_nics > 0 else (),
     )
 
 

@@ -28,7 +28,7 @@ from components.kubernetes import apply, skip_await
 from components.platform import READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, Platform
 from components.sizing import cache_job_deadline_seconds
 from components.workloads import benchmark, model_cache, open_webui
-from components.workloads.common import selector
+from components.workloads.common import load_balancer_clients, selector
 from components.workloads.engine import (
     IMAGE_PULL_SECONDS,
     SECRET_API_KEY,
@@ -39,6 +39,7 @@ from components.workloads.engine import (
 )
 from components.workloads.engines import ENGINES, Endpoint, Engine, EngineContext
 from components.workloads.needs import Peer, WorkloadNeeds
+from components.workloads.network_policy import network_policies
 from components.workloads.secrets import (
     ADMIN_PASSWORD_LENGTH,
     API_KEY_LENGTH,
@@ -87,20 +88,30 @@ class Serving(pulumi.ComponentResource):
         self._bucket: pulumi.Input[str] = self._store.bucket if self._store else ""
         outputs: dict[str, pulumi.Input[Any]] = {}
 
-        self._hf_secret = self._hf_token_secret(args.hf_token)
-        self._needs: dict[str, WorkloadNeeds] = {}
         model = config.serving.model_spec
         engine = ENGINES.get(config.serving.engine)
         loader = choose_loader(config.model_cache, self._store, engine.bucket_loader if engine else None)
         weights = plan_weights(model, loader, self._store, self._bucket, config.topology.layout.tensor)
+        settings = EngineSettings.from_config(config, from_bucket=weights.from_bucket) if engine else None
+        ctx = self._engine_context(settings, weights) if settings else None
+
+        # Default deny, then what each workload declares; every workload object waits for
+        # the policies (``_opts``), so no pod ever runs unconfined.
+        self._policies: list[pulumi.Resource] = []
+        self._needs = {needs.name: needs for needs in self._workload_needs(engine, ctx)}
+        self._policies = [
+            apply(f"netpol-{p['metadata']['name']}", p, self._opts())
+            for p in network_policies(self._ns, platform.network, list(self._needs.values()))
+        ]
+
+        self._hf_secret = self._hf_token_secret(args.hf_token)
         cache_job = self._model_cache(outputs) if config.model_cache.enabled else None
 
-        if engine is not None:
-            settings = EngineSettings.from_config(config, from_bucket=weights.from_bucket)
+        if engine is not None and settings is not None and ctx is not None:
             wait_seconds = settings.startup_seconds + IMAGE_PULL_SECONDS
             if cache_job is not None:
                 wait_seconds += cache_job_deadline_seconds(model)
-            endpoint, engine_resource = self._engine(engine, settings, weights, wait_seconds, outputs)
+            endpoint, engine_resource = self._engine(engine, ctx, wait_seconds, outputs)
             engine_url = endpoint.url(self._ns)
             outputs["served_model_name"] = settings.served_name
             outputs["openai_base_url"] = engine_url
@@ -119,7 +130,25 @@ class Serving(pulumi.ComponentResource):
     # --- helpers --------------------------------------------------------------------------
 
     def _opts(self, **kwargs: Any) -> pulumi.ResourceOptions:
-        return self._args.platform.resource_options(parent=self, **kwargs)
+        depends_on = [*self._policies, *kwargs.pop("depends_on", [])]
+        return self._args.platform.resource_options(parent=self, depends_on=depends_on, **kwargs)
+
+    def _workload_needs(self, engine: Engine | None, ctx: EngineContext | None) -> list[WorkloadNeeds]:
+        """What every workload this stack runs declares (its NetworkPolicy's source)."""
+        config, network = self._args.config, self._args.platform.network
+        needs: list[WorkloadNeeds] = []
+        if config.model_cache.enabled:
+            needs.append(model_cache.model_cache_needs())
+        if engine is None or ctx is None:
+            return needs
+        needs.append(engine.needs(ctx))
+        if config.serving.open_webui.enabled:
+            needs.append(
+                open_webui.open_webui_needs(load_balancer_clients(config.serving.exposure.open_webui, network))
+            )
+        if config.benchmark.enabled:
+            needs.append(benchmark.benchmark_needs(uploads=self._store is not None))
+        return needs
 
     def _port_forward(self, service: str, local: int, remote: int) -> str:
         return f"kubectl -n {self._ns} port-forward svc/{service} {local}:{remote}"
@@ -158,13 +187,27 @@ class Serving(pulumi.ComponentResource):
             clients.append(Peer(selector(open_webui.NAME)))
         if config.benchmark.enabled:
             clients.append(Peer(selector(benchmark.NAME)))
+        # Whoever the engine's load balancer admits (ClusterIP: nobody).
+        clients += load_balancer_clients(config.serving.exposure.engine, self._args.platform.network)
         return tuple(clients)
+
+    def _engine_context(self, settings: EngineSettings, weights: WeightsPlan) -> EngineContext:
+        return EngineContext(
+            namespace=self._ns,
+            settings=settings,
+            gpu=self._gpu,
+            weights=weights,
+            service_account=READER_SERVICE_ACCOUNT,
+            hf_token=self._args.hf_token is not None,
+            exposure=self._args.config.serving.exposure.engine,
+            load_balancing=self._args.platform.load_balancing,
+            clients=self._engine_clients(),
+        )
 
     def _engine(
         self,
         engine: Engine,
-        settings: EngineSettings,
-        weights: WeightsPlan,
+        ctx: EngineContext,
         wait_seconds: int,
         outputs: dict[str, pulumi.Input[Any]],
     ) -> tuple[Endpoint, pulumi.Resource]:
@@ -197,17 +240,6 @@ class Serving(pulumi.ComponentResource):
                     self._opts(),
                 )
             )
-        ctx = EngineContext(
-            namespace=self._ns,
-            settings=settings,
-            gpu=self._gpu,
-            weights=weights,
-            service_account=READER_SERVICE_ACCOUNT,
-            hf_token=self._hf_secret is not None,
-            exposure=config.serving.exposure.engine,
-            load_balancing=self._args.platform.load_balancing,
-            clients=self._engine_clients(),
-        )
         # Later objects (the benchmark) wait for the awaited object, else the first one.
         main: pulumi.Resource | None = None
         service: pulumi.CustomResource | None = None
@@ -233,7 +265,6 @@ class Serving(pulumi.ComponentResource):
         outputs.update(engine_outputs.extra)
         if service is not None and config.serving.exposure.engine.type == "LoadBalancer":
             outputs["engine_external_url"] = _external_url(service, endpoint.port, endpoint.path)
-        self._needs[engine.kind] = engine.needs(ctx)
         return endpoint, main
 
     def _engine_summary(self, engine: Engine, settings: EngineSettings, wait_seconds: int) -> dict[str, Any]:

@@ -18,12 +18,15 @@ import yaml
 from components import catalog
 from components.platform import GpuNodes, Manifest
 from components.workloads.common import (
+    container_security,
     dedupe_by_name,
     dev_shm,
     gpu_pod_fields,
     gpu_resources,
+    hardened_pod,
     merge_annotations,
     metadata,
+    selector,
 )
 from components.workloads.engine import ENGINE_PORT, EngineSettings, hf_token_env
 from components.workloads.engines.base import (
@@ -44,19 +47,38 @@ DASHBOARD_PORT = 8265
 GCS_PORT = 6379
 CLIENT_PORT = 10001
 METRICS_PORT = 8080  # KubeRay's default metrics-export-port
-# Ray's other ports are random unless pinned; pinned so a NetworkPolicy can name them
-# (docs.ray.io "Configuring Ray", ports table; `ray start` options of the same names).
-PINNED_PORTS = {
-    "node-manager-port": 6380,
-    "object-manager-port": 6381,
-    "dashboard-agent-grpc-port": 6382,
-    "runtime-env-agent-port": 6383,
-    "dashboard-agent-listen-port": 52365,  # Ray's default, pinned explicitly
-    "metrics-export-port": METRICS_PORT,
-}
-WORKER_PORTS = (10002, 19999)  # Ray's default min/max worker ports (worker processes talk directly)
 HEAD_CPU, HEAD_MEMORY = "2", "8Gi"  # the head runs Serve's controller and proxy only (num-cpus 0)
 OPERATOR_NAMESPACE = "kuberay-system"
+# The named port KubeRay gives Ray's metrics exporter (8080; aws-eks-karpenter.md §4.4
+# head ports). A policy naming a port no container declares matches nothing.
+METRICS_PORT_NAME = "metrics"
+
+
+def rayservice_needs(gpu: GpuNodes, clients: tuple[Peer, ...]) -> WorkloadNeeds:
+    """The Ray cluster (head and workers) as one workload.
+
+    Serve's proxies answer on 8000 to ``clients`` and to the KubeRay operator, which
+    probes each proxy's /-/healthz and drives Serve through the dashboard API on 8265
+    (ray-operator/controllers/ray/utils/httpproxy_httpclient.go, dashboard_httpclient.go).
+    The dashboard and Jobs API (8265), client server (10001) and GCS (6379) run code:
+    nobody else reaches them. Ray's raylets, object managers and workers, and NCCL's
+    bootstrap, listen on random ports, so the Ray pods reach each other on any port.
+    The head's Serve controller and the workers fetch weights over HTTPS as the reader.
+    """
+    operator = Peer(namespace=OPERATOR_NAMESPACE)
+    return WorkloadNeeds(
+        name=NAME,
+        selector=selector(NAME),
+        serves=(
+            ServedPort("serve", ENGINE_PORT, (*clients, operator)),
+            ServedPort("dashboard", DASHBOARD_PORT, (operator,)),
+        ),
+        peer_any_port=True,
+        internet_egress=True,
+        cloud_identity=True,
+        capabilities=tuple(gpu.capabilities),
+        metrics=MetricsEndpoint(METRICS_PORT_NAME),
+    )
 
 
 def serve_service_name() -> str:
@@ -133,12 +155,14 @@ def serve_config(engine: EngineSettings, gpu: GpuNodes, weights: WeightsPlan) ->
     )
 
 
-def _pinned_ports() -> dict[str, str]:
-    return {k: str(v) for k, v in PINNED_PORTS.items()}
-
-
 def rayservice(
-    namespace: str, engine: EngineSettings, gpu: GpuNodes, weights: WeightsPlan, service_account: str, hf_token: bool
+    namespace: str,
+    engine: EngineSettings,
+    gpu: GpuNodes,
+    weights: WeightsPlan,
+    service_account: str,
+    hf_token: bool,
+    capabilities: tuple[str, ...] = (),
 ) -> Manifest:
     """The RayService: a CPU head (no Serve replicas on it) and one GPU worker per replica."""
     image = engine.image
@@ -147,11 +171,12 @@ def rayservice(
     ray_logs = {"name": "ray-logs", "emptyDir": {}}
     ray_logs_mount = {"name": "ray-logs", "mountPath": "/tmp/ray"}
     head = {
-        "rayStartParams": {"num-cpus": "0", "num-gpus": "0", "dashboard-host": "0.0.0.0", **_pinned_ports()},
+        "rayStartParams": {"num-cpus": "0", "num-gpus": "0", "dashboard-host": "0.0.0.0"},
         "template": {
             "metadata": {"labels": metadata(NAME, None, "engine")["labels"]},
             "spec": {
                 "serviceAccountName": service_account,
+                **hardened_pod(),
                 "containers": [
                     {
                         "name": "ray-head",
@@ -169,6 +194,7 @@ def rayservice(
                             "limits": {"memory": HEAD_MEMORY},
                         },
                         "volumeMounts": [ray_logs_mount],
+                        "securityContext": container_security(),
                     }
                 ],
                 "volumes": [ray_logs],
@@ -180,7 +206,7 @@ def rayservice(
         "replicas": engine.replicas,
         "minReplicas": engine.replicas,
         "maxReplicas": engine.replicas,
-        "rayStartParams": _pinned_ports(),
+        "rayStartParams": {},
         "template": {
             "metadata": {
                 "labels": metadata(NAME, None, "engine")["labels"],
@@ -191,6 +217,7 @@ def rayservice(
             },
             "spec": {
                 "serviceAccountName": service_account,
+                **hardened_pod(),
                 **gpu_pod_fields(gpu),
                 "containers": [
                     {
@@ -206,6 +233,7 @@ def rayservice(
                             *weights.mounts,
                             *(dict(m) for m in gpu.volume_mounts),
                         ],
+                        "securityContext": container_security(capabilities),
                     }
                 ],
                 "volumes": dedupe_by_name([shm_volume, ray_logs, *weights.volumes, *(dict(v) for v in gpu.volumes)]),
@@ -240,26 +268,19 @@ class RayServiceEngine(Engine):
         return [Operator("kuberay-operator", catalog.KUBERAY_OPERATOR_CHART, OPERATOR_NAMESPACE)]
 
     def objects(self, ctx: EngineContext) -> list[EngineObject]:
-        manifest = rayservice(ctx.namespace, ctx.settings, ctx.gpu, ctx.weights, ctx.service_account, ctx.hf_token)
+        manifest = rayservice(
+            ctx.namespace,
+            ctx.settings,
+            ctx.gpu,
+            ctx.weights,
+            ctx.service_account,
+            ctx.hf_token,
+            tuple(ctx.gpu.capabilities),
+        )
         return [EngineObject(NAME, manifest)]
 
     def needs(self, ctx: EngineContext) -> WorkloadNeeds:
-        # Head and workers carry the same labels; Serve's proxy on the head answers on 8000.
-        ray_ports = (GCS_PORT, DASHBOARD_PORT, CLIENT_PORT, ENGINE_PORT, *PINNED_PORTS.values())
-        return WorkloadNeeds(
-            name=NAME,
-            selector={"app.kubernetes.io/name": NAME},
-            serves=(
-                ServedPort("serve", ENGINE_PORT, ctx.clients),
-                # The KubeRay operator probes the dashboard for the Serve application's status.
-                ServedPort("dashboard", DASHBOARD_PORT, (Peer(namespace=OPERATOR_NAMESPACE),)),
-            ),
-            peer_ports=tuple(sorted(set(ray_ports))),
-            peer_port_ranges=(WORKER_PORTS,),
-            internet_egress=True,  # Hugging Face, or the bucket's API for Ray's mirror
-            cloud_identity=ctx.weights.from_bucket,
-            metrics=MetricsEndpoint("metrics", "/metrics"),
-        )
+        return rayservice_needs(ctx.gpu, ctx.clients)
 
     def outputs(self, ctx: EngineContext) -> EngineOutputs:
         return EngineOutputs(

@@ -18,12 +18,14 @@ from components.platform import GpuNodes, LoadBalancing, Manifest
 from components.vllm_cli import serve_args
 from components.workloads.common import (
     concat,
+    container_security,
     dedupe_by_name,
     dev_shm,
     env,
     env_from_secret,
     gpu_pod_fields,
     gpu_resources,
+    hardened_pod,
     http_probe,
     merge_annotations,
     metadata,
@@ -46,11 +48,28 @@ from components.workloads.engines.base import (
     EngineOutputs,
     port_forward,
 )
-from components.workloads.needs import MetricsEndpoint, ServedPort, WorkloadNeeds
+from components.workloads.needs import MetricsEndpoint, Peer, ServedPort, WorkloadNeeds
 from components.workloads.weights import HF_HOME, SCRATCH_MOUNT, WeightsPlan
 
 NAME = "vllm"
 PROBE_PERIOD_SECONDS = 10
+PORT_NAME = "http"
+
+
+def vllm_needs(gpu: GpuNodes, clients: tuple[Peer, ...]) -> WorkloadNeeds:
+    """One pod per replica serving the OpenAI API (and, unauthenticated, /metrics and
+    /health: vllm-serving.md §7) on 8000 to ``clients``. It fetches weights over HTTPS
+    (Hugging Face, or the bucket's API, also the GCS FUSE sidecar inside the pod) as the
+    reader account; tensor parallelism stays inside the pod, so there are no peers."""
+    return WorkloadNeeds(
+        name=NAME,
+        selector=selector(NAME),
+        serves=(ServedPort(PORT_NAME, ENGINE_PORT, clients),),
+        internet_egress=True,
+        cloud_identity=True,
+        capabilities=tuple(gpu.capabilities),
+        metrics=MetricsEndpoint(PORT_NAME),
+    )
 
 
 def vllm_args(engine: EngineSettings, weights: WeightsPlan) -> list[str]:
@@ -88,6 +107,7 @@ def vllm_deployment(
     weights: WeightsPlan,
     service_account: str,
     hf_token: bool,
+    capabilities: tuple[str, ...] = (),
 ) -> Manifest:
     """The engine Deployment. Probes allow the whole first load; ``Recreate`` because a
     rolling update would need a second set of GPUs (a whole second node on A4 High)."""
@@ -114,7 +134,7 @@ def vllm_deployment(
         "name": NAME,
         "image": engine.image,
         "command": ["/bin/bash", "-c", vllm_script(engine, weights, gpu.shell_prelude)],
-        "ports": [{"name": "http", "containerPort": ENGINE_PORT}],
+        "ports": [{"name": PORT_NAME, "containerPort": ENGINE_PORT}],
         "env": dedupe_by_name(environment),
         "resources": gpu_resources(gpu, engine.gpus, engine.cpu, engine.memory),
         "volumeMounts": [
@@ -129,9 +149,12 @@ def vllm_deployment(
         ),
         "readinessProbe": http_probe("/health", ENGINE_PORT, PROBE_PERIOD_SECONDS, 3),
         "livenessProbe": http_probe("/health", ENGINE_PORT, 30, 4, timeout=10),
+        # As the image's default root: it writes caches under its own tree and the scratch hostPath.
+        "securityContext": container_security(capabilities),
     }
     pod_spec: Manifest = {
         "serviceAccountName": service_account,
+        **hardened_pod(),
         "terminationGracePeriodSeconds": 60,
         **gpu_pod_fields(gpu),
         "containers": [container],
@@ -172,7 +195,13 @@ class VllmEngine(Engine):
 
     def objects(self, ctx: EngineContext) -> list[EngineObject]:
         deployment = vllm_deployment(
-            ctx.namespace, ctx.settings, ctx.gpu, ctx.weights, ctx.service_account, ctx.hf_token
+            ctx.namespace,
+            ctx.settings,
+            ctx.gpu,
+            ctx.weights,
+            ctx.service_account,
+            ctx.hf_token,
+            tuple(ctx.gpu.capabilities),
         )
         return [
             EngineObject(NAME, deployment, awaited=True),
@@ -180,15 +209,7 @@ class VllmEngine(Engine):
         ]
 
     def needs(self, ctx: EngineContext) -> WorkloadNeeds:
-        return WorkloadNeeds(
-            name=NAME,
-            selector=selector(NAME),
-            serves=(ServedPort("http", ENGINE_PORT, ctx.clients),),
-            # Hugging Face downloads, or the bucket's API for the Run:ai streamer.
-            internet_egress=ctx.weights.loader in ("huggingface", "runai-streamer"),
-            cloud_identity=ctx.weights.from_bucket,
-            metrics=MetricsEndpoint("http", "/metrics"),  # vLLM serves it unauthenticated on the API port
-        )
+        return vllm_needs(ctx.gpu, ctx.clients)
 
     def outputs(self, ctx: EngineContext) -> EngineOutputs:
         return EngineOutputs(port_forward={"engine": port_forward(ctx.namespace, NAME, ENGINE_PORT, ENGINE_PORT)})
