@@ -366,7 +366,7 @@ def test_cache_job_copies_once_and_writes_the_marker_last(a4: StackRun) -> None:
     check, download, upload = (container(job, n) for n in ("check", "download", "upload"))
     assert env_of(check)["MODEL_URL"] == f"gs://test-bucket/models/{R1.hf_id}"
     assert f"$MODEL_URL/{MARKER}" in check["command"][2]
-    assert f"hf download {R1.hf_id} --local-dir /work/model" in download["command"][2]
+    assert f"hf download {R1.hf_id} --local-dir /work/deepseek-ai--DeepSeek-R1/model" in download["command"][2]
     assert env_of(download)["HF_TOKEN"] == {"secretKeyRef": {"name": "hf-token", "key": "HF_TOKEN"}}
     script = upload["command"][2]
     assert script.index("gcloud storage rsync") < script.index(f"$MODEL_URL/{MARKER}")
