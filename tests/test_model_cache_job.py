@@ -6,6 +6,7 @@ The pod specs come from the pure builder with the test platforms' GPU pools: GKE
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -176,3 +177,12 @@ def test_download_logs_progress(box: Sandbox) -> None:
     assert "downloaded " in run.log("download")
     script = next(c for c in pod(R1)["initContainers"] if c["name"] == "download")["command"][2]
     assert f"while sleep {model_cache.PROGRESS_SECONDS}" in script
+
+
+def test_eks_stack_file_names_the_loader_its_engine_uses() -> None:
+    """The eks stack runs the Ray engine, which loads through Ray's bucket mirror
+    (components/workloads/weights.py choose_loader), not vLLM's Run:ai streamer."""
+    text = Path("Pulumi.eks.yaml").read_text()
+    assert "engine: rayservice" in text
+    section = text.split("llm-serving:modelCache:", 1)[1].split("llm-serving:benchmark:", 1)[0]
+    assert "Run:ai" not in section and "Ray mirrors" in section

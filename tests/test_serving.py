@@ -389,24 +389,29 @@ def test_cache_job_on_aws_uses_an_ephemeral_volume_and_the_aws_cli() -> None:
 def test_benchmark_runs_the_seed_workload_and_saves_to_the_bucket() -> None:
     run = run_serving("a4high", {"benchmark": {"enabled": True, "maxConcurrency": [1, 64]}})
     job = run.kubernetes_object("Job", "benchmark")
-    bench = container(job, "bench")
-    runs = [shlex.split(line) for line in bench["command"][2].splitlines() if line.startswith("vllm bench serve")]
-    assert len(runs) == 2
-    for argv, concurrency in zip(runs, ("1", "64"), strict=True):
+    pod = job["spec"]["template"]["spec"]
+    assert [c["name"] for c in pod["initContainers"]] == ["bench-c1", "upload-c1", "bench-c64", "upload-c64"]
+    assert [c["name"] for c in pod["containers"]] == ["report"]
+    for concurrency, prompts in (("1", "100"), ("64", "640")):
+        bench = container(job, f"bench-c{concurrency}")
+        (line,) = [line for line in bench["command"][2].splitlines() if line.startswith("vllm bench serve")]
+        argv = shlex.split(line)
         assert flag(argv, "--base-url") == "http://vllm.llm.svc.cluster.local:8000"
         assert flag(argv, "--dataset-name") == "random"
         assert flag(argv, "--random-input-len") == "1000"
         assert flag(argv, "--random-output-len") == "1000"
-        assert flag(argv, "--num-prompts") == "1100"
+        assert flag(argv, "--num-prompts") == prompts  # 10 x concurrency, at least 100
         assert "--ignore-eos" in argv and "--save-result" in argv
         assert flag(argv, "--max-concurrency") == concurrency
         assert int(flag(argv, "--ready-check-timeout-sec")) >= startup_budget_seconds(R1, from_bucket=True)
-    assert env_of(bench)["OPENAI_API_KEY"] == {"secretKeyRef": {"name": "vllm-api-key", "key": "api-key"}}
-    upload = container(job, "upload")
-    assert env_of(upload)["RESULTS_URL"] == "gs://test-bucket/benchmarks/a4high"
-    assert "$RESULTS_URL/$RUN" in upload["command"][2]
+        assert env_of(bench)["OPENAI_API_KEY"] == {"secretKeyRef": {"name": "vllm-api-key", "key": "api-key"}}
+        upload = container(job, f"upload-c{concurrency}")
+        assert env_of(upload)["RESULTS_URL"] == "gs://test-bucket/benchmarks/a4high"
+        assert env_of(upload)["CLOUDSDK_STORAGE_PARALLEL_COMPOSITE_UPLOAD_ENABLED"] == "False"
+        assert "$RESULTS_URL/$RUN" in upload["command"][2]
     assert run.outputs["benchmark_results"] == "gs://test-bucket/benchmarks/a4high"
-    assert job["spec"]["template"]["spec"]["serviceAccountName"] == "model-writer"
+    assert "--all-containers" in run.outputs["benchmark_logs"]
+    assert pod["serviceAccountName"] == "model-writer"
 
 
 def test_no_benchmark_unless_asked(a4: StackRun) -> None:
