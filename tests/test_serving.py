@@ -157,7 +157,7 @@ def test_vllm_downloads_from_hugging_face_when_the_cache_is_off() -> None:
     assert argv[2] == R1.hf_id
     assert flag(argv, "--download-dir").startswith("/scratch/")
     deployment = run.kubernetes_object("Deployment", "vllm")
-    assert "initContainers" not in deployment["spec"]["template"]["spec"]
+    assert [c["name"] for c in deployment["spec"]["template"]["spec"]["initContainers"]] == ["gpu-check"]
     assert env_of(container(deployment, "vllm"))["HF_TOKEN"] == {
         "secretKeyRef": {"name": "hf-token", "key": "HF_TOKEN"}
     }
@@ -334,7 +334,7 @@ def test_rayservice_mirrors_the_bucket_when_the_cache_is_on() -> None:
         "bucket_uri": "s3://test-bucket/models/deepseek-ai/DeepSeek-R1-Distill-Llama-8B"
     }
     worker = service["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]["template"]["spec"]
-    assert worker["initContainers"][0]["name"] == "wait-for-model-cache"
+    assert [c["name"] for c in worker["initContainers"]] == ["gpu-check", "wait-for-model-cache"]
     assert run.outputs["model_weights"]["loader"] == "ray-mirror"
 
 

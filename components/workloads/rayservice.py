@@ -26,6 +26,7 @@ from components.workloads.common import (
     metadata,
 )
 from components.workloads.engine import ENGINE_PORT, EngineSettings, hf_token_env
+from components.workloads.gpu_check import gpu_check_container
 from components.workloads.weights import WeightsPlan
 
 NAME = "ray-llm"
@@ -172,7 +173,10 @@ def rayservice(
                     }
                 ],
                 "volumes": dedupe_by_name([shm_volume, ray_logs, *weights.volumes, *(dict(v) for v in gpu.volumes)]),
-                **({"initContainers": [weights.wait_for_cache]} if weights.wait_for_cache else {}),
+                "initContainers": [
+                    gpu_check_container(image, gpu, engine.gpus),
+                    *filter(None, [weights.wait_for_cache]),
+                ],
             },
         },
     }
