@@ -14,6 +14,7 @@ from components.config import BenchmarkConfig
 from components.platform import READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, ModelStore
 from components.workloads import benchmark
 from scripts_harness import Sandbox
+from tools import bench_report
 
 BUCKET = "test-bucket"
 BASE_URL = "http://vllm.llm.svc.cluster.local:8000"
@@ -142,3 +143,47 @@ def test_num_prompts_fixes_every_point(box: Sandbox) -> None:
     assert box.run_pod(pod([1, 8], numPrompts=1100)).ok
     prompts = [c.argv[c.argv.index("--num-prompts") + 1] for c in box.calls("vllm")]
     assert prompts == ["1100", "1100"]
+
+
+# --- bench_report reads what the Job uploaded -----------------------------------------------
+
+
+DURING = """vllm:kv_cache_usage_perc{engine="0",model_name="m"} 0.42
+vllm:num_requests_running{engine="0",model_name="m"} 16
+vllm:num_requests_waiting{engine="0",model_name="m"} 3
+vllm:kv_cache_usage_perc{engine="0",model_name="m"} 0.93
+vllm:num_requests_running{engine="0",model_name="m"} 16
+vllm:num_requests_waiting{engine="0",model_name="m"} 7
+"""
+
+
+def uploaded_run(box: Sandbox) -> Path:
+    (run,) = (box.buckets / BUCKET / "benchmarks" / "eks").iterdir()
+    return run
+
+
+def test_report_shows_each_points_engine_figures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    box = Sandbox(tmp_path)
+    box.metrics(METRICS)
+    assert box.run_pod(pod([1, 16])).ok
+    run = uploaded_run(box)
+    (run / "metrics-c16-during.prom").write_text(DURING)  # what the sampler appends on a long point
+    assert bench_report.main([str(run)]) == 0
+    out = capsys.readouterr().out
+    table = out[out.index("engine metrics") :].splitlines()
+    assert table[1].split() == ["point", "KV", "peak", "%", "waiting", "peak", "preemptions", "prefix", "hit", "%"]
+    # Counters: after minus before (one scrape apart in the stub); hits / queries = 10 %.
+    assert table[2].split() == ["c1", "50.0", "-", "1", "10.0"]
+    assert table[3].split() == ["c16", "93.0", "7", "1", "10.0"]
+
+
+def test_results_without_snapshots_print_no_engine_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    box = Sandbox(tmp_path)
+    assert box.run_pod(pod([1], metrics=False)).ok  # the Ray engine
+    assert bench_report.main([str(uploaded_run(box))]) == 0
+    assert "engine metrics" not in capsys.readouterr().out
+
+
+def test_scrapes_are_split_and_series_summed() -> None:
+    text = 'a{engine="0"} 1\na{engine="1"} 2\n# HELP a x\na{engine="0"} 5\na{engine="1"} 5\n'
+    assert bench_report.prometheus_scrapes(text) == [{"a": 3.0}, {"a": 10.0}]
