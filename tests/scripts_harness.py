@@ -104,7 +104,7 @@ class Sandbox:
         for name in STUBS:
             stub = self.bin / name
             launcher = f"import runpy\nrunpy.run_path({str(STUB_PROGRAM)!r}, {{'STUB_COMMAND': {name!r}}})\n"
-            stub.write_text(f"#!{sys.executable}\n{launcher}")
+            stub.write_text(f"#!{sys.executable} -SE\n{launcher}")  # stdlib only: start fast
             stub.chmod(0o755)
         self._state: dict[str, Any] = {"faults": [], "gpus": [], "metrics": ""}
         self._pods = 0

@@ -78,11 +78,23 @@ def test_first_run_copies_the_model_writes_the_marker_and_leaves_nothing_on_the_
         assert {c.command for c in box.calls()} >= {"aws", "hf"}
 
 
-def test_marker_is_written_after_every_file(box: Sandbox) -> None:
-    assert box.run_pod(pod(R1)).ok
+def test_first_run_uploads_the_marker_last_without_composite_uploads_and_downloads_fast(box: Sandbox) -> None:
+    run = box.run_pod(pod(R1))
+    assert run.ok, run.logs
     uploads = [c for c in box.calls("gcloud") if c.argv[1] in ("rsync", "cp")]
     assert [c.argv[1] for c in uploads] == ["rsync", "cp"]
     assert uploads[-1].argv[-1].endswith(f"/{MARKER}")
+    # objectUser lacks storage.buckets.get, which composite uploads call (settled.md).
+    assert all(c.env.get("CLOUDSDK_STORAGE_PARALLEL_COMPOSITE_UPLOAD_ENABLED") == "False" for c in uploads)
+    (download,) = box.calls("hf")
+    assert download.argv[download.argv.index("--max-workers") + 1] == str(model_cache.DOWNLOAD_WORKERS)
+    assert download.env["HF_XET_HIGH_PERFORMANCE"] == "1"  # on the GPU node's RAM
+    assert download.env["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
+    eks_download = next(c for c in pod(R1, "eks")["initContainers"] if c["name"] == "download")
+    assert "HF_XET_HIGH_PERFORMANCE" not in env_of(eks_download)  # a small node: the default mode
+    # Progress: a line per minute while it runs (none in a run this short), and one at the end.
+    assert "downloaded " in run.log("download")
+    assert f"while sleep {model_cache.PROGRESS_SECONDS}" in eks_download["command"][2]
 
 
 def test_repeat_run_is_skipped(box: Sandbox) -> None:
@@ -152,31 +164,6 @@ def test_a_stale_flag_from_an_earlier_run_is_cleared(box: Sandbox) -> None:
     assert "not cached yet" in run.log("check")
     assert MARKER in cached(box, R1)
     assert [c.argv[0] for c in box.calls("hf")] == ["download", "download"]
-
-
-def test_uploads_run_without_parallel_composite_uploads(box: Sandbox) -> None:
-    """objectUser lacks storage.buckets.get, which composite uploads call (settled.md)."""
-    assert box.run_pod(pod(R1)).ok
-    uploads = [c for c in box.calls("gcloud") if c.argv[1] in ("rsync", "cp")]
-    assert uploads
-    assert all(c.env.get("CLOUDSDK_STORAGE_PARALLEL_COMPOSITE_UPLOAD_ENABLED") == "False" for c in uploads)
-
-
-def test_download_runs_as_fast_as_the_hub_client_allows(box: Sandbox) -> None:
-    assert box.run_pod(pod(R1)).ok
-    (download,) = box.calls("hf")
-    assert download.argv[download.argv.index("--max-workers") + 1] == str(model_cache.DOWNLOAD_WORKERS)
-    assert download.env["HF_XET_HIGH_PERFORMANCE"] == "1"  # on the GPU node's RAM
-    assert download.env["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
-    eks_download = next(c for c in pod(R1, "eks")["initContainers"] if c["name"] == "download")
-    assert "HF_XET_HIGH_PERFORMANCE" not in env_of(eks_download)  # a small node: the default mode
-
-
-def test_download_logs_progress(box: Sandbox) -> None:
-    run = box.run_pod(pod(R1))
-    assert "downloaded " in run.log("download")
-    script = next(c for c in pod(R1)["initContainers"] if c["name"] == "download")["command"][2]
-    assert f"while sleep {model_cache.PROGRESS_SECONDS}" in script
 
 
 def test_eks_stack_file_names_the_loader_its_engine_uses() -> None:
