@@ -187,3 +187,22 @@ def test_results_without_snapshots_print_no_engine_table(tmp_path: Path, capsys:
 def test_scrapes_are_split_and_series_summed() -> None:
     text = 'a{engine="0"} 1\na{engine="1"} 2\n# HELP a x\na{engine="0"} 5\na{engine="1"} 5\n'
     assert bench_report.prometheus_scrapes(text) == [{"a": 3.0}, {"a": 10.0}]
+
+
+def test_an_engine_that_never_gets_ready_fails_the_point_without_a_second_wait(box: Sandbox) -> None:
+    """The health wait before the first snapshot replaces `vllm bench`'s own ready wait."""
+    box.fail("curl", "/health")
+    command = benchmark.bench_command(BenchmarkConfig(), BASE_URL, "m", MODEL, "eks", 4, ready_timeout=0)
+    script = benchmark.point_script("c4", command, f"{BASE_URL}/metrics", f"{BASE_URL}/health", ready_timeout=0)
+    results = box.root / "results"
+    results.mkdir()
+    container = {
+        "name": "bench-c4",
+        "command": ["/bin/bash", "-c", script],
+        "volumeMounts": [{"name": "results", "mountPath": benchmark.RESULTS}],
+    }
+    run = box.run_container(container, {"results": results})
+    assert run.exit_code == 0  # the sweep goes on
+    assert "the engine was not ready" in run.output
+    assert (results / "failed").read_text().split() == ["c4"]
+    assert box.calls("vllm") == []

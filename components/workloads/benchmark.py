@@ -103,7 +103,12 @@ def point_script(
             # The first point may find the engine still loading: snapshot once it serves.
             f"deadline=$((SECONDS + {ready_timeout}))",
             f"until curl -fsS --max-time 5 -o /dev/null {health_url}; do",
-            '  [ "$SECONDS" -lt "$deadline" ] || break; sleep 10',
+            '  if [ "$SECONDS" -ge "$deadline" ]; then',
+            # `vllm bench` would only wait as long again before failing the same way.
+            f"    echo {label} >> {RESULTS}/failed",
+            f'    echo "point {label}: the engine was not ready within {ready_timeout} s"; exit 0',
+            "  fi",
+            "  sleep 10",
             "done",
             "snapshot() {",
             f'  curl -fsS --max-time 10 -o {prefix}-$1.prom" {metrics_url} || echo "no metrics snapshot ($1)"',
