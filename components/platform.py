@@ -38,6 +38,9 @@ class GpuNodes:
     gpus_per_node: int
     node_selector: Mapping[str, str]
     tolerations: Sequence[Manifest]
+    # Memory-backed /dev/shm a pod on this pool may use (catalog MachineSpec.shm_gib; the
+    # smallest machine's where a pool has several).
+    shm_gib: int
     resource_name: str = "nvidia.com/gpu"
     # A pod must request every GPU of its node (GPUDirect RDMA NICs cannot be shared).
     whole_node: bool = False

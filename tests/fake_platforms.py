@@ -32,6 +32,7 @@ GKE_A4 = GpuNodes(
     gpus_per_node=8,
     node_selector={"cloud.google.com/gke-nodepool": "a4high"},
     tolerations=[GPU_TOLERATION],
+    shm_gib=250,
     whole_node=True,
     pod_annotations={"networking.gke.io/default-interface": "eth0", "networking.gke.io/interfaces": "[]"},
     volumes=[{"name": "nvidia", "hostPath": {"path": "/home/kubernetes/bin/nvidia"}}],
@@ -47,6 +48,7 @@ EKS_G5 = GpuNodes(
     gpus_per_node=8,
     node_selector={"karpenter.sh/nodepool": "g5"},
     tolerations=[GPU_TOLERATION],
+    shm_gib=2,
 )
 
 

@@ -155,6 +155,8 @@ def gpu_nodes(pool: AwsGpuNodePoolConfig) -> GpuNodes:
         node_selector={NODEPOOL_LABEL: pool.name},
         tolerations=[dict(GPU_TOLERATION)],
         resource_name=GPU_RESOURCE,
+        # Any machine of the pool may host the pod: the smallest one's share.
+        shm_gib=min(m.shm_gib for m in pool.machines),
     )
 
 

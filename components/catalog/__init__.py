@@ -8,7 +8,8 @@ Numbers marked *computed* are our arithmetic on sourced numbers, not published v
 
 One module per kind of fact: ``gpus``, ``machines``, ``models``, ``engines`` (vLLM
 behaviour and load-speed anchors), ``images`` (pinned images and charts), ``aws``
-(Karpenter, AMI); this package re-exports every name, so code reads ``catalog.GPUS``.
+(Karpenter, AMI), ``gke`` (versions, drivers, maintenance, NAT); this package re-exports
+every name, so code reads ``catalog.GPUS``.
 """
 
 from components.catalog.aws import (
@@ -35,6 +36,22 @@ from components.catalog.engines import (
     VLLM_MEMORY_MODEL,
     VLLM_V0_MEMORY_MODEL,
     EngineMemoryModel,
+)
+from components.catalog.gke import (
+    GKE_B200_DRIVERS,
+    GKE_B200_RDMA_FLOOR,
+    GKE_EXCLUSION_END,
+    GKE_EXCLUSION_SCOPE,
+    GKE_MAINTENANCE_MIN_HOURS_PER_32_DAYS,
+    GKE_MAINTENANCE_MIN_WINDOW_HOURS,
+    GKE_VERSION_PREFIX,
+    GKE_VERSION_PREFIX_DATE,
+    NAT_MAX_PORTS_PER_VM,
+    NAT_MIN_PORTS_PER_VM,
+    GkeGpuDriver,
+    b200_driver,
+    gke_minor,
+    version_tuple,
 )
 from components.catalog.gpus import GPUS, GpuSpec
 from components.catalog.images import (
@@ -69,7 +86,15 @@ __all__ = [
     "GCLOUD_CLI_IMAGE",
     "GIB",
     "GIB_INSTALLER_REPOSITORY",
+    "GKE_B200_DRIVERS",
+    "GKE_B200_RDMA_FLOOR",
+    "GKE_EXCLUSION_END",
+    "GKE_EXCLUSION_SCOPE",
+    "GKE_MAINTENANCE_MIN_HOURS_PER_32_DAYS",
+    "GKE_MAINTENANCE_MIN_WINDOW_HOURS",
     "GKE_PAUSE_IMAGE",
+    "GKE_VERSION_PREFIX",
+    "GKE_VERSION_PREFIX_DATE",
     "GPUS",
     "GPU_NODE_AMI",
     "HF_DOWNLOAD_BYTES_PER_S",
@@ -86,6 +111,8 @@ __all__ = [
     "KUBERAY_OPERATOR_CHART",
     "MACHINES",
     "MODELS",
+    "NAT_MAX_PORTS_PER_VM",
+    "NAT_MIN_PORTS_PER_VM",
     "NVIDIA_DEVICE_PLUGIN_CHART",
     "OPEN_WEBUI_IMAGE",
     "RAY_LLM_IMAGE",
@@ -100,9 +127,13 @@ __all__ = [
     "Cloud",
     "CudaBuild",
     "EngineMemoryModel",
+    "GkeGpuDriver",
     "GpuSpec",
     "Image",
     "MachineSpec",
     "ModelSpec",
     "aws_family_machines",
+    "b200_driver",
+    "gke_minor",
+    "version_tuple",
 ]

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from components import catalog
+from components.catalog import regions
 from components.config.base import (
     DURATION,
     K8S_NAME,
@@ -16,8 +17,10 @@ from components.config.base import (
     RegistryConfig,
     Strict,
     deployer_reachable,
+    internet_ranges,
     raise_problems,
     rule,
+    unlisted_region,
 )
 
 CapacityType = Literal["on-demand", "spot", "reserved"]
@@ -122,6 +125,8 @@ class AwsSystemNodeGroupConfig(Strict):
 
 class AwsPlatformConfig(Strict):
     cloud: Literal["aws"]
+    # A region opened after components/catalog/regions.py was compiled.
+    allow_unlisted_region: bool = False
     region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
     availability_zones: Annotated[list[str], Field(min_length=2)]
     cluster_name: Annotated[str, Field(pattern=r"^[a-zA-Z][a-zA-Z0-9-]*$", max_length=38)] = "llm-serving"
@@ -134,6 +139,8 @@ class AwsPlatformConfig(Strict):
     # the hourly charge of the others at the price of that zone being a single point of failure.
     nat_gateways: Literal["per-zone", "single"] = "per-zone"
     admin_principals: list[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$")]] = []
+    # Opt-in for an endpointPublicAccessCidrs range wider than a /8 (0.0.0.0/0).
+    api_allow_internet: bool = False
     endpoint_public_access_cidrs: list[IPv4Network] = []
     system_node_group: AwsSystemNodeGroupConfig = AwsSystemNodeGroupConfig()
     gpu_node_pools: Annotated[list[AwsGpuNodePoolConfig], Field(min_length=1)] = [AwsGpuNodePoolConfig(name="gpu")]
@@ -156,14 +163,27 @@ class AwsPlatformConfig(Strict):
             )
         return version
 
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, region: str, info: ValidationInfo) -> str:
+        if region not in regions.AWS_REGIONS and not info.data.get("allow_unlisted_region"):
+            raise ValueError(unlisted_region(region, sorted(regions.AWS_REGIONS), "AWS"))
+        return region
+
     @field_validator("availability_zones")
     @classmethod
     def _zones_in_region(cls, zones: list[str], info: ValidationInfo) -> list[str]:
         region = info.data.get("region")
+        listed = regions.aws_zones(region or "")
         problems = [
             rule((i,), zone, f"must be a zone of region '{region}' (e.g. {region}a)")
             for i, zone in enumerate(zones)
             if region and not re.fullmatch(re.escape(region) + r"[a-z]", zone)
+        ]
+        problems += [
+            rule((i,), zone, f"region '{region}' has the zones {', '.join(listed)} (as of {regions.REGIONS_AS_OF})")
+            for i, zone in enumerate(zones)
+            if listed and zone not in listed and region and re.fullmatch(re.escape(region) + r"[a-z]", zone)
         ]
         raise_problems("availabilityZones", problems)
         if len(set(zones)) != len(zones):
@@ -179,7 +199,11 @@ class AwsPlatformConfig(Strict):
 
     @field_validator("endpoint_public_access_cidrs")
     @classmethod
-    def _some_endpoint_cidr(cls, cidrs: list[IPv4Network]) -> list[IPv4Network]:
+    def _some_endpoint_cidr(cls, cidrs: list[IPv4Network], info: ValidationInfo) -> list[IPv4Network]:
+        raise_problems(
+            "endpointPublicAccessCidrs",
+            internet_ranges(cidrs, bool(info.data.get("api_allow_internet")), "apiAllowInternet"),
+        )
         return deployer_reachable(cidrs, "API endpoint")
 
     @field_validator("gpu_node_pools")
@@ -211,3 +235,8 @@ class AwsPlatformConfig(Strict):
     @property
     def engines(self) -> frozenset[str]:
         return frozenset({"vllm", "rayservice"})
+
+    @property
+    def loaders(self) -> frozenset[str]:
+        # No GCS FUSE CSI driver on EKS: vLLM streams from s3:// (vllm-serving.md §4.2).
+        return frozenset({"runai-streamer"})

@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from components import catalog
-from components.config.base import K8S_NAME, Strict
+from components.catalog import limits
+from components.config.base import K8S_NAME, Strict, internet_ranges, raise_problems
 from components.sizing import KvCacheDtype
 
 
@@ -17,6 +18,8 @@ class ServiceExposure(Strict):
 
     type: Literal["ClusterIP", "LoadBalancer"] = "ClusterIP"
     internal: bool = False  # an internal (VPC-only) load balancer
+    # Opt-in for a range wider than a /8 (0.0.0.0/0) in allowedSourceRanges.
+    allow_internet: bool = False
     allowed_source_ranges: list[IPv4Network] = []
 
     @field_validator("allowed_source_ranges")
@@ -27,6 +30,9 @@ class ServiceExposure(Strict):
             raise ValueError("a LoadBalancer needs the CIDRs allowed to reach it (there is no open default)")
         if kind == "ClusterIP" and (ranges or info.data.get("internal")):
             raise ValueError("internal and allowedSourceRanges need type LoadBalancer")
+        raise_problems(
+            "allowedSourceRanges", internet_ranges(ranges, bool(info.data.get("allow_internet")), "allowInternet")
+        )
         return ranges
 
 
@@ -35,9 +41,14 @@ class ExposureConfig(Strict):
     open_webui: ServiceExposure = ServiceExposure()
 
 
+# An image reference: no spaces, not empty (the registry refuses both at pull time, after
+# `pulumi up` has created everything else).
+IMAGE_REF = r"^\S+$"
+
+
 class OpenWebuiConfig(Strict):
     enabled: bool = True
-    image: str = catalog.OPEN_WEBUI_IMAGE.ref
+    image: Annotated[str, Field(pattern=IMAGE_REF)] = catalog.OPEN_WEBUI_IMAGE.ref
     storage_gib: Annotated[int, Field(ge=1)] = 10
     admin_email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")] = "admin@example.com"
 
@@ -64,7 +75,9 @@ class ServingConfig(Strict):
     kv_cache_dtype: KvCacheDtype = "auto"
     max_num_seqs: Annotated[int, Field(ge=1)] | None = None
     max_num_batched_tokens: Annotated[int, Field(ge=256)] | None = None
-    image: str | None = None  # None: the pinned image of the engine (components/catalog/)
+    image: Annotated[str, Field(pattern=IMAGE_REF)] | None = (
+        None  # None: the pinned image of the engine (components/catalog/)
+    )
     replicas: Annotated[int, Field(ge=1, le=64)] = 1
     namespace: Annotated[str, Field(pattern=K8S_NAME, max_length=63)] = "llm"
     gpu_pool: str | None = None  # None: the platform's first GPU pool
@@ -98,6 +111,33 @@ class ServingConfig(Strict):
             flag = arg.split("=", 1)[0]
             if flag in REMOVED_VLLM_FLAGS:
                 raise ValueError(f"{flag} is {REMOVED_VLLM_FLAGS[flag]}")
+        return args
+
+    @field_validator("extra_args")
+    @classmethod
+    def _extra_args_reach_the_engine(cls, args: list[str], info: ValidationInfo) -> list[str]:
+        engine = info.data.get("engine")
+        if args and engine == "rayservice":
+            raise ValueError(
+                "the rayservice engine takes no vllm serve flags (Ray Serve LLM builds its own engine "
+                "arguments); remove them or use engine vllm"
+            )
+        if args and engine == "none":
+            raise ValueError("there is no engine to pass them to (engine is 'none')")
+        return args
+
+    @field_validator("extra_args")
+    @classmethod
+    def _extra_args_fit_a_command_line(cls, args: list[str]) -> list[str]:
+        # The engine runs as `bash -c <script>`: one argv string, limited by the kernel
+        # (components/catalog/limits.py).
+        size = sum(len(arg.encode()) + 1 for arg in args)
+        if len(args) > limits.EXTRA_ARGS_MAX_COUNT or size > limits.EXTRA_ARGS_MAX_BYTES:
+            raise ValueError(
+                f"{len(args)} arguments of {size:,} bytes; at most {limits.EXTRA_ARGS_MAX_COUNT} arguments and "
+                f"{limits.EXTRA_ARGS_MAX_BYTES:,} bytes in all (the engine's command line must stay under the "
+                f"kernel's {limits.KERNEL_MAX_ARG_STRLEN:,}-byte limit for one argument)"
+            )
         return args
 
     @property

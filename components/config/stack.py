@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Annotated
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import InitErrorDetails
 
 from components import catalog
@@ -106,6 +106,22 @@ def _serving_problems(
                 "of one node (multi-node engines are not supported yet)",
             )
         )
+    if isinstance(platform, GcpPlatformConfig):
+        # GKE's pool has a fixed size (or, with flex-start, a maximum): a replica without a
+        # node stays Pending and `pulumi up` waits for it until its timeout.
+        per_node = 1 if whole_node else max(1, gpus_per_node // engine_gpus)
+        nodes = -(-serving.replicas // per_node)
+        count = platform.gpu_pool.node_count
+        if nodes > count:
+            problems.append(
+                rule(
+                    ("replicas",),
+                    serving.replicas,
+                    f"{serving.replicas} replica(s) need {nodes} node(s) of pool '{pool}', which has "
+                    f"platform.gpuPool.nodeCount = {count}: raise nodeCount (or use provisioning flex-start, "
+                    "which scales up to it) or lower replicas",
+                )
+            )
     if isinstance(platform, AwsPlatformConfig):
         limit = next(p.gpu_limit for p in platform.gpu_node_pools if p.name == pool)
         if limit < engine_gpus * serving.replicas:
@@ -165,6 +181,24 @@ class StackConfig(Strict):
             )
         return cache
 
+    @field_validator("model_cache")
+    @classmethod
+    def _loader_exists(cls, cache: ModelCacheConfig, info: ValidationInfo) -> ModelCacheConfig:
+        """The cloud decides which loaders exist (components/workloads/weights.py), and the
+        Ray engine always loads through its own bucket mirror: checked here, before any
+        resource, rather than by the serving layer after the platform exists."""
+        platform, serving = info.data.get("platform"), info.data.get("serving")
+        if not cache.enabled or cache.loader == "auto" or platform is None:
+            return cache
+        if cache.loader not in platform.loaders:
+            message = f"not available on cloud '{platform.cloud}'; allowed: auto, {', '.join(sorted(platform.loaders))}"
+        elif serving is not None and serving.engine == "rayservice":
+            message = "the rayservice engine loads through Ray's bucket mirror; leave loader 'auto'"
+        else:
+            return cache
+        raise_problems("modelCache", [rule(("loader",), cache.loader, message)])
+        return cache
+
     @field_validator("benchmark")
     @classmethod
     def _benchmark_needs_engine(cls, benchmark: BenchmarkConfig, info: ValidationInfo) -> BenchmarkConfig:
@@ -174,6 +208,20 @@ class StackConfig(Strict):
                 "benchmark", [rule(("enabled",), True, "a benchmark needs an engine (serving.engine is 'none')")]
             )
         return benchmark
+
+    @model_validator(mode="after")
+    def _gke_driver_runs_the_image(self) -> StackConfig:
+        # GKE installs the driver; a pinned image knows its CUDA (a custom image does not:
+        # the engine's own driver check at start-up covers it).
+        platform, serving = self.platform, self.serving
+        if isinstance(platform, GcpPlatformConfig) and serving.engine != "none":
+            pinned = catalog.RAY_LLM_IMAGE if serving.engine == "rayservice" else catalog.VLLM_IMAGE
+            if serving.engine_image == pinned.ref:
+                problem = platform.driver_problem(pinned)
+                if problem:
+                    key = ("platform", "gpuPool", "driverVersion")
+                    raise_problems("platform", [rule(key, platform.gpu_pool.driver_version, problem)])
+        return self
 
     # --- derived views the program uses -----------------------------------------------
 

@@ -106,7 +106,8 @@ def gpu_resources(gpu: GpuNodes, count: int, cpu: str, memory: str) -> Manifest:
 
 def dev_shm(size_gib: int) -> tuple[Manifest, Manifest]:
     """A memory-backed /dev/shm (the container default of 64 MiB starves NCCL and the
-    engine's worker processes; vllm-serving.md §1.1 multi-node notes)."""
+    engine's worker processes; vllm-serving.md §1.1 multi-node notes), sized by the
+    platform per machine (``GpuNodes.shm_gib``)."""
     volume = {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{size_gib}Gi"}}
     return volume, {"name": "dshm", "mountPath": "/dev/shm"}
 

@@ -22,9 +22,6 @@ SECRET_HF_TOKEN_KEY = "HF_TOKEN"
 # one A10G (aws-eks-karpenter.md §4.3); vLLM needs less outside the GPU.
 CPU_PER_GPU = 4
 MEMORY_GIB_PER_GPU = 24
-# /dev/shm per GPU: AIoEKS gives one-GPU vLLM pods 15Gi (aws-eks-karpenter.md §5); the
-# A4 gpu-recipes chart gives an 8-GPU pod 250Gi (gcp-a4high.md §4.3).
-SHM_GIB_PER_GPU = 16
 IMAGE_PULL_SECONDS = 15 * 60  # multi-GB serving images on a fresh node
 
 
@@ -57,10 +54,6 @@ class EngineSettings:
     @property
     def memory(self) -> str:
         return f"{MEMORY_GIB_PER_GPU * self.gpus}Gi"
-
-    @property
-    def shm_gib(self) -> int:
-        return SHM_GIB_PER_GPU * self.gpus
 
     @classmethod
     def from_config(cls, config: StackConfig, from_bucket: bool) -> EngineSettings:

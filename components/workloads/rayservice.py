@@ -110,7 +110,7 @@ def rayservice(
     """The RayService: a CPU head (no Serve replicas on it) and one GPU worker per replica."""
     image = engine.image
     token_env = [hf_token_env()] if hf_token else []
-    shm_volume, shm_mount = dev_shm(engine.shm_gib)
+    shm_volume, shm_mount = dev_shm(gpu.shm_gib)
     ray_logs = {"name": "ray-logs", "emptyDir": {}}
     ray_logs_mount = {"name": "ray-logs", "mountPath": "/tmp/ray"}
     head = {

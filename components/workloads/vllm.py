@@ -96,7 +96,7 @@ def vllm_deployment(
 ) -> Manifest:
     """The engine Deployment. Probes allow the whole first load; ``Recreate`` because a
     rolling update would need a second set of GPUs (a whole second node on A4 High)."""
-    shm_volume, shm_mount = dev_shm(engine.shm_gib)
+    shm_volume, shm_mount = dev_shm(gpu.shm_gib)
     if gpu.scratch_host_path:
         scratch: Manifest = {
             "name": "scratch",
