@@ -11,6 +11,7 @@ Values that only exist after deployment (bucket names, registry URLs) are Pulumi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -98,11 +99,25 @@ class ModelStore:
             return f"gcloud storage objects describe {url} >/dev/null 2>&1"
         return f"aws s3 ls {url} >/dev/null 2>&1"
 
-    def upload_command(self, local_dir: str, url: str) -> str:
-        """Copy a local directory to ``url``, skipping files already there."""
+    def upload_command(self, local_dir: str, url: str, exclude_dir: str | None = None) -> str:
+        """Copy a local directory to ``url``, skipping files already there (and, with
+        ``exclude_dir``, that top-level folder: gcloud takes a Python regex on the relative
+        path, the AWS CLI a glob; gcloud storage rsync and aws s3 sync reference pages)."""
         if self.scheme == "gs":
-            return f"gcloud storage rsync --recursive {local_dir} {url}"
-        return f"aws s3 sync --no-progress {local_dir} {url}"
+            skip = f" --exclude '^{re.escape(exclude_dir)}/'" if exclude_dir else ""
+            return f"gcloud storage rsync --recursive{skip} {local_dir} {url}"
+        skip = f" --exclude '{exclude_dir}/*'" if exclude_dir else ""
+        return f"aws s3 sync --no-progress{skip} {local_dir} {url}"
+
+    @property
+    def uploader_env(self) -> dict[str, str]:
+        """Environment of containers that upload with ``cli_image``. gcloud: no parallel
+        composite uploads; they call ``storage.buckets.get``, which the writers' objectUser
+        role lacks, and composite objects carry no MD5 (shared/reference/audit/settled.md,
+        google-cloud-cli ``parallel_composite_upload_util.py``)."""
+        if self.scheme == "gs":
+            return {"CLOUDSDK_STORAGE_PARALLEL_COMPOSITE_UPLOAD_ENABLED": "False"}
+        return {}
 
     def write_command(self, local_file: str, url: str) -> str:
         """Upload one file."""

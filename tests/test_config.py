@@ -417,3 +417,28 @@ def test_benchmark_needs_an_engine() -> None:
 def test_platform_only_stack_is_valid() -> None:
     config = parse(raw("eks", {"serving": {"engine": "none"}}))
     assert config.sizing is None
+
+
+# --- benchmark ----------------------------------------------------------------------------
+
+
+def test_benchmark_prompts_scale_with_concurrency() -> None:
+    config = parse(raw("a4high", {"benchmark": {"enabled": True, "maxConcurrency": [1, 16, 256]}})).benchmark
+    assert [config.prompts(c) for c in (1, 16, 256)] == [100, 160, 2560]
+    assert config.prompts(None) == 1100  # unbounded: the seeds' count
+
+
+def test_benchmark_num_prompts_fixes_every_point() -> None:
+    config = parse(raw("a4high", {"benchmark": {"numPrompts": 1100, "maxConcurrency": [1, 64]}})).benchmark
+    assert [config.prompts(c) for c in (1, 64)] == [1100, 1100]
+
+
+def test_benchmark_num_prompts_and_scaling_are_exclusive() -> None:
+    message = only_problem("a4high", {"benchmark": {"numPrompts": 500, "minPrompts": 50}})
+    assert message.startswith("llm-serving:benchmark.minPrompts = 50: numPrompts fixes the prompt count")
+
+
+def test_benchmark_concurrency_points_are_distinct() -> None:
+    message = only_problem("a4high", {"benchmark": {"maxConcurrency": [1, 16, 16]}})
+    assert message.startswith("llm-serving:benchmark.maxConcurrency")
+    assert "repeated: [16]" in message

@@ -191,12 +191,47 @@ class ModelCacheConfig(Strict):
 
 
 class BenchmarkConfig(Strict):
-    """`vllm bench serve` as a Job, defaults from the seed recipes."""
+    """`vllm bench serve` as a Job, defaults from the seed recipes.
+
+    Prompts per point scale with its concurrency (``promptsPerConcurrency`` x concurrency,
+    at least ``minPrompts``), so a concurrency-1 point on a small GPU takes minutes, not
+    the hours the seeds' fixed 1,100 prompts took; ``numPrompts`` fixes the count for every
+    point instead. An unbounded run (no ``maxConcurrency``) sends the seeds' 1,100.
+    """
 
     enabled: bool = False
-    num_prompts: Annotated[int, Field(ge=1)] = 1100
+    num_prompts: Annotated[int, Field(ge=1)] | None = None
+    prompts_per_concurrency: Annotated[int, Field(ge=1)] = 10
+    min_prompts: Annotated[int, Field(ge=1)] = 100
     input_len: Annotated[int, Field(ge=1)] = 1000
     output_len: Annotated[int, Field(ge=1)] = 1000
     max_concurrency: list[Annotated[int, Field(ge=1)]] = []  # a sweep; empty = unbounded
     # How long to wait for the engine to answer; None: the engine's own start-up budget.
     ready_timeout_seconds: Annotated[int, Field(ge=60)] | None = None
+
+    @field_validator("max_concurrency")
+    @classmethod
+    def _distinct_points(cls, points: list[int]) -> list[int]:
+        repeated = sorted({p for p in points if points.count(p) > 1})
+        if repeated:
+            raise ValueError(f"each concurrency once (one result file per point); repeated: {repeated}")
+        return points
+
+    @field_validator("prompts_per_concurrency", "min_prompts")
+    @classmethod
+    def _scaling_or_fixed(cls, value: int, info: ValidationInfo) -> int:
+        default = cls.model_fields[info.field_name or ""].default
+        if info.data.get("num_prompts") is not None and value != default:
+            raise ValueError("numPrompts fixes the prompt count of every point; set one or the other, not both")
+        return value
+
+    def prompts(self, concurrency: int | None) -> int:
+        """Prompts for one point of the sweep (``None``: unbounded concurrency)."""
+        if self.num_prompts is not None:
+            return self.num_prompts
+        if concurrency is None:
+            return SEED_PROMPTS
+        return max(self.min_prompts, self.prompts_per_concurrency * concurrency)
+
+
+SEED_PROMPTS = 1100  # shared/seeds 001: `vllm bench serve --num-prompts 1100`

@@ -352,8 +352,9 @@ class Serving(pulumi.ComponentResource):
             api_key=endpoint.api_key,
             hf_token=self._hf_secret is not None,
             engine_wait_seconds=engine_wait_seconds,
+            engine_metrics=config.serving.engine == "vllm",  # Ray: see components/workloads/benchmark.py
         )
         apply(benchmark.NAME, skip_await(job), self._opts(depends_on=[engine, *self._after_hf_secret()]))
-        outputs["benchmark_logs"] = f"kubectl -n {self._ns} logs -f job/{benchmark.NAME} -c bench"
+        outputs["benchmark_logs"] = f"kubectl -n {self._ns} logs -f job/{benchmark.NAME} --all-containers --prefix"
         if self._store is not None:
             outputs["benchmark_results"] = self._store.url(benchmark.results_key(self._args.stack))

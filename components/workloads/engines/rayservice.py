@@ -38,6 +38,7 @@ from components.workloads.engines.base import (
     Operator,
     port_forward,
 )
+from components.workloads.gpu_check import gpu_check_container
 from components.workloads.needs import MetricsEndpoint, Peer, ServedPort, WorkloadNeeds
 from components.workloads.weights import Loader, WeightsPlan
 
@@ -237,7 +238,10 @@ def rayservice(
                     }
                 ],
                 "volumes": dedupe_by_name([shm_volume, ray_logs, *weights.volumes, *(dict(v) for v in gpu.volumes)]),
-                **({"initContainers": [weights.wait_for_cache]} if weights.wait_for_cache else {}),
+                "initContainers": [
+                    gpu_check_container(image, gpu, engine.gpus),
+                    *filter(None, [weights.wait_for_cache]),
+                ],
             },
         },
     }

@@ -48,6 +48,7 @@ from components.workloads.engines.base import (
     EngineOutputs,
     port_forward,
 )
+from components.workloads.gpu_check import gpu_check_container
 from components.workloads.needs import MetricsEndpoint, Peer, ServedPort, WorkloadNeeds
 from components.workloads.weights import HF_HOME, SCRATCH_MOUNT, WeightsPlan
 
@@ -160,8 +161,11 @@ def vllm_deployment(
         "containers": [container],
         "volumes": dedupe_by_name([shm_volume, scratch, *weights.volumes, *(dict(v) for v in gpu.volumes)]),
     }
-    if weights.wait_for_cache:
-        pod_spec["initContainers"] = [weights.wait_for_cache]
+    # The GPU check first: a bad node fails in seconds, before any wait for the cache.
+    pod_spec["initContainers"] = [
+        gpu_check_container(engine.image, gpu, engine.gpus),
+        *filter(None, [weights.wait_for_cache]),
+    ]
     annotations = merge_annotations(
         {"kubectl.kubernetes.io/default-container": NAME}, gpu.pod_annotations, weights.pod_annotations
     )
