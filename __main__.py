@@ -8,6 +8,7 @@ from __future__ import annotations
 import pulumi
 
 from components.config import ConfigError, GcpPlatformConfig, load_config
+from components.cost import estimate
 from components.platform import Platform
 from components.workloads import Serving, ServingArgs
 
@@ -36,3 +37,5 @@ serving = Serving("serving", ServingArgs(platform=platform, config=config, hf_to
 
 for key, value in {**platform.outputs, **serving.outputs}.items():
     pulumi.export(key, value)
+# List prices from components/catalog/prices.py or llm-serving:cost; a range where Karpenter may choose.
+pulumi.export("gpuCostPerHour", estimate(config).output())
