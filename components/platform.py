@@ -174,6 +174,27 @@ class ClusterNetwork:
 
 
 @dataclass(frozen=True)
+class Monitoring:
+    """The cluster's Prometheus, as the serving layer must address it.
+
+    ``kind``: "gmp" (Google Cloud Managed Service for Prometheus: PodMonitoring and Rules,
+    monitoring.googleapis.com/v1) or "prometheus-operator" (PodMonitor and PrometheusRule,
+    monitoring.coreos.com/v1). ``namespace``: where its collectors run (the same namespace
+    ``ClusterNetwork.metrics_scraper_namespaces`` lets into the workloads). ``object_labels``:
+    labels the operator's Prometheus selects monitors and rules by (kube-prometheus-stack:
+    its release label). ``available_series``: GPU and node series the cluster is known to
+    export (DCGM fields, kube-state-metrics), so alerts only use series that exist. ``how_to_view``: a sentence for the
+    stack outputs saying where the metrics and dashboards are.
+    """
+
+    kind: Literal["gmp", "prometheus-operator"]
+    namespace: str
+    object_labels: Mapping[str, str] = field(default_factory=dict)
+    available_series: frozenset[str] = frozenset()
+    how_to_view: str = ""
+
+
+@dataclass(frozen=True)
 class Platform:
     """A Kubernetes cluster with GPU pools, ready for workloads."""
 
@@ -193,6 +214,8 @@ class Platform:
     outputs: Mapping[str, pulumi.Input[Any]] = field(default_factory=dict)
     # Address ranges, node endpoints and scrapers the workloads' NetworkPolicies name.
     network: ClusterNetwork = field(default_factory=ClusterNetwork)
+    # The cluster's Prometheus; None: none that the serving layer may address.
+    monitoring: Monitoring | None = None
 
     def gpu_pool(self, name: str | None = None) -> GpuNodes:
         """The named GPU pool, or the first one."""

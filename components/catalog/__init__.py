@@ -73,6 +73,7 @@ from components.catalog.images import (
     Image,
 )
 from components.catalog.machines import AWS_GPU_FAMILIES, MACHINES, MachineSpec, aws_family_machines
+from components.catalog.metrics import ENGINE_METRICS, RAY_LLM_METRICS, VLLM_METRICS, EngineMetrics
 from components.catalog.models import MODELS, ModelSpec
 from components.catalog.profiles import PROFILES, Profile, ProfileSpec
 from components.catalog.units import GB, GIB, Attention, Cloud
@@ -86,6 +87,7 @@ __all__ = [
     "CUDA_13_0",
     "EKS_KUBERNETES_VERSION",
     "ENGINE_INIT_SECONDS",
+    "ENGINE_METRICS",
     "GB",
     "GCLOUD_CLI_IMAGE",
     "GIB",
@@ -122,10 +124,12 @@ __all__ = [
     "OPEN_WEBUI_IMAGE",
     "PROFILES",
     "RAY_LLM_IMAGE",
+    "RAY_LLM_METRICS",
     "RAY_VERSION",
     "VLLM_ENGINE_READY_TIMEOUT_DEFAULT_S",
     "VLLM_IMAGE",
     "VLLM_MEMORY_MODEL",
+    "VLLM_METRICS",
     "VLLM_V0_MEMORY_MODEL",
     "AmiAlias",
     "Attention",
@@ -133,6 +137,7 @@ __all__ = [
     "Cloud",
     "CudaBuild",
     "EngineMemoryModel",
+    "EngineMetrics",
     "GkeGpuDriver",
     "GpuSpec",
     "Image",

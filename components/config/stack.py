@@ -13,6 +13,7 @@ from components.config.aws import AwsPlatformConfig
 from components.config.base import Strict, raise_problems, rule
 from components.config.cost import CostConfig
 from components.config.gcp import GcpPlatformConfig
+from components.config.monitoring import MonitoringConfig
 from components.config.serving import BenchmarkConfig, ModelCacheConfig, ServingConfig
 from components.sizing import KvCacheDtype, SizingReport, SizingRequest, size
 from components.topology import Topology, resolve
@@ -332,6 +333,7 @@ class StackConfig(Strict):
     model_cache: ModelCacheConfig = ModelCacheConfig()
     benchmark: BenchmarkConfig = BenchmarkConfig()
     cost: CostConfig = CostConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
 
     # Rules across sections are field validators on the later section, so they run (and
     # report) even when an unrelated section has problems of its own.

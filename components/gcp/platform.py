@@ -32,7 +32,7 @@ from components.gcp.gpu_pool import GpuNodePool, GpuNodePoolArgs, gpu_nodes
 from components.gcp.identity import NodeIdentity, NodeIdentityArgs
 from components.gcp.namespace import WorkloadNamespace, WorkloadNamespaceArgs
 from components.gcp.network import Networks, NetworksArgs, plan_networks
-from components.gcp.pod_network import cluster_network
+from components.gcp.pod_network import GMP_NAMESPACE, cluster_network
 from components.gcp.rdma import RdmaNetworking, RdmaNetworkingArgs, pod_wiring
 from components.gcp.registry import ContainerRegistry, ContainerRegistryArgs
 from components.gcp.services import ProjectServices, ProjectServicesArgs
@@ -42,6 +42,7 @@ from components.platform import (
     WRITER_SERVICE_ACCOUNT,
     LoadBalancing,
     ModelStore,
+    Monitoring,
     Platform,
 )
 
@@ -214,5 +215,14 @@ class GcpPlatform(pulumi.ComponentResource):
             ],
             outputs=outputs,
             network=cluster_network(config),
+            # Managed collection is on (cluster.py): PodMonitoring and Rules reach it.
+            monitoring=Monitoring(
+                kind="gmp",
+                namespace=GMP_NAMESPACE,
+                how_to_view=(
+                    "Cloud Monitoring, Metrics Explorer, PromQL tab: "
+                    f"https://console.cloud.google.com/monitoring/metrics-explorer?project={config.project}"
+                ),
+            ),
         )
         self.register_outputs(dict(outputs))
