@@ -14,12 +14,14 @@ import pulumi_kubernetes as k8s
 
 from components.config import StackConfig, parse
 from components.platform import (
+    BACKUP_SERVICE_ACCOUNT,
     READER_SERVICE_ACCOUNT,
     WRITER_SERVICE_ACCOUNT,
     GpuNodes,
     LoadBalancing,
     ModelStore,
     Platform,
+    retaining_storage_class,
 )
 from components.workloads import Serving, ServingArgs
 from tools.offline import StackRun, load_stack_config, merge, run_program
@@ -69,8 +71,10 @@ def fake_platform(cloud: str) -> Platform:
                 fuse_csi_driver="gcsfuse.csi.storage.gke.io",
                 fuse_pod_annotations={"gke-gcsfuse/volumes": "true"},
                 fuse_cache_volume="gke-gcsfuse-cache",
+                backup_service_account=BACKUP_SERVICE_ACCOUNT,
             ),
             storage_class="standard-rwo",
+            retained_storage_class=retaining_storage_class("pd.csi.storage.gke.io", {"type": "pd-balanced"}),
         )
     return Platform(
         cloud="aws",
@@ -89,6 +93,7 @@ def fake_platform(cloud: str) -> Platform:
             reader_service_account=READER_SERVICE_ACCOUNT,
             writer_service_account=WRITER_SERVICE_ACCOUNT,
             env={"AWS_REGION": "us-west-2"},
+            backup_service_account=BACKUP_SERVICE_ACCOUNT,
         ),
         storage_class="gp3",
     )

@@ -64,6 +64,7 @@ class Recorded:
     custom_timeouts: dict[str, str]
     retain_on_delete: bool
     protect: bool
+    import_id: str = ""  # the `import` resource option: the id of an existing resource to adopt
 
     @property
     def kubernetes_object(self) -> Json | None:
@@ -273,6 +274,7 @@ class _RecordingMonitor(MockMonitor):
                 },
                 retain_on_delete=bool(request.retainOnDelete),
                 protect=bool(request.protect),
+                import_id=request.importId,
             )
         )
         return response

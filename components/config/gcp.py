@@ -10,7 +10,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
 from components import catalog
-from components.config.base import GCE_NAME, K8S_NAME, BucketConfig, RegistryConfig, Strict, deployer_reachable
+from components.config.base import GCE_NAME, K8S_NAME, StoreSections, Strict, deployer_reachable
 
 
 class AuthorizedNetwork(Strict):
@@ -135,7 +135,7 @@ class GcpGpuPoolConfig(Strict):
         return catalog.MACHINES[self.machine_type]
 
 
-class GcpPlatformConfig(Strict):
+class GcpPlatformConfig(StoreSections):  # modelStore, registry: base.py
     cloud: Literal["gcp"]
     project: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
     region: Annotated[str, Field(pattern=r"^[a-z]+-[a-z]+[0-9]+$")]
@@ -152,8 +152,6 @@ class GcpPlatformConfig(Strict):
     network: GcpNetworkConfig = GcpNetworkConfig()
     system_pool: GcpSystemPoolConfig = GcpSystemPoolConfig()
     gpu_pool: GcpGpuPoolConfig = GcpGpuPoolConfig()
-    bucket: BucketConfig = BucketConfig()
-    registry: RegistryConfig = RegistryConfig()
     gib_version: Annotated[str, Field(pattern=r"^v\d+\.\d+\.\d+$")] = "v1.1.1"
 
     @field_validator("zone")

@@ -13,7 +13,7 @@ from pulumi.runtime import config as runtime_config
 from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_camel
 
-from components.config.base import NAMESPACE, SECRET_KEYS
+from components.config.base import NAMESPACE, REFUSED_TAG, SECRET_KEYS
 from components.config.stack import StackConfig
 
 
@@ -73,7 +73,7 @@ def _model_at(loc: Sequence[str | int]) -> tuple[type[BaseModel] | None, list[st
             shown.append(part)
             continue
         if pending:
-            tagged = [m for m in pending if get_args(m.model_fields["cloud"].annotation) == (part,)]
+            tagged = [m for m in pending if _tag(m) == part]
             if tagged:
                 current, pending = tagged[0], []
                 continue
@@ -85,8 +85,18 @@ def _model_at(loc: Sequence[str | int]) -> tuple[type[BaseModel] | None, list[st
         models = [t for t in _unwrap(field.annotation) if isinstance(t, type) and issubclass(t, BaseModel)]
         current = models[0] if len(models) == 1 else None
         pending = models if len(models) > 1 else []
-    shown.append(loc[-1])
+    if not (pending and loc[-1] == REFUSED_TAG):  # a refused variant reports at its section
+        shown.append(loc[-1])
     return current, shown
+
+
+def _tag(model: type[BaseModel]) -> str | None:
+    """The tag of a variant of a discriminated union (its ``cloud`` or ``kind``)."""
+    for name in ("cloud", "kind"):
+        if name in model.model_fields:
+            values = get_args(model.model_fields[name].annotation)
+            return str(values[0]) if len(values) == 1 else None
+    return None
 
 
 def _field_by_alias(model: type[BaseModel], alias: str) -> Any:
