@@ -2,7 +2,10 @@
 
 What is copied (Open WebUI's data directory, ``DATA_DIR=/app/backend/data``; layout from
 open-webui backend/open_webui/env.py ``DATABASE_URL`` default ``sqlite:///{DATA_DIR}/webui.db``
-and config.py ``UPLOAD_DIR``/``CACHE_DIR``/``CHROMA_DATA_PATH``; docs/reference/aws-eks-karpenter.md §6):
+and config.py ``UPLOAD_DIR = {DATA_DIR}/uploads``, ``CHROMA_DATA_PATH = {DATA_DIR}/vector_db``,
+``CACHE_DIR``; docs/reference/aws-eks-karpenter.md §6. Read from the repository index at
+Dockerfile commit 00a89829; the v0.12.4 tag itself could not be fetched here, the
+snapshot being too large, so check these paths when the pinned image moves):
 
 * ``webui.db``, the SQLite database (users, chats, settings), through SQLite's online
   backup API (Python's ``sqlite3.Connection.backup``): a consistent snapshot taken under
