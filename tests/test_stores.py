@@ -8,13 +8,16 @@ is checked on the resources the program registers on the mock engine.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from test_config import only_problem, problems, raw
+from test_plan import write_stack
 
 from components.config import CloudBucket, CloudRepository, NoStore, parse
-from tools.offline import StackRun
+from tools import plan
+from tools.offline import ROOT, StackRun
 
 RunWith = Callable[[str, dict[str, Any]], StackRun]
 GCS_BUCKET = "gcp:storage/bucket:Bucket"
@@ -167,3 +170,14 @@ def test_registry_name_is_the_cluster_unless_set(run_with: RunWith, stack: str, 
     assert derived.inputs[key] == "team-b"
     named = run_with(stack, {PLATFORM: {"registry": {"name": "shared-images"}}}).one(type_)
     assert named.inputs[key] == "shared-images"
+
+
+def test_plan_shows_the_bucket_protected_and_adopted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = (ROOT / "Pulumi.eks.yaml").read_text()
+    text = text.replace("      # name: my-models-bucket", "      name: acme-weights").replace(
+        "      # adopt: true", "      adopt: true"
+    )
+    path = write_stack(tmp_path, "adopt", text)
+    assert plan.main(["--stack-file", str(path), "--out", str(tmp_path)]) == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if "aws:s3/bucket:Bucket" in line]
+    assert "retained on destroy  protected  adopted (imports acme-weights)" in line
