@@ -155,6 +155,7 @@ EXPECTED_PARENT = {
         "llm-serving:aws:Storage"
     ),
     "aws:s3/bucketPolicy:BucketPolicy": "llm-serving:aws:Storage",
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": "llm-serving:aws:Storage",
     "aws:iam/rolePolicy:RolePolicy": "llm-serving:aws:Storage",
     "pulumi:providers:aws": "llm-serving:aws:Platform",
     "kubernetes:core/v1:Namespace": "llm-serving:aws:Platform",
@@ -721,9 +722,9 @@ def test_bucket_is_private_encrypted_and_kept_on_destroy(eks: StackRun) -> None:
     bucket = eks.one("aws:s3/bucket:Bucket")
     assert bucket.inputs["forceDestroy"] is False
     settings = [r for r in eks.resources if r.type.startswith("aws:s3/")]
-    # The bucket and its protections: an `up` that would replace or delete them fails
+    # The bucket, its protections and lifecycle: an `up` that would replace or delete them fails
     # (protect), and once unprotected a destroy leaves them in AWS (retain_on_delete).
-    assert len(settings) == 5 and all(r.retain_on_delete and r.protect for r in settings)
+    assert len(settings) == 6 and all(r.retain_on_delete and r.protect for r in settings)
     assert not bucket.import_id
     block = eks.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
     assert all(
@@ -773,7 +774,11 @@ def test_serving_service_accounts_reach_the_bucket_through_pod_identity(eks: Sta
 def test_without_a_bucket_there_is_no_model_store(run_with: Callable[..., StackRun]) -> None:
     no_backup = {"openWebui": {"backup": {"enabled": False}}}
     run = run_with(
-        "eks", {PLATFORM: {"modelStore": {"kind": "none", "keepOnDestroy": None}}, "llm-serving:serving": no_backup}
+        "eks",
+        {
+            PLATFORM: {"modelStore": {"kind": "none", "keepOnDestroy": None, "backupRetentionDays": None}},
+            "llm-serving:serving": no_backup,
+        },
     )
     assert run.error is None, run.error
     assert not [r for r in run.resources if r.type.startswith("aws:s3/")]

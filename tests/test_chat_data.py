@@ -122,7 +122,10 @@ def test_backups_can_be_switched_off(run_with: RunWith) -> None:
 
 
 def test_backups_without_a_bucket_are_refused(run_with: RunWith) -> None:
-    run = run_with("eks", {"llm-serving:platform": {"modelStore": {"kind": "none", "keepOnDestroy": None}}})
+    run = run_with(
+        "eks",
+        {"llm-serving:platform": {"modelStore": {"kind": "none", "keepOnDestroy": None, "backupRetentionDays": None}}},
+    )
     assert run.error is not None and not run.resources
     assert "  - llm-serving:serving.openWebui.backup.enabled = True: chat backups go to the model bucket" in str(
         run.error
@@ -267,3 +270,23 @@ def test_upload_copies_every_file_manifest_last_and_restores(tmp_path: Path, sto
         tar.extractall(restored, filter="data")
     assert sqlite3.connect(restored / "webui.db").execute("SELECT count(*) FROM chat").fetchone() == (500,)
     assert (restored / "uploads" / "report.pdf").read_bytes() == b"%PDF-1.7 a user's upload"
+
+
+# --- retention: the bucket expires old backups (the backup account cannot delete) ---------------
+
+
+def test_gcs_bucket_expires_backups_after_the_retention(a4high: StackRun, run_with: RunWith) -> None:
+    (rule,) = a4high.one("gcp:storage/bucket:Bucket").inputs["lifecycleRules"]
+    assert rule == {"action": {"type": "Delete"}, "condition": {"age": 30, "matchesPrefixes": ["backups/"]}}
+    forever = run_with("a4high", {"llm-serving:platform": {"modelStore": {"backupRetentionDays": 0}}})
+    assert "lifecycleRules" not in forever.one("gcp:storage/bucket:Bucket").inputs
+
+
+def test_s3_bucket_expires_backups_after_the_retention(eks: StackRun, run_with: RunWith) -> None:
+    lifecycle = eks.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    assert lifecycle.inputs["rules"] == [
+        {"id": "expire-backups", "status": "Enabled", "filter": {"prefix": "backups/"}, "expiration": {"days": 30}}
+    ]
+    assert lifecycle.protect and lifecycle.retain_on_delete
+    forever = run_with("eks", {"llm-serving:platform": {"modelStore": {"backupRetentionDays": 0}}})
+    assert not forever.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")

@@ -398,7 +398,7 @@ def test_ray_engine_is_never_exposed_without_a_key() -> None:
 
 
 def test_cache_needs_a_bucket() -> None:
-    no_store = {"modelStore": {"kind": "none", "keepOnDestroy": None}}
+    no_store = {"modelStore": {"kind": "none", "keepOnDestroy": None, "backupRetentionDays": None}}
     message = only_problem("a4high", {"platform": no_store, "serving": {"openWebui": {"backup": {"enabled": False}}}})
     assert message.startswith("llm-serving:modelCache.enabled = True: the model cache needs a bucket")
 

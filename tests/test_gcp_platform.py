@@ -360,7 +360,7 @@ def test_bucket_and_registry_are_optional(run_with: RunWith) -> None:
         "a4high",
         {
             "llm-serving:platform": {
-                "modelStore": {"kind": "none", "keepOnDestroy": None},
+                "modelStore": {"kind": "none", "keepOnDestroy": None, "backupRetentionDays": None},
                 "registry": {"kind": "none"},
             },
             "llm-serving:modelCache": {"enabled": False},

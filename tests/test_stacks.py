@@ -155,7 +155,9 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], str]] = [
         "eks",
         {
             "llm-serving:modelCache": {"enabled": True},
-            "llm-serving:platform": {"modelStore": {"kind": "none", "keepOnDestroy": None}},
+            "llm-serving:platform": {
+                "modelStore": {"kind": "none", "keepOnDestroy": None, "backupRetentionDays": None}
+            },
         },
         "llm-serving:modelCache.enabled",
     ),

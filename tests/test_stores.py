@@ -23,7 +23,7 @@ RunWith = Callable[[str, dict[str, Any]], StackRun]
 GCS_BUCKET = "gcp:storage/bucket:Bucket"
 S3_BUCKET = "aws:s3/bucket:Bucket"
 PLATFORM = "llm-serving:platform"
-NO_STORE = {"modelStore": {"kind": "none", "keepOnDestroy": None}}
+NO_STORE = {"modelStore": {"kind": "none", "keepOnDestroy": None, "backupRetentionDays": None}}
 NO_BACKUP = {"openWebui": {"backup": {"enabled": False}}}
 
 
@@ -68,13 +68,17 @@ def test_the_old_registry_section_asks_for_a_kind() -> None:
     [("modelStore", "s3Compatible", "#16"), ("modelStore", "volume", "#16"), ("registry", "mirror", "#14")],
 )
 def test_planned_kinds_are_refused_as_not_built_yet(section: str, kind: str, issue: str) -> None:
-    message = only_problem("a4high", {"platform": {section: {"kind": kind, "keepOnDestroy": None}}})
+    message = only_problem(
+        "a4high", {"platform": {section: {"kind": kind, "keepOnDestroy": None, "backupRetentionDays": None}}}
+    )
     assert message.startswith(f"llm-serving:platform.{section} = ")
     assert f"kind '{kind}'" in message and "is not built yet" in message and issue in message
 
 
 def test_unknown_kind_says_what_is_allowed() -> None:
-    message = only_problem("a4high", {"platform": {"modelStore": {"kind": "nfs", "keepOnDestroy": None}}})
+    message = only_problem(
+        "a4high", {"platform": {"modelStore": {"kind": "nfs", "keepOnDestroy": None, "backupRetentionDays": None}}}
+    )
     assert "unknown kind 'nfs': use 'bucket'" in message and "'none'" in message
 
 
@@ -154,7 +158,7 @@ def test_s3_bucket_resources_keep_their_identity_through_a_cluster_rename(run_wi
     before = {r.urn for r in run_with("eks", {}).resources if r.type.startswith("aws:s3/")}
     changes = {PLATFORM: {"clusterName": "llm-renamed", "modelStore": {"name": "llm-eks-123456789012-us-west-2"}}}
     after = run_with("eks", changes)
-    assert {r.urn for r in after.resources if r.type.startswith("aws:s3/")} == before and len(before) == 5
+    assert {r.urn for r in after.resources if r.type.startswith("aws:s3/")} == before and len(before) == 6
     assert after.one(S3_BUCKET).inputs["bucket"] == "llm-eks-123456789012-us-west-2"
 
 

@@ -30,6 +30,7 @@ import pulumi_aws as aws
 from components.aws import iam
 from components.config import CloudBucket, CloudRepository
 from components.config.aws import derived_bucket_name
+from components.platform import BACKUP_PREFIX
 
 # S3 actions (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html):
 # reading a prefix needs ListBucket on the bucket and GetObject on the objects; writing
@@ -203,6 +204,23 @@ class Storage(pulumi.ComponentResource):
                 opts=settings,
             )
             aws.s3.BucketPolicy(BUCKET_RESOURCE, bucket=bucket.id, policy=tls_only(bucket.arn), opts=settings)
+            if store.backup_retention_days:
+                # The backup account cannot delete: old backups expire by this rule.
+                aws.s3.BucketLifecycleConfiguration(
+                    BUCKET_RESOURCE,
+                    bucket=bucket.id,
+                    rules=[
+                        aws.s3.BucketLifecycleConfigurationRuleArgs(
+                            id="expire-backups",
+                            status="Enabled",
+                            filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=BACKUP_PREFIX),
+                            expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
+                                days=store.backup_retention_days
+                            ),
+                        )
+                    ],
+                    opts=settings,
+                )
 
             for account in args.service_accounts:
                 role = aws.iam.Role(

@@ -14,6 +14,7 @@ from pydantic import (
     Discriminator,
     Field,
     StrictBool,
+    StrictInt,
     Tag,
     ValidationError,
     model_validator,
@@ -111,6 +112,9 @@ class CloudBucket(Strict):
     # True: the bucket is protected (an `up` that would replace or delete it fails) and
     # `pulumi destroy` leaves it and its data in place. False: deleted with its contents.
     keep_on_destroy: StrictBool = True
+    # Objects under backups/ (chat backups) expire after this many days by a lifecycle
+    # rule of the bucket (the backup account itself cannot delete); 0 keeps them forever.
+    backup_retention_days: Annotated[StrictInt, Field(ge=0, le=3650)] = 30
 
     @model_validator(mode="after")
     def _adoption(self) -> CloudBucket:

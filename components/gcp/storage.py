@@ -97,6 +97,16 @@ class ModelBucket(pulumi.ComponentResource):
             public_access_prevention="enforced",
             # Kept: `pulumi destroy` leaves bucket and data. Not kept: deleted with its objects.
             force_destroy=not keep,
+            lifecycle_rules=[
+                gcp.storage.BucketLifecycleRuleArgs(
+                    action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
+                    condition=gcp.storage.BucketLifecycleRuleConditionArgs(
+                        age=store.backup_retention_days, matches_prefixes=[BACKUP_PREFIX]
+                    ),
+                )
+            ]
+            if store.backup_retention_days
+            else None,
             opts=child_options(
                 self,
                 opts,
