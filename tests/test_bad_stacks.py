@@ -120,6 +120,11 @@ FILE_LEVEL = [
     bad("key-without-namespace", lambda: b"config:\n  hfToken: hf_x\n", "not of the form <namespace>:<name>"),
     bad("key-with-empty-namespace", lambda: b"config:\n  :serving: {}\n", "not of the form <namespace>:<name>"),
     bad("config-outside-config", lambda: b"llm-serving:serving:\n  engine: vllm\n", "unknown top-level key"),
+    bad(
+        "nested-too-deeply",
+        lambda: b"config:\n  llm-serving:serving: " + b"[" * 5000 + b"]" * 5000 + b"\n",
+        "nested too deeply",
+    ),
     bad("too-large", lambda: STACKS["eks"].encode() + b"#" * MAX_STACK_FILE_BYTES, "a stack file is at most"),
 ]
 
