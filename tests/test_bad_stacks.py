@@ -86,7 +86,7 @@ FILE_LEVEL = [
         lambda: _replace("eks", "[us-west-2a, us-west-2b]", "[us-west-2a, us-west-2b"),
         "not valid YAML (line",
     ),
-    bad("unclosed-quote", lambda: _replace("eks", '"1.33"', '"1.33'), "not valid YAML"),
+    bad("unclosed-quote", lambda: _replace("eks", '"1.36"', '"1.36'), "not valid YAML"),
     bad(
         "bad-indentation",
         lambda: _replace("a4high", "    region: us-central1", "   region: us-central1"),
@@ -412,15 +412,15 @@ def _values() -> list[Any]:
         ),
         bad(
             "eks-unquoted-kubernetes-version",
-            lambda: _replace("eks", '"1.33"', "1.30"),
+            lambda: _replace("eks", '"1.36"', "1.30"),
             "put it in quotes",
             f"{p}.kubernetesVersion",
         ),
         bad(
-            "a4high-unquoted-master-version",
-            lambda: _replace("a4high", "1.32.4-gke.1236000 ", "1.32     "),
-            "put it in quotes",
-            f"{p}.minMasterVersion",
+            "a4high-unquoted-version-prefix",
+            lambda: _replace("a4high", 'versionPrefix: "1.35."', "versionPrefix: 1.35"),
+            "in quotes followed by a dot",
+            f"{p}.versionPrefix",
         ),
         change(
             a,

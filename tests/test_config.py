@@ -202,7 +202,7 @@ def test_tensor_parallel_must_divide_the_gpus_of_a_node() -> None:
 
 def test_rdma_pods_take_the_whole_node() -> None:
     message = only_problem("a4high", {"serving": {"tensorParallelSize": 4}})
-    assert "(4 x 1) must equal the 8 GPUs of one node" in message
+    assert "the layout (TP 4 x PP 1 x DP 1 = 4 GPUs) must use the 1 x 8 GPUs of the replica's whole node" in message
 
 
 def test_rayservice_is_not_offered_on_gke() -> None:
@@ -327,7 +327,7 @@ def test_model_that_does_not_fit_the_instance() -> None:
         },
     )
     assert message.startswith("llm-serving:serving.tensorParallelSize = 8: the weights of deepseek-ai/DeepSeek-R1")
-    assert "79.41 GiB per GPU on 8 x A10G" in message
+    assert "79.74 GiB per GPU on 8 x A10G" in message
 
 
 def test_unknown_gpu_pool() -> None:

@@ -61,8 +61,10 @@ def test_public_access_and_unlisted_regions_are_off_by_default() -> None:
 
 def test_serving_defaults() -> None:
     serving = ServingConfig()
-    assert (serving.replicas, serving.tensor_parallel_size, serving.pipeline_parallel_size) == (1, 1, 1)
-    assert serving.gpu_memory_utilization == 0.90
+    # TP is unset: the profile and the node decide it (components/topology.py)
+    assert (serving.replicas, serving.tensor_parallel_size, serving.pipeline_parallel_size) == (1, None, 1)
+    assert serving.gpu_memory_utilization is None  # from the profile (components/catalog/profiles.py)
+    assert serving.profile == "balanced"
     assert serving.wait_for_ready is True
     assert serving.extra_args == []
     assert serving.engine == "vllm"
@@ -104,7 +106,7 @@ def test_gpu_memory_utilization_is_above_a_half() -> None:
         ("a4high", ("systemPool", "nodesPerZone"), 10, 11),
         ("eks", ("systemNodeGroup", "size"), 2, 1),
         ("eks", ("systemNodeGroup", "size"), 20, 21),
-        ("eks", ("gpuNodeVolumeGib",), 100, 99),
+        ("eks", ("gpuNodeVolumeGib",), 20, 19),
         ("a4high", ("gpuPool", "bootDiskGb"), 100, 99),
     ],
 )
@@ -168,7 +170,7 @@ def test_removed_flags_with_or_without_a_value(flag: str) -> None:
         ("project", "my-project-123", "my-project-"),
         ("project", "abcdef", "abcde"),
         ("region", "us-central1", "us-central"),
-        ("minMasterVersion", "1.33", "1.33.1-gke"),
+        ("versionPrefix", "1.36.", "1.36"),
         ("gibVersion", "v1.10.2", "v1.10"),
     ],
 )

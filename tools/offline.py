@@ -64,6 +64,9 @@ class Recorded:
     custom_timeouts: dict[str, str]
     retain_on_delete: bool
     protect: bool
+    delete_before_replace: bool = False
+
+    ignore_changes: list[str] = field(default_factory=list)
 
     @property
     def kubernetes_object(self) -> Json | None:
@@ -192,7 +195,43 @@ def _generic_outputs(args: MockResourceArgs) -> dict[str, Json]:
     return out
 
 
+# GKE's answer for a version prefix: one patch of that minor, offered in every channel
+# (shaped like Regular's 1.35.8-gke.1036000 of 2026-09-17, audit gcp.md finding 1).
+FAKE_GKE_PATCH = "8-gke.1036000"
+
+
+def _fake_engine_versions(args: MockCallArgs) -> dict[str, Json]:
+    version = f"{args.args.get('versionPrefix') or '1.35.'}{FAKE_GKE_PATCH}"
+    channels = {channel: version for channel in ("RAPID", "REGULAR", "STABLE")}
+    return {
+        "defaultClusterVersion": version,
+        "latestMasterVersion": version,
+        "latestNodeVersion": version,
+        "releaseChannelDefaultVersion": channels,
+        "releaseChannelLatestVersion": channels,
+        "releaseChannelUpgradeTargetVersion": channels,
+        "validMasterVersions": [version],
+        "validNodeVersions": [version],
+        "location": args.args.get("location"),
+        "project": args.args.get("project"),
+        "versionPrefix": args.args.get("versionPrefix"),
+        "id": "engine-versions",
+    }
+
+
+def _fake_session_context(arn: str) -> dict[str, Json]:
+    """STS's assumed-role session ARN resolves to its IAM role; any other ARN to itself
+    (the data source's contract, pulumi-aws iam/get_session_context.py)."""
+    partition, account, resource = arn.split(":")[1], arn.split(":")[4], arn.split(":", 5)[5]
+    if arn.split(":")[2] == "sts" and resource.startswith("assumed-role/"):
+        _, role, session = resource.split("/", 2)
+        issuer = f"arn:{partition}:iam::{account}:role/{role}"
+        return {"arn": arn, "issuerArn": issuer, "issuerName": role, "sessionName": session}
+    return {"arn": arn, "issuerArn": arn, "issuerName": resource.rsplit("/", 1)[-1], "sessionName": ""}
+
+
 FAKE_INVOKES: dict[str, Callable[[MockCallArgs], dict[str, Json]]] = {
+    "gcp:container/getEngineVersions:getEngineVersions": _fake_engine_versions,
     "gcp:organizations/getProject:getProject": lambda a: {
         "number": FAKE_PROJECT_NUMBER,
         "projectId": a.args.get("projectId", "project"),
@@ -203,6 +242,7 @@ FAKE_INVOKES: dict[str, Callable[[MockCallArgs], dict[str, Json]]] = {
         "arn": f"arn:aws:iam::{FAKE_ACCOUNT}:user/offline",
         "userId": "OFFLINE",
     },
+    "aws:iam/getSessionContext:getSessionContext": lambda a: _fake_session_context(a.args["arn"]),
     "aws:index/getPartition:getPartition": lambda a: {"partition": "aws", "dnsSuffix": "amazonaws.com"},
     "aws:index/getRegion:getRegion": lambda a: {"name": a.args.get("name", "us-west-2"), "region": "us-west-2"},
 }
@@ -273,6 +313,8 @@ class _RecordingMonitor(MockMonitor):
                 },
                 retain_on_delete=bool(request.retainOnDelete),
                 protect=bool(request.protect),
+                delete_before_replace=bool(request.deleteBeforeReplace),
+                ignore_changes=list(request.ignoreChanges),
             )
         )
         return response

@@ -206,7 +206,9 @@ def plan(stack: str, stack_file: Path, out: Path) -> int:
     # The configuration the program itself validated (secrets and all), not a second parse.
     parsed: StackConfig = run.program_globals["config"]
 
-    print("\n-- sizing (one engine GPU) --")
+    print("\n-- topology and sizing (per GPU, per engine, per replica) --")
+    if parsed.sizing:
+        print(f"profile {parsed.topology.profile}: {parsed.topology.layout.describe()}")
     print(format_report(parsed.sizing) if parsed.sizing else "no engine (serving.engine: none)")
     print(f"\n-- resources ({len(run.resources)}) --")
     print("\n".join(resource_tree(run)))

@@ -24,6 +24,7 @@ from components.config.base import (
 )
 
 CapacityType = Literal["on-demand", "spot", "reserved"]
+PRINCIPAL_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$"
 
 
 class DisruptionBudget(Strict):
@@ -48,12 +49,22 @@ class AwsGpuNodePoolConfig(Strict):
     name: Annotated[str, Field(pattern=K8S_NAME, max_length=63)]
     instance_families: Annotated[list[str], Field(min_length=1)] = ["g5"]
     instance_sizes: list[str] | None = None  # restrict sizes, e.g. [2xlarge, 4xlarge]
-    capacity_types: Annotated[list[CapacityType], Field(min_length=1)] = ["on-demand", "spot"]
+    # On-demand by default: with several types allowed Karpenter prefers spot (KP v1.14
+    # concepts/nodepools.md), and a reclaim costs a model reload. Spot with one serving
+    # replica needs singleReplicaOnSpot (components/config/stack.py).
+    capacity_types: Annotated[list[CapacityType], Field(min_length=1)] = ["on-demand"]
+    single_replica_on_spot: bool = False
     gpu_limit: Annotated[int, Field(ge=1)] = 8  # total GPUs this pool may run
     # Loaded models are expensive to move: consolidate only empty nodes, after a delay,
     # one node at a time (aws-eks-karpenter.md §2.6).
     consolidate_after: Annotated[str, Field(pattern=DURATION)] = "30m"
     expire_after: Annotated[str, Field(pattern=DURATION)] = "720h"
+    # How long a node being disrupted (expired, drifted) may take to drain before Karpenter
+    # deletes its remaining pods. Serving pods carry karpenter.sh/do-not-disrupt, so
+    # without it an expired node would stay half-drained forever (KP v1.14
+    # concepts/disruption.md "TerminationGracePeriod"; audit/aws.md F3). A node lives at
+    # most expireAfter + terminationGracePeriod.
+    termination_grace_period: Annotated[str, Field(pattern=DURATION)] = "24h"
     budgets: list[DisruptionBudget] = [DisruptionBudget()]
 
     @field_validator("instance_families")
@@ -130,7 +141,11 @@ class AwsPlatformConfig(Strict):
     region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
     availability_zones: Annotated[list[str], Field(min_length=2)]
     cluster_name: Annotated[str, Field(pattern=r"^[a-zA-Z][a-zA-Z0-9-]*$", max_length=38)] = "llm-serving"
-    kubernetes_version: Annotated[str, Field(pattern=r"^1\.\d{2}$")] = "1.33"
+    kubernetes_version: Annotated[str, Field(pattern=r"^1\.\d{2}$")] = catalog.EKS_KUBERNETES_VERSION
+    # STANDARD: when the version's standard support ends, EKS upgrades the control plane
+    # to the next minor itself; EXTENDED keeps it for up to 12 more months at an extra
+    # hourly charge (https://docs.aws.amazon.com/eks/latest/userguide/view-upgrade-policy.html).
+    support_type: Literal["STANDARD", "EXTENDED"] = "STANDARD"
     # `pulumi destroy` deletes the cluster unless this is true (then delete it by hand or flip it).
     deletion_protection: bool = False
     vpc_cidr: IPv4Network = IPv4Network("10.0.0.0/16")
@@ -138,17 +153,31 @@ class AwsPlatformConfig(Strict):
     # (GPU nodes pull images and weights, Karpenter calls EC2 and SQS); "single" saves
     # the hourly charge of the others at the price of that zone being a single point of failure.
     nat_gateways: Literal["per-zone", "single"] = "per-zone"
-    admin_principals: list[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$")]] = []
+    admin_principals: list[Annotated[str, Field(pattern=PRINCIPAL_ARN)]] = []
+    # The IAM role or user that created the cluster, when that was not this stack's first
+    # `up` (see components/aws/admins.py): EKS gave it admin itself, so no entry is made.
+    cluster_creator: Annotated[str, Field(pattern=PRINCIPAL_ARN)] | None = None
     # Opt-in for an endpointPublicAccessCidrs range wider than a /8 (0.0.0.0/0).
     api_allow_internet: bool = False
     endpoint_public_access_cidrs: list[IPv4Network] = []
     system_node_group: AwsSystemNodeGroupConfig = AwsSystemNodeGroupConfig()
     gpu_node_pools: Annotated[list[AwsGpuNodePoolConfig], Field(min_length=1)] = [AwsGpuNodePoolConfig(name="gpu")]
-    gpu_node_volume_gib: Annotated[int, Field(ge=100)] = 300
+    # EBS root volume of GPU nodes: OS and logs. Images, emptyDirs and container layers go
+    # to the instance-store NVMe RAID0 that every allowed GPU family has (gpu_pools.py).
+    gpu_node_volume_gib: Annotated[int, Field(ge=20)] = 80
     # On-Demand Capacity Reservations or Capacity Blocks the GPU pools may use (capacity
     # type "reserved"). Karpenter never matches open reservations: each must be listed
     # (aws-eks-karpenter.md §2.10).
     capacity_reservation_ids: list[Annotated[str, Field(pattern=r"^cr-[0-9a-f]+$")]] = []
+    # Node auto repair: the eks-node-monitoring-agent add-on reports GPU (XID), kernel,
+    # disk and network faults as node conditions, and Karpenter replaces nodes that keep
+    # one (KP v1.14 concepts/disruption.md "Node Auto Repair"). Off by default: the
+    # feature gate is alpha, and a repair terminates the node without draining it.
+    node_repair: bool = False
+    # Spot needs the account's AWSServiceRoleForEC2Spot; without it Karpenter treats spot
+    # as unavailable (KP v1.14 troubleshooting.md). Off by default: the role exists once
+    # per account, and creating it fails if it is already there.
+    create_spot_service_linked_role: bool = False
     bucket: BucketConfig = BucketConfig()
     registry: RegistryConfig = RegistryConfig()
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_camel
 
 from components.config.base import DURATION, GCE_NAME, K8S_NAME, NAMESPACE, PROVIDER_NAMESPACES, SECRET_KEYS
+from components.config.gcp import RECURRENCE, ZULU_TIME
 from components.config.serving import IMAGE_REF
 from components.config.stack import StackConfig
 
@@ -42,7 +43,10 @@ PATTERN_WORDS: dict[str, str] = {
     r"^[a-z]([-a-z0-9]*[a-z0-9])?$": (
         "lowercase letters, digits and '-', starting with a letter and ending with a letter or digit"
     ),
-    r"^1\.\d+(\.\d+(-gke\.\d+)?)?$": 'a GKE version in quotes, such as "1.32" or "1.32.4-gke.1236000"',
+    ZULU_TIME: "a UTC time in RFC 3339 form, such as 2026-01-03T02:00:00Z",
+    RECURRENCE: (
+        "FREQ=DAILY, or FREQ=WEEKLY;BYDAY= followed by days (MO,TU,WE,TH,FR,SA,SU), such as FREQ=WEEKLY;BYDAY=SA,SU"
+    ),
     r"^v\d+\.\d+\.\d+$": "a release tag such as v1.1.1",
     r"^[^@\s]+@[^@\s]+$": "an e-mail address such as admin@example.com",
     r"^[A-Za-z0-9][A-Za-z0-9._/-]*$": "letters, digits and . _ / -, starting with a letter or digit",

@@ -8,9 +8,10 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from components import catalog
-from components.catalog import limits
+from components.catalog import Profile, limits
 from components.config.base import K8S_NAME, Strict, internet_ranges, raise_problems
 from components.sizing import KvCacheDtype
+from components.topology import Explicit
 
 
 class ServiceExposure(Strict):
@@ -68,11 +69,22 @@ class ServingConfig(Strict):
     engine: Engine = "vllm"
     model: str = "deepseek-ai/DeepSeek-R1"
     served_model_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")] | None = None
-    tensor_parallel_size: Annotated[int, Field(ge=1, le=64)] = 1
+    # What the engine is tuned for (components/catalog/profiles.py): the layout of a
+    # replica, KV cache dtype, memory utilization, MTP and vLLM's --performance-mode.
+    # Every key below that is left unset comes from the profile and the model.
+    profile: Profile = "balanced"
+    # The parallel layout of one replica (components/topology.py). Unset TP and DP: the
+    # replica takes nodesPerReplica whole nodes, as DP (MoE under "throughput") or TP.
+    tensor_parallel_size: Annotated[int, Field(ge=1, le=64)] | None = None
     pipeline_parallel_size: Annotated[int, Field(ge=1, le=16)] = 1
+    data_parallel_size: Annotated[int, Field(ge=1, le=64)] | None = None
+    expert_parallel: bool | None = None  # MoE only: experts divided over the DP x TP ranks
+    decode_context_parallel_size: Annotated[int, Field(ge=1, le=64)] = 1  # divides TP; shards the KV cache
+    nodes_per_replica: Annotated[int, Field(ge=1, le=64)] = 1
+    mtp_speculative_tokens: Annotated[int, Field(ge=0, le=8)] | None = None  # 0: off; needs MTP weights
     max_model_len: Annotated[int, Field(ge=256)] | None = None  # None: the largest that fits
-    gpu_memory_utilization: Annotated[float, Field(gt=0.5, le=0.98)] = 0.90
-    kv_cache_dtype: KvCacheDtype = "auto"
+    gpu_memory_utilization: Annotated[float, Field(gt=0.5, le=0.98)] | None = None
+    kv_cache_dtype: KvCacheDtype | None = None
     max_num_seqs: Annotated[int, Field(ge=1)] | None = None
     max_num_batched_tokens: Annotated[int, Field(ge=256)] | None = None
     image: Annotated[str, Field(pattern=IMAGE_REF)] | None = (
@@ -154,8 +166,19 @@ class ServingConfig(Strict):
         return self.image or default.ref
 
     @property
-    def gpus_per_replica(self) -> int:
-        return self.tensor_parallel_size * self.pipeline_parallel_size
+    def explicit_layout(self) -> Explicit:
+        """The layout keys this stack set itself; the profile fills the rest."""
+        return Explicit(
+            tensor=self.tensor_parallel_size,
+            pipeline=self.pipeline_parallel_size,
+            data=self.data_parallel_size,
+            expert=self.expert_parallel,
+            decode_context=self.decode_context_parallel_size,
+            nodes=self.nodes_per_replica,
+            kv_cache_dtype=self.kv_cache_dtype,
+            gpu_memory_utilization=self.gpu_memory_utilization,
+            mtp_speculative_tokens=self.mtp_speculative_tokens,
+        )
 
 
 class ModelCacheConfig(Strict):

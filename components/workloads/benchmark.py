@@ -19,12 +19,30 @@ import pulumi
 from components.catalog import VLLM_IMAGE, ModelSpec
 from components.config import BenchmarkConfig
 from components.platform import Manifest, ModelStore
-from components.workloads.common import concat, env, env_from_secret, metadata, script_container, store_env
+from components.workloads.common import (
+    NON_ROOT_UID,
+    TMP_VOLUME,
+    concat,
+    env,
+    env_from_secret,
+    hardened_pod,
+    metadata,
+    script_container,
+    selector,
+    store_env,
+)
 from components.workloads.engine import SECRET_API_KEY, SECRET_API_KEY_KEY, hf_token_env
+from components.workloads.needs import WorkloadNeeds
 
 NAME = "benchmark"
 RESULTS = "/results"
 RUN_SECONDS_PER_POINT = 4 * 3600  # generous: 1100 prompts x 2000 tokens at low concurrency
+
+
+def benchmark_needs(uploads: bool) -> WorkloadNeeds:
+    """Serves nothing. Calls the engine (the engine lists it as a client), fetches the
+    tokenizer from Hugging Face, and with a bucket uploads the results as the writer."""
+    return WorkloadNeeds(name=NAME, selector=selector(NAME), internet_egress=True, cloud_identity=uploads)
 
 
 def results_key(stack: str) -> str:
@@ -108,8 +126,13 @@ def benchmark_job(
         mounts=[mount],
         requests={"cpu": "4", "memory": "8Gi"},
         shell="/bin/bash",
+        read_only_root=True,
     )
-    pod_spec: Manifest = {"restartPolicy": "Never", "volumes": [{"name": "results", "emptyDir": {}}]}
+    pod_spec: Manifest = {
+        "restartPolicy": "Never",
+        **hardened_pod(run_as=NON_ROOT_UID),
+        "volumes": [{"name": "results", "emptyDir": {}}, TMP_VOLUME],
+    }
     if store is None:
         pod_spec["containers"] = [bench]
     else:
@@ -130,6 +153,7 @@ def benchmark_job(
                 env=[env("RESULTS_URL", results_url), *store_env(store)],
                 mounts=[mount],
                 requests={"cpu": "100m", "memory": "256Mi"},
+                read_only_root=True,
             )
         ]
     return {

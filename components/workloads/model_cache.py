@@ -24,13 +24,30 @@ import pulumi
 from components.catalog import VLLM_IMAGE, ModelSpec
 from components.platform import GpuNodes, Manifest, ModelStore
 from components.sizing import cache_job_deadline_seconds
-from components.workloads.common import concat, env, gpu_pod_fields, metadata, script_container, store_env
+from components.workloads.common import (
+    NON_ROOT_UID,
+    TMP_VOLUME,
+    concat,
+    env,
+    gpu_pod_fields,
+    hardened_pod,
+    metadata,
+    script_container,
+    selector,
+    store_env,
+)
 from components.workloads.engine import hf_token_env, scratch_size_gib
+from components.workloads.needs import WorkloadNeeds
 from components.workloads.weights import MARKER, weights_key
 
 NAME = "model-cache"
 WORK = "/work"
 SKIP_FLAG = f"{WORK}/already-cached"
+
+
+def model_cache_needs() -> WorkloadNeeds:
+    """Serves nothing; reaches Hugging Face and the bucket over HTTPS as the writer account."""
+    return WorkloadNeeds(name=NAME, selector=selector(NAME), internet_egress=True, cloud_identity=True)
 
 
 def model_cache_job(
@@ -82,6 +99,7 @@ def model_cache_job(
                 env=cli_env,
                 mounts=[work_mount],
                 requests={"cpu": "100m", "memory": "256Mi"},
+                read_only_root=True,
             ),
             script_container(
                 "download",
@@ -91,6 +109,7 @@ def model_cache_job(
                 mounts=[work_mount],
                 requests={"cpu": "4", "memory": "16Gi"},
                 shell="/bin/bash",
+                read_only_root=True,
             ),
         ],
         "containers": [
@@ -101,17 +120,22 @@ def model_cache_job(
                 env=cli_env,
                 mounts=[work_mount],
                 requests={"cpu": "4", "memory": "8Gi"},
+                read_only_root=True,
             ),
         ],
     }
     if gpu.scratch_host_path:
         # Run beside the engine on the GPU node (no GPU requested) to use its local SSD.
-        pod_spec.update(gpu_pod_fields(gpu))
+        # As the images' default root: the kubelet creates the hostPath root-owned and
+        # fsGroup does not apply to hostPath volumes.
+        pod_spec.update(gpu_pod_fields(gpu), **hardened_pod())
         pod_spec["volumes"] = [
-            {"name": "work", "hostPath": {"path": f"{gpu.scratch_host_path}/model-cache", "type": "DirectoryOrCreate"}}
+            {"name": "work", "hostPath": {"path": f"{gpu.scratch_host_path}/model-cache", "type": "DirectoryOrCreate"}},
+            TMP_VOLUME,
         ]
     else:
-        pod_spec["volumes"] = [{"name": "work", "emptyDir": {"sizeLimit": f"{scratch_size_gib(model)}Gi"}}]
+        pod_spec.update(hardened_pod(run_as=NON_ROOT_UID))
+        pod_spec["volumes"] = [{"name": "work", "emptyDir": {"sizeLimit": f"{scratch_size_gib(model)}Gi"}}, TMP_VOLUME]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

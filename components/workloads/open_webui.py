@@ -26,13 +26,16 @@ from __future__ import annotations
 from components.config import OpenWebuiConfig, ServiceExposure
 from components.platform import LoadBalancing, Manifest
 from components.workloads.common import (
+    container_security,
     env,
     env_from_secret,
+    hardened_pod,
     http_probe,
     metadata,
     selector,
     service,
 )
+from components.workloads.needs import Peer, ServedPort, WorkloadNeeds
 
 NAME = "open-webui"
 PORT = 8080  # the image's PORT (Dockerfile ENV PORT=8080)
@@ -43,6 +46,14 @@ SECRET = NAME
 SECRET_KEY_KEY = "WEBUI_SECRET_KEY"
 SECRET_ADMIN_PASSWORD_KEY = "WEBUI_ADMIN_PASSWORD"
 NO_KEY = "none"  # placeholder key for an engine without authentication (Ray Serve)
+
+
+def open_webui_needs(clients: tuple[Peer, ...]) -> WorkloadNeeds:
+    """Serves the UI on 8080 to ``clients`` (a load balancer's sources; none when only
+    port-forwarded, which enters the pod through the kubelet). Calls the engine (the
+    engine lists it as a client) and nothing else: no internet (``OFFLINE_MODE``), no
+    cloud identity."""
+    return WorkloadNeeds(name=NAME, selector=selector(NAME), serves=(ServedPort("http", PORT, clients),))
 
 
 def open_webui_pvc(namespace: str, config: OpenWebuiConfig, storage_class: str | None) -> Manifest:
@@ -87,6 +98,9 @@ def open_webui_deployment(
             env_from_secret("WEBUI_ADMIN_PASSWORD", SECRET, SECRET_ADMIN_PASSWORD_KEY),
             env_from_secret("WEBUI_SECRET_KEY", SECRET, SECRET_KEY_KEY),
             env("DATA_DIR", DATA_DIR),
+            # Its NetworkPolicy allows no internet: don't try Hugging Face or update checks
+            # (docs.openwebui.com/getting-started/env-configuration, OFFLINE_MODE).
+            env("OFFLINE_MODE", "True"),
         ],
         "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "4Gi"}},
         "volumeMounts": [{"name": "data", "mountPath": DATA_DIR}],
@@ -94,6 +108,10 @@ def open_webui_deployment(
         "startupProbe": http_probe("/health", PORT, 10, 60),
         "readinessProbe": http_probe("/health", PORT, 10, 3),
         "livenessProbe": http_probe("/health", PORT, 30, 4),
+        # Root and a writable root file system, as the image is built: its Dockerfile
+        # defaults to UID 0 ("non-root configurations are untested") and start.sh tees
+        # its log into /app/backend (open-webui/open-webui Dockerfile, backend/start.sh).
+        "securityContext": container_security(),
     }
     return {
         "apiVersion": "apps/v1",
@@ -106,6 +124,7 @@ def open_webui_deployment(
             "template": {
                 "metadata": {"labels": metadata(NAME, None, "ui")["labels"]},
                 "spec": {
+                    **hardened_pod(),
                     "containers": [container],
                     "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": PVC_NAME}}],
                 },
