@@ -8,8 +8,9 @@ import types
 from typing import Any, Union, get_args, get_origin
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
+from components import catalog
 from components.config import (
     AwsPlatformConfig,
     BucketConfig,
@@ -251,3 +252,19 @@ def test_every_pattern_has_words() -> None:
     assert len(patterns) >= 15
     missing = sorted(patterns - set(PATTERN_WORDS))
     assert not missing, f"add these to components/config/loading.py PATTERN_WORDS: {missing}"
+
+
+def test_engine_image_is_the_pinned_one_of_the_engine_unless_set() -> None:
+    assert ServingConfig.model_validate({"engine": "vllm"}).engine_image == catalog.VLLM_IMAGE.ref
+    assert ServingConfig.model_validate({"engine": "rayservice"}).engine_image == catalog.RAY_LLM_IMAGE.ref
+    assert ServingConfig.model_validate({"image": "registry.example/vllm:mine"}).engine_image == (
+        "registry.example/vllm:mine"
+    )
+
+
+def test_pipeline_parallel_size_bounds() -> None:
+    assert ServingConfig.model_validate({"pipelineParallelSize": 16}).pipeline_parallel_size == 16
+    with pytest.raises(ValidationError):
+        ServingConfig.model_validate({"pipelineParallelSize": 17})
+    with pytest.raises(ValidationError):
+        ServingConfig.model_validate({"pipelineParallelSize": 0})
