@@ -493,6 +493,14 @@ def _values() -> list[Any]:
         ),
         change(e, {"platform": {"region": "US-WEST-2"}}, f"{p}.region", "an AWS region such as", "aws-region-pattern"),
         change(a, {"platform": {"zone": "us-central1b"}}, f"{p}.zone", "a Google Cloud zone", "gcp-zone-pattern"),
+        change(
+            e,
+            {"platform": {"gpuNodePools": [{"name": "g5", "capacityTypes": ["reserved"]}]}},
+            f"{p}.capacityReservationIds",
+            "use capacity type 'reserved'",
+            "reserved-without-ids",
+        ),
+        change(e, {"serving": {"MAXMODELLEN": 4096}}, f"{s}.MAXMODELLEN", "did you mean 'maxModelLen'", "shouting-key"),
         # shapes
         change(a, {"platform": [1, 2]}, p, "must be a map of keys, not a list", "platform-list"),
         change(e, {"serving": "vllm"}, s, "must be a map of keys", "serving-text"),

@@ -268,3 +268,52 @@ def test_pipeline_parallel_size_bounds() -> None:
         ServingConfig.model_validate({"pipelineParallelSize": 17})
     with pytest.raises(ValidationError):
         ServingConfig.model_validate({"pipelineParallelSize": 0})
+
+
+def test_defaults_of_a_minimal_aws_platform() -> None:
+    platform = AwsPlatformConfig.model_validate(
+        {
+            "cloud": "aws",
+            "region": "us-west-2",
+            "availabilityZones": ["us-west-2a", "us-west-2b"],
+            "endpointPublicAccessCidrs": ["203.0.113.0/24"],
+        }
+    )
+    assert platform.kubernetes_version in catalog.KARPENTER_KUBERNETES_VERSIONS
+    assert platform.capacity_reservation_ids == []
+    assert platform.system_node_group.size == 2
+    assert str(platform.vpc_cidr) == "10.0.0.0/16"
+    assert platform.nat_gateways == "per-zone"
+
+
+def test_defaults_of_a_minimal_gcp_platform() -> None:
+    platform = GcpPlatformConfig.model_validate(
+        {
+            "cloud": "gcp",
+            "project": "my-project",
+            "region": "us-central1",
+            "zone": "us-central1-b",
+            "masterAuthorizedNetworks": [{"cidr": "203.0.113.0/24"}],
+        }
+    )
+    assert platform.release_channel == "REGULAR"
+    assert platform.deletion_protection is False
+    assert platform.gpu_pool.provisioning == "on-demand"
+
+
+def test_vpc_needs_a_slash_20() -> None:
+    accepted("eks", {"platform": {"vpcCidr": "10.0.0.0/20"}})
+    (message,) = problems("eks", {"platform": {"vpcCidr": "10.0.0.0/21"}})
+    assert message.startswith("llm-serving:platform.vpcCidr = '10.0.0.0/21': must be /20 or larger")
+
+
+def test_gke_control_plane_open_on_purpose() -> None:
+    config = accepted(
+        "a4high", {"platform": {"apiAllowInternet": True, "masterAuthorizedNetworks": [{"cidr": "0.0.0.0/0"}]}}
+    )
+    assert [str(n.cidr) for n in config.platform.master_authorized_networks] == ["0.0.0.0/0"]
+
+
+def test_instance_sizes_pick_the_machines() -> None:
+    config = accepted("eks", {"platform": {"gpuNodePools": [{"name": "g5", "instanceSizes": ["2xlarge"]}]}})
+    assert [m.name for m in config.platform.gpu_node_pools[0].machines] == ["g5.2xlarge"]
