@@ -311,9 +311,11 @@ def test_gke_control_plane_open_on_purpose() -> None:
     config = accepted(
         "a4high", {"platform": {"apiAllowInternet": True, "masterAuthorizedNetworks": [{"cidr": "0.0.0.0/0"}]}}
     )
+    assert isinstance(config.platform, GcpPlatformConfig)
     assert [str(n.cidr) for n in config.platform.master_authorized_networks] == ["0.0.0.0/0"]
 
 
 def test_instance_sizes_pick_the_machines() -> None:
     config = accepted("eks", {"platform": {"gpuNodePools": [{"name": "g5", "instanceSizes": ["2xlarge"]}]}})
+    assert isinstance(config.platform, AwsPlatformConfig)
     assert [m.name for m in config.platform.gpu_node_pools[0].machines] == ["g5.2xlarge"]
