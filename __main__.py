@@ -30,7 +30,13 @@ else:
     from components.aws import AwsPlatform, AwsPlatformArgs
 
     platform = AwsPlatform(
-        "aws", AwsPlatformArgs(config=config.platform, namespace=config.serving.namespace, stack=stack)
+        "aws",
+        AwsPlatformArgs(
+            config=config.platform,
+            namespace=config.serving.namespace,
+            stack=stack,
+            monitoring=config.monitoring.enabled,
+        ),
     ).platform
 
 serving = Serving("serving", ServingArgs(platform=platform, config=config, hf_token=hf_token, stack=stack))

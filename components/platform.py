@@ -219,6 +219,8 @@ class Monitoring:
     object_labels: Mapping[str, str] = field(default_factory=dict)
     available_series: frozenset[str] = frozenset()
     how_to_view: str = ""
+    # What scrape objects and rules must wait for (the operator's CRDs, when the platform installs them).
+    ready: Sequence[pulumi.Resource] = ()
 
 
 @dataclass(frozen=True)

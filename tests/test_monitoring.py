@@ -172,9 +172,46 @@ def test_one_switch_turns_monitoring_off(run_with: Callable[..., StackRun]) -> N
     assert "monitoring" not in run.outputs
 
 
-def test_eks_has_no_scrape_objects_until_it_has_a_prometheus(eks: StackRun) -> None:
-    # No Prometheus operator is installed on EKS yet: a PodMonitor would have no CRD.
-    assert not [o for o in eks.kubernetes_objects() if o["apiVersion"].startswith("monitoring.")]
+def test_eks_installs_prometheus_and_scrapes_the_engine(eks: StackRun) -> None:
+    objects = [o for o in eks.kubernetes_objects() if o["apiVersion"] == monitoring.OPERATOR_API]
+    assert sorted(o["kind"] for o in objects) == ["PodMonitor", "PrometheusRule"]
+    assert_valid(objects)
+    charts = {r.inputs["chart"]: r for r in eks.of_type("kubernetes:helm.sh/v3:Release")}
+    assert charts["kube-prometheus-stack"].inputs["version"] == catalog.KUBE_PROMETHEUS_STACK_CHART.version
+    assert charts["dcgm-exporter"].inputs["version"] == catalog.DCGM_EXPORTER_CHART.version
+    assert "grafana_admin_password" in eks.secret_outputs
+    alerts = eks.outputs["monitoring"]["alerts"]
+    assert "GpuXidError" in alerts and "GpuNodeNotReady" in alerts
+
+
+def test_eks_monitoring_stack_stays_off_the_gpu_nodes_but_the_exporter(eks: StackRun) -> None:
+    charts = {r.inputs["chart"]: r.inputs.get("values", {}) for r in eks.of_type("kubernetes:helm.sh/v3:Release")}
+    stack = charts["kube-prometheus-stack"]
+    # No component of the stack is given the GPU taint's toleration (node-exporter keeps its
+    # chart default, which tolerates every NoSchedule taint: it is an exporter too).
+    assert "nvidia.com/gpu" not in str(stack)
+    dcgm = charts["dcgm-exporter"]
+    assert dcgm["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert dcgm["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+
+
+def test_grafana_has_a_generated_password_and_no_anonymous_access(eks: StackRun) -> None:
+    values = next(
+        r for r in eks.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "kube-prometheus-stack"
+    )
+    grafana = values.inputs["values"]["grafana"]
+    assert grafana["grafana.ini"]["auth.anonymous"]["enabled"] is False
+    assert grafana["admin"]["existingSecret"] == "grafana-admin"
+    assert "adminPassword" not in grafana
+    spec = values.inputs["values"]["prometheus"]["prometheusSpec"]
+    assert spec["retention"] == catalog.PROMETHEUS_RETENTION
+    assert spec["storageSpec"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"] == "50Gi"
+
+
+def test_eks_monitoring_switch_removes_the_stack(run_with: Callable[..., StackRun]) -> None:
+    run = run_with("eks", {"monitoring": {"enabled": False}})
+    assert not [r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "kube-prometheus-stack"]
+    assert not [o for o in run.kubernetes_objects() if o["apiVersion"].startswith("monitoring.")]
 
 
 @pytest.mark.parametrize(

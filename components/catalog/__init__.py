@@ -13,6 +13,7 @@ profiles); this package re-exports every name, so code reads ``catalog.GPUS``.
 """
 
 from components.catalog.aws import (
+    DCGM_EXPORTER_CHART,
     EKS_KUBERNETES_VERSION,
     GPU_NODE_AMI,
     IMDS_HOP_LIMIT_GPU_NODES,
@@ -25,8 +26,11 @@ from components.catalog.aws import (
     KARPENTER_KUBERNETES_VERSIONS,
     KARPENTER_KUBERNETES_VERSIONS_SOURCE,
     KARPENTER_VERSION,
+    KUBE_PROMETHEUS_STACK_CHART,
     NODE_MONITORING_AGENT_ADDON,
     NVIDIA_DEVICE_PLUGIN_CHART,
+    PROMETHEUS_RETENTION,
+    PROMETHEUS_VOLUME_GIB,
     AmiAlias,
 )
 from components.catalog.engines import (
@@ -85,6 +89,7 @@ __all__ = [
     "BUCKET_UPLOAD_BYTES_PER_S",
     "CUDA_12_8",
     "CUDA_13_0",
+    "DCGM_EXPORTER_CHART",
     "EKS_KUBERNETES_VERSION",
     "ENGINE_INIT_SECONDS",
     "ENGINE_METRICS",
@@ -115,6 +120,7 @@ __all__ = [
     "KARPENTER_KUBERNETES_VERSIONS_SOURCE",
     "KARPENTER_VERSION",
     "KUBERAY_OPERATOR_CHART",
+    "KUBE_PROMETHEUS_STACK_CHART",
     "MACHINES",
     "MODELS",
     "NAT_MAX_PORTS_PER_VM",
@@ -123,6 +129,8 @@ __all__ = [
     "NVIDIA_DEVICE_PLUGIN_CHART",
     "OPEN_WEBUI_IMAGE",
     "PROFILES",
+    "PROMETHEUS_RETENTION",
+    "PROMETHEUS_VOLUME_GIB",
     "RAY_LLM_IMAGE",
     "RAY_LLM_METRICS",
     "RAY_VERSION",

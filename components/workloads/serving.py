@@ -164,12 +164,13 @@ class Serving(pulumi.ComponentResource):
         for needs in self._needs.values():
             scrape = monitoring.scrape_object(needs, self._ns, watch, settings.scrape_interval)
             if scrape is not None:
-                apply(f"scrape-{needs.name}", scrape, self._opts())
+                apply(f"scrape-{needs.name}", scrape, self._opts(depends_on=list(watch.ready)))
         alert_names: list[str] = []
         metrics = catalog.ENGINE_METRICS.get(engine.kind) if engine is not None else None
         if engine is not None and ctx is not None and metrics is not None and settings.alerts.enabled:
             rules = monitoring.engine_alerts(engine.needs(ctx), metrics, self._ns, watch, settings.alerts)
-            apply("alerts-serving", monitoring.rules_object("llm-serving-alerts", self._ns, watch, rules), self._opts())
+            rules_object = monitoring.rules_object("llm-serving-alerts", self._ns, watch, rules)
+            apply("alerts-serving", rules_object, self._opts(depends_on=list(watch.ready)))
             alert_names = [r.name for r in rules]
         outputs["monitoring"] = {"backend": watch.kind, "view": watch.how_to_view, "alerts": alert_names}
 
