@@ -21,6 +21,8 @@ import pulumi
 import pytest
 from test_config import only_problem, raw
 
+import components.config.stack
+import components.sizing
 import components.workloads
 from components import catalog
 from components.aws import admins, gpu_pools, iam, karpenter, network
@@ -1362,3 +1364,49 @@ def test_refuses_a_layout_that_leaves_part_of_an_efa_node() -> None:
     }
     problem = only_problem("eks", changes)
     assert "serving.tensorParallelSize = 4" in problem and "whole node(s) in pool 'p5'" in problem
+
+
+# --------------------------------------------------------------------------------------
+# Pulumi.eks-p5.yaml (issue 13 item 3, EKS): 2 x p5.48xlarge, R1 FP8 at TP 8 x PP 2
+# --------------------------------------------------------------------------------------
+
+
+def test_eks_p5_stack_waits_only_for_the_multi_node_engine() -> None:
+    """Everything in the stack file validates except the one rule the LeaderWorkerSet
+    engine (branch lws-2) removes; once it is merged this test must give way to a plan
+    test of the whole stack (then also add eks-p5 to .ci/run's plan loop)."""
+    problem = only_problem("eks-p5", {})
+    assert problem.startswith("llm-serving:serving.nodesPerReplica = 2: replicas that span nodes")
+
+
+def test_eks_p5_layout_fills_both_nodes_and_fits() -> None:
+    config = raw("eks-p5")
+    platform = AwsPlatformConfig.model_validate(config["platform"])
+    serving = components.config.ServingConfig.model_validate(config["serving"])
+    layout = components.config.stack.topology(platform, serving).layout
+    assert (layout.tensor, layout.pipeline, layout.nodes, layout.gpus) == (8, 2, 2, 16)
+    report = components.sizing.size(components.config.stack.sizing_request(platform, serving))
+    assert report.fits and report.max_model_len == 32768
+    (pool,) = platform.gpu_node_pools
+    assert pool.gpu_limit == serving.replicas * layout.nodes * pool.max_gpus_per_node
+    assert pool.efa is not None and pool.efa.placement_group == "none"  # a Capacity Block
+    assert pool.capacity_types == ["reserved"] and platform.capacity_reservation_ids
+
+
+def test_eks_p5_platform_side_plans() -> None:
+    """The platform of the stack file on the mock engine (the engine itself waits for lws)."""
+    run = run_stack("eks-p5", {"llm-serving:serving": {"engine": "none"}})
+    assert run.error is None, run.error
+    node_class = run.kubernetes_object("EC2NodeClass", "p5")
+    pool = run.kubernetes_object("NodePool", "p5")
+    assert_valid([node_class, pool])
+    assert [o["metadata"]["name"] for o in run.kubernetes_objects() if o["kind"] == "EC2NodeClass"] == ["p5"]
+    assert "placementGroupSelector" not in node_class["spec"] and not run.of_type(PLACEMENT_GROUP)
+    assert node_class["spec"]["capacityReservationSelectorTerms"] == [{"id": "cr-0123456789abcdef0"}]
+    requirements = {r["key"]: r["values"] for r in pool["spec"]["template"]["spec"]["requirements"]}
+    assert requirements["karpenter.sh/capacity-type"] == ["reserved"]
+    assert requirements["topology.kubernetes.io/zone"] == ["us-west-2a"]
+    assert pool["spec"]["limits"] == {"nvidia.com/gpu": 16}
+    assert named(run, RELEASE, "-aws-efa-k8s-device-plugin").inputs["version"] == "v0.5.30"
+    nodes = run.program_globals["platform"].gpu_pools["p5"]
+    assert (nodes.fabric, dict(nodes.pod_resources)) == ("efa", {"vpc.amazonaws.com/efa": "32"})

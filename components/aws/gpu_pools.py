@@ -242,18 +242,19 @@ class GpuPools(pulumi.ComponentResource):
         # must outlive them on destroy to drain and terminate their nodes
         # (pulumi-kubernetes#3188; aws-eks-karpenter.md §1.9).
         after_karpenter = pulumi.ResourceOptions(parent=self, depends_on=list(args.karpenter_ready))
-        node_class = apply(
-            f"{cluster}-{NODE_CLASS}",
-            ec2_node_class(
-                cluster=cluster,
-                role=args.node_role_name,
-                volume_gib=args.volume_gib,
-                capacity_reservation_ids=args.capacity_reservation_ids,
-                tags=args.tags,
-            ),
-            after_karpenter,
-        )
-        node_classes: dict[str, pulumi.CustomResource] = {NODE_CLASS: node_class}
+        node_classes: dict[str, pulumi.CustomResource] = {}
+        if any(p.efa is None for p in args.pools):  # the class the pools without EFA share
+            node_classes[NODE_CLASS] = apply(
+                f"{cluster}-{NODE_CLASS}",
+                ec2_node_class(
+                    cluster=cluster,
+                    role=args.node_role_name,
+                    volume_gib=args.volume_gib,
+                    capacity_reservation_ids=args.capacity_reservation_ids,
+                    tags=args.tags,
+                ),
+                after_karpenter,
+            )
         efa_pools = tuple(p for p in args.pools if p.efa is not None)
         self.efa_device_plugin = None
         if efa_pools:
