@@ -158,9 +158,10 @@ class AwsGpuNodePoolConfig(Strict):
         if efa.placement_group == "cluster" and "reserved" in capacity:
             raise ValueError(
                 "placementGroup 'cluster' with capacity type 'reserved': EC2 places Capacity Block instances "
-                "in an UltraCluster itself and does not launch them into a placement group (aws-parallelcluster "
-                "refuses the pair, aws/aws-parallelcluster#6311), and an ODCR outside the group would go "
-                "unused; set efa.placementGroup: none"
+                "in an UltraCluster itself, and a placement group can keep a launch from using the reservation "
+                "(aws-parallelcluster refuses the pair, aws/aws-parallelcluster#6311; eksctl-io/eksctl#7949); "
+                "an On-Demand Capacity Reservation is not reserved in the group this program creates either; "
+                "set efa.placementGroup: none"
             )
         return efa
 
