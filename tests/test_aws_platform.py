@@ -1302,6 +1302,7 @@ def test_gpu_nodes_of_an_efa_pool(family: str, interfaces: int) -> None:
     assert resources["limits"] == {"nvidia.com/gpu": "8", "vpc.amazonaws.com/efa": str(interfaces)}
     plain = gpu_pools.gpu_nodes(pool_config(name="p5", instanceFamilies=["p5"], gpuLimit=16))
     assert (plain.fabric, plain.pod_resources, plain.whole_node) == ("none", {}, False)
+    assert (config.fabric, pool_config(name="p5", instanceFamilies=["p5"]).fabric) == ("efa", "none")
 
 
 def test_efa_prelude_stops_without_the_image_libraries(tmp_path: Any) -> None:

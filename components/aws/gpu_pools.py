@@ -207,7 +207,7 @@ def gpu_nodes(pool: AwsGpuNodePoolConfig) -> GpuNodes:
         nodes,
         # A pod takes every EFA interface of its node, so it takes the node.
         whole_node=True,
-        fabric="efa",
+        fabric=pool.fabric,
         pod_resources=wiring.pod_resources,
         env=wiring.env,
         shell_prelude=wiring.shell_prelude,

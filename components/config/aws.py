@@ -170,6 +170,11 @@ class AwsGpuNodePoolConfig(Strict):
         return _pool_machines(self.instance_families, self.instance_sizes)
 
     @property
+    def fabric(self) -> Literal["none", "efa"]:
+        """The pool's inter-node GPU network (``GpuNodes.fabric``)."""
+        return "efa" if self.efa else "none"
+
+    @property
     def efa_interfaces(self) -> int:
         """EFA interfaces of each node of the pool (0 without EFA; one count per pool)."""
         return catalog.EFA_INTERFACES[self.machines[0].name] if self.efa else 0
