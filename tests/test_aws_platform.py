@@ -1400,8 +1400,10 @@ def test_refuses_a_layout_that_leaves_part_of_an_efa_node() -> None:
 
 def test_eks_p5_stack_waits_only_for_the_multi_node_engine() -> None:
     """Everything in the stack file validates except the one rule the LeaderWorkerSet
-    engine (branch lws-2) removes; once it is merged this test must give way to a plan
-    test of the whole stack (then also add eks-p5 to .ci/run's plan loop)."""
+    engine (branch lws-2) removes. Once it is merged (with lws-2's ``pool_fabric`` reading
+    ``AwsGpuNodePoolConfig.fabric`` for AWS pools), this test gives way to the stack-wide
+    tests: move eks-p5 from test_stacks.PENDING to STACKS and add it to .ci/run's plan loop
+    (a trial merge planned it: 21 objects, all strictly valid)."""
     problem = only_problem("eks-p5", {})
     assert problem.startswith("llm-serving:serving.nodesPerReplica = 2: replicas that span nodes")
 
