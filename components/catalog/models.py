@@ -38,6 +38,11 @@ class ModelSpec:
     moe_top_k: int = 0  # routed experts per token (MoE only)
     reasoning_parser: str | None = None  # vLLM --reasoning-parser
     trust_remote_code: bool = False
+    # vLLM --tool-call-parser (a name registered in vllm/tool_parsers/__init__.py of the
+    # pinned vLLM) for a model trained to call tools; None: the model has no tool calling, so
+    # the engine runs without it and Open WebUI must not send `tools` (vLLM answers 400).
+    tool_call_parser: str | None = None
+    tool_call_source: str = ""
 
     def kv_bytes_per_token_per_layer(self, kv_dtype_bytes: int, tp: int) -> int:
         """Bytes one token adds to the KV cache of *one GPU* for one layer it holds.
@@ -52,6 +57,22 @@ class ModelSpec:
         return 2 * heads_per_rank * self.head_dim * kv_dtype_bytes
 
 
+# Tool calling (vLLM 0.33.0 vllm/tool_parsers/__init__.py registers deepseek_v3 and llama3_json;
+# vLLM docs/features/tool_calling.md lists the models each parser is for).
+_NO_TOOLS_R1 = (
+    "DeepSeek-R1 model card: no function calling (added in R1-0528); its chat template and the "
+    "distills' have no tool format, so no vLLM parser applies"
+)
+_R1_0528_TOOLS = (
+    "DeepSeek-R1-0528 model card (function calling support; its chat template emits the V3 "
+    "<｜tool▁calls▁begin｜> format); vLLM tool_calling.md: deepseek_v3 parser for DeepSeek-R1-0528"
+)
+_LLAMA31_TOOLS = (
+    "Llama 3.1 model card (JSON tool calling in its chat template); vLLM tool_calling.md: "
+    "llama3_json parser for meta-llama/Llama-3.1-*-Instruct"
+)
+
+
 def _bf16_dense(
     hf_id: str,
     params: float,
@@ -62,6 +83,8 @@ def _bf16_dense(
     vocab: int,
     source: str,
     reasoning_parser: str | None = "deepseek_r1",
+    tool_call_parser: str | None = None,
+    tool_call_source: str = _NO_TOOLS_R1,
 ) -> ModelSpec:
     weight_bytes = int(params * 2)  # BF16 checkpoint: 2 bytes per parameter [computed]
     return ModelSpec(
@@ -79,6 +102,8 @@ def _bf16_dense(
         kv_heads=kv_heads,
         head_dim=128,
         reasoning_parser=reasoning_parser,
+        tool_call_parser=tool_call_parser,
+        tool_call_source=tool_call_source,
     )
 
 
@@ -90,7 +115,7 @@ _R1_SOURCE = (
 )
 
 
-def _deepseek_r1(hf_id: str) -> ModelSpec:
+def _deepseek_r1(hf_id: str, tool_call_parser: str | None, tool_call_source: str) -> ModelSpec:
     return ModelSpec(
         hf_id=hf_id,
         params=671e9,
@@ -108,13 +133,15 @@ def _deepseek_r1(hf_id: str) -> ModelSpec:
         moe_top_k=8,
         reasoning_parser="deepseek_r1",
         trust_remote_code=True,
+        tool_call_parser=tool_call_parser,
+        tool_call_source=tool_call_source,
     )
 
 
 _HF = "huggingface.co/{}/blob/main/config.json"
 _MODELS = (
-    _deepseek_r1("deepseek-ai/DeepSeek-R1"),
-    _deepseek_r1("deepseek-ai/DeepSeek-R1-0528"),
+    _deepseek_r1("deepseek-ai/DeepSeek-R1", None, _NO_TOOLS_R1),
+    _deepseek_r1("deepseek-ai/DeepSeek-R1-0528", "deepseek_v3", _R1_0528_TOOLS),
     _bf16_dense(
         "deepseek-ai/DeepSeek-R1-Distill-Llama-8B",
         8.03e9,
@@ -186,6 +213,8 @@ _MODELS = (
         128256,
         "vllm-serving.md §3.1 (Llama-3.1-8B HF config)",
         reasoning_parser=None,
+        tool_call_parser="llama3_json",
+        tool_call_source=_LLAMA31_TOOLS,
     ),
     _bf16_dense(
         "meta-llama/Llama-3.1-70B-Instruct",
@@ -197,6 +226,8 @@ _MODELS = (
         128256,
         _HF.format("meta-llama/Llama-3.1-70B-Instruct"),
         reasoning_parser=None,
+        tool_call_parser="llama3_json",
+        tool_call_source=_LLAMA31_TOOLS,
     ),
 )
 MODELS: Mapping[str, ModelSpec] = MappingProxyType({m.hf_id: m for m in _MODELS})

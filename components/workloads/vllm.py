@@ -60,6 +60,8 @@ def vllm_args(engine: EngineSettings, weights: WeightsPlan) -> list[str]:
         args += ["--max-num-batched-tokens", str(engine.max_num_batched_tokens)]
     if engine.model.reasoning_parser:
         args += ["--reasoning-parser", engine.model.reasoning_parser]
+    if engine.model.tool_call_parser:  # Open WebUI sends tools: "auto" needs both flags (issue #9 item 5)
+        args += ["--enable-auto-tool-choice", "--tool-call-parser", engine.model.tool_call_parser]
     if engine.model.trust_remote_code:
         args.append("--trust-remote-code")
     return [*args, *weights.vllm_args, *engine.extra_args]
