@@ -40,7 +40,8 @@ ANSWER = ["Hello! ", "I am ", "the conformance ", "test model."]
 class Engine:
     model: str
     api_key: str | None = None
-    reasoning_field: str = "reasoning"  # vLLM 0.33; "reasoning_content" for ray-llm's vLLM
+    # vLLM 0.33 "reasoning"; "reasoning_content" for ray-llm's vLLM; None: no reasoning parser
+    reasoning_field: str | None = "reasoning"
     tools_enabled: bool = False
     delay: float = 0.02  # between streamed chunks, so a browser sees a stream
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -144,7 +145,7 @@ class _Handler(BaseHTTPRequestHandler):
         answer = _task_answer(prompt) if "### Task" in prompt else None
         if not body.get("stream"):
             message = {"role": "assistant", "content": answer or "".join(ANSWER)}
-            if answer is None:
+            if answer is None and engine.reasoning_field:
                 message[engine.reasoning_field] = "".join(REASONING)
             self._json(
                 200,
@@ -170,7 +171,7 @@ class _Handler(BaseHTTPRequestHandler):
             }
 
         chunks = [chunk({"role": "assistant", "content": ""})]
-        if answer is None:
+        if answer is None and engine.reasoning_field:
             chunks += [chunk({engine.reasoning_field: piece}) for piece in REASONING]
         chunks += [chunk({"content": piece}) for piece in ([answer] if answer else ANSWER)]
         chunks.append(chunk({}, "stop"))

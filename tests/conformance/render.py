@@ -65,6 +65,7 @@ class Rendered:
     stack: str
     changes: Mapping[str, Any]
     engine: str
+    model: str
     served_name: str
     vllm_serve: list[list[str]] = field(default_factory=list)
     vllm_bench: list[list[str]] = field(default_factory=list)
@@ -128,10 +129,8 @@ def _env_value(entry: Mapping[str, Any]) -> str:
 
 
 def reduce(name: str, stack: str, changes: Mapping[str, Any], run: StackRun) -> Rendered:
-    serving = run.program_globals.get("config")
-    engine = str(getattr(getattr(serving, "serving", None), "engine", ""))
-    served = str(getattr(getattr(serving, "serving", None), "served_name", ""))
-    out = Rendered(name, stack, changes, engine, served)
+    serving = run.program_globals["config"].serving
+    out = Rendered(name, stack, changes, str(serving.engine), str(serving.model), str(serving.served_name))
     for obj in run.kubernetes_objects():
         if obj["kind"] == "RayService":
             out.ray_serve_configs.append(yaml.safe_load(obj["spec"]["serveConfigV2"]))
