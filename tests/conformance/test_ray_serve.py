@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
 from typing import Any
 
 import pytest
-from harness import rendered, run_checker
+from harness import HERE, rendered, run_checker
 
 from components.catalog import RAY_VERSION
 
 pytestmark = pytest.mark.conformance
 
 # The vLLM inside rayproject/ray-llm:2.52.0 (requirements-ray.txt says how it was found).
-RAY_LLM_VLLM = "0.11.0"
+RAY_LLM_VLLM = re.findall(r"^vllm==(\S+)", (HERE / "requirements-ray.txt").read_text(), re.MULTILINE)[0]
 RAY_STACKS = ("eks", "eks-ray-mirror")
 
 
