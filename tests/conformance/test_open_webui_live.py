@@ -26,7 +26,7 @@ import pytest
 from fake_openai import ANSWER, AUTO_TOOL_ERROR, REASONING, Engine, FakeEngine
 from harness import ARTEFACTS, VENVS, rendered, run_checker, venv_bin
 
-from components.catalog import MODELS, OPEN_WEBUI_IMAGE
+from components.catalog import OPEN_WEBUI_IMAGE
 
 pytestmark = pytest.mark.conformance
 
@@ -89,14 +89,22 @@ def open_webui(env: dict[str, str], data_dir: Path, log: Path) -> Iterator[str]:
 def _engine(name: str, tools_enabled: bool | None = None) -> Engine:
     run = rendered()[name]
     env = run.open_webui_env or {}
-    model = MODELS[run.model]
+    # Reasoning is split off only where the rendered engine has a reasoning parser: vLLM 0.33
+    # streams it as `reasoning`, the vLLM 0.11 inside ray-llm as `reasoning_content`.
+    if run.engine == "vllm":
+        reasoning = "reasoning" if any("--reasoning-parser" in argv for argv in run.vllm_serve) else None
+    else:
+        kwargs = [
+            c["engine_kwargs"]
+            for s in run.ray_serve_configs
+            for a in s["applications"]
+            for c in a["args"]["llm_configs"]
+        ]
+        reasoning = "reasoning_content" if any(k.get("reasoning_parser") for k in kwargs) else None
     return Engine(
         model=run.served_name,
         api_key=env["OPENAI_API_KEYS"] if run.engine == "vllm" else None,
-        # vLLM 0.33 streams `reasoning`; the vLLM 0.11 inside ray-llm `reasoning_content`.
-        reasoning_field=("reasoning" if run.engine == "vllm" else "reasoning_content")
-        if model.reasoning_parser
-        else None,
+        reasoning_field=reasoning,
         tools_enabled=run.tool_calling if tools_enabled is None else tools_enabled,
     )
 
