@@ -42,6 +42,9 @@ class Engine:
     api_key: str | None = None
     # vLLM 0.33 "reasoning"; "reasoning_content" for ray-llm's vLLM; None: no reasoning parser
     reasoning_field: str | None = "reasoning"
+    # A reasoning model behind an engine without a reasoning parser: R1's chat template opens
+    # <think> in the prompt, so the content is the thinking, a lone </think>, then the answer.
+    inline_reasoning: bool = False
     tools_enabled: bool = False
     delay: float = 0.02  # between streamed chunks, so a browser sees a stream
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -144,7 +147,8 @@ class _Handler(BaseHTTPRequestHandler):
         # Open WebUI's title / follow-up / tag calls
         answer = _task_answer(prompt) if "### Task" in prompt else None
         if not body.get("stream"):
-            message = {"role": "assistant", "content": answer or "".join(ANSWER)}
+            inline = "".join(REASONING) + "</think>\n\n" if engine.inline_reasoning and answer is None else ""
+            message = {"role": "assistant", "content": answer or inline + "".join(ANSWER)}
             if answer is None and engine.reasoning_field:
                 message[engine.reasoning_field] = "".join(REASONING)
             self._json(
@@ -173,6 +177,8 @@ class _Handler(BaseHTTPRequestHandler):
         chunks = [chunk({"role": "assistant", "content": ""})]
         if answer is None and engine.reasoning_field:
             chunks += [chunk({engine.reasoning_field: piece}) for piece in REASONING]
+        if answer is None and engine.inline_reasoning:
+            chunks += [chunk({"content": piece}) for piece in [*REASONING, "</think>\n\n"]]
         chunks += [chunk({"content": piece}) for piece in ([answer] if answer else ANSWER)]
         chunks.append(chunk({}, "stop"))
         if (body.get("stream_options") or {}).get("include_usage"):

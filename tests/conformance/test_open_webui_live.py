@@ -26,7 +26,7 @@ import pytest
 from fake_openai import ANSWER, AUTO_TOOL_ERROR, REASONING, Engine, FakeEngine
 from harness import ARTEFACTS, VENVS, rendered, run_checker, venv_bin
 
-from components.catalog import OPEN_WEBUI_IMAGE
+from components.catalog import MODELS, OPEN_WEBUI_IMAGE
 
 pytestmark = pytest.mark.conformance
 
@@ -105,6 +105,7 @@ def _engine(name: str, tools_enabled: bool | None = None) -> Engine:
         model=run.served_name,
         api_key=env["OPENAI_API_KEYS"] if run.engine == "vllm" else None,
         reasoning_field=reasoning,
+        inline_reasoning=reasoning is None and MODELS[run.model].reasoning_parser is not None,
         tools_enabled=run.tool_calling if tools_enabled is None else tools_enabled,
     )
 
@@ -146,7 +147,9 @@ def _ui(name: str, engine: Engine, tmp_path: Path, browser_dir: str) -> dict[str
                     "message": "Hello, who are you?",
                     "expect": "answer" if engine.tools_enabled or "DEFAULT_MODEL_PARAMS" in env else "error",
                     "answer": ANSWER[-1].strip(),
-                    "reasoning": "".join(REASONING[2:]).strip() if engine.reasoning_field else None,
+                    "reasoning": "".join(REASONING[2:]).strip()
+                    if engine.reasoning_field or engine.inline_reasoning
+                    else None,
                     "error_text": AUTO_TOOL_ERROR.split('" ', 1)[1],  # as vLLM words it
                     "screenshots": str(ARTEFACTS / "browser" / browser_dir),
                 },
@@ -190,13 +193,18 @@ def test_every_env_var_the_deployment_sets_exists_in_open_webui() -> None:
 
 
 @pytest.mark.parametrize("name", ["a4high", "eks", "eks-vllm-llama-tools"])
-def test_open_webui_serves_the_engine_through_api_and_browser(name: str, tmp_path: Path) -> None:
+def test_open_webui_serves_the_engine_through_api_and_browser(
+    name: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     engine = _engine(name)
+    if engine.inline_reasoning:
+        # The UI then shows R1's thinking and a stray </think> as the answer.
+        request.applymarker(pytest.mark.xfail(reason="issue #9 item 11: the engine has no reasoning parser"))
     results = _ui(name, engine, tmp_path, name)
     _assert_service(name, results, engine)
     browser = results["browser"]
     assert browser["ok"], browser
-    if engine.reasoning_field:
+    if engine.reasoning_field or engine.inline_reasoning:
         assert any(s.startswith("reasoning folded") for s in browser["steps"]), browser
         assert browser["reasoning_visible"] is False, "the reasoning must be folded away"
     sent_tools = any(r["body"].get("tools") for r in results["engine_requests"] if r["path"] == "/v1/chat/completions")
