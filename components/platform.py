@@ -11,6 +11,7 @@ Values that only exist after deployment (bucket names, registry URLs) are Pulumi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -37,6 +38,9 @@ class GpuNodes:
     gpus_per_node: int
     node_selector: Mapping[str, str]
     tolerations: Sequence[Manifest]
+    # Memory-backed /dev/shm a pod on this pool may use (catalog MachineSpec.shm_gib; the
+    # smallest machine's where a pool has several).
+    shm_gib: int
     resource_name: str = "nvidia.com/gpu"
     # A pod must request every GPU of its node (GPUDirect RDMA NICs cannot be shared).
     whole_node: bool = False
@@ -50,6 +54,9 @@ class GpuNodes:
     shell_prelude: str = ""
     # Fast node-local disk for downloads and caches (a hostPath), or None for ephemeral storage.
     scratch_host_path: str | None = None
+    # Linux capabilities a pod using this pool's fabric needs, e.g. IPC_LOCK to pin memory for
+    # GPUDirect RDMA or EFA (vllm-serving.md §1.1 multi-node; aws-eks-karpenter.md §5).
+    capabilities: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -92,11 +99,25 @@ class ModelStore:
             return f"gcloud storage objects describe {url} >/dev/null 2>&1"
         return f"aws s3 ls {url} >/dev/null 2>&1"
 
-    def upload_command(self, local_dir: str, url: str) -> str:
-        """Copy a local directory to ``url``, skipping files already there."""
+    def upload_command(self, local_dir: str, url: str, exclude_dir: str | None = None) -> str:
+        """Copy a local directory to ``url``, skipping files already there (and, with
+        ``exclude_dir``, that top-level folder: gcloud takes a Python regex on the relative
+        path, the AWS CLI a glob; gcloud storage rsync and aws s3 sync reference pages)."""
         if self.scheme == "gs":
-            return f"gcloud storage rsync --recursive {local_dir} {url}"
-        return f"aws s3 sync --no-progress {local_dir} {url}"
+            skip = f" --exclude '^{re.escape(exclude_dir)}/'" if exclude_dir else ""
+            return f"gcloud storage rsync --recursive{skip} {local_dir} {url}"
+        skip = f" --exclude '{exclude_dir}/*'" if exclude_dir else ""
+        return f"aws s3 sync --no-progress{skip} {local_dir} {url}"
+
+    @property
+    def uploader_env(self) -> dict[str, str]:
+        """Environment of containers that upload with ``cli_image``. gcloud: no parallel
+        composite uploads; they call ``storage.buckets.get``, which the writers' objectUser
+        role lacks, and composite objects carry no MD5 (shared/reference/audit/settled.md,
+        google-cloud-cli ``parallel_composite_upload_util.py``)."""
+        if self.scheme == "gs":
+            return {"CLOUDSDK_STORAGE_PARALLEL_COMPOSITE_UPLOAD_ENABLED": "False"}
+        return {}
 
     def write_command(self, local_file: str, url: str) -> str:
         """Upload one file."""
@@ -117,6 +138,42 @@ class LoadBalancing:
 
 
 @dataclass(frozen=True)
+class NodeEndpoint:
+    """An address served on every node that pods must reach, e.g. a metadata server."""
+
+    cidr: str
+    port: int
+    protocol: str = "TCP"
+
+
+# CoreDNS / kube-dns carries this label on GKE and EKS alike (GKE: kube-system/kube-dns
+# Deployment; EKS: the coredns add-on keeps the upstream `k8s-app: kube-dns` label).
+KUBE_DNS_NAMESPACE = "kube-system"
+KUBE_DNS_LABELS: Mapping[str, str] = {"k8s-app": "kube-dns"}
+
+
+@dataclass(frozen=True)
+class ClusterNetwork:
+    """What NetworkPolicies must know about the cluster's network (Kubernetes terms only).
+
+    ``internal_cidrs``: pod, Service and node ranges, never "the internet" (a policy that
+    allows HTTPS to the internet excepts them). ``identity_endpoints``: where pods exchange
+    their service account for cloud credentials (GKE metadata server, EKS Pod Identity
+    agent). ``metrics_scraper_namespaces``: where the platform's Prometheus collectors run.
+    """
+
+    internal_cidrs: Sequence[str] = ()
+    # Where nodes' own addresses come from: a load balancer that forwards through a node
+    # (externalTrafficPolicy Cluster) shows the node as the source.
+    node_cidrs: Sequence[str] = ()
+    identity_endpoints: Sequence[NodeEndpoint] = ()
+    metrics_scraper_namespaces: Sequence[str] = ()
+    dns_namespace: str = KUBE_DNS_NAMESPACE
+    dns_pod_labels: Mapping[str, str] = field(default_factory=lambda: dict(KUBE_DNS_LABELS))
+    dns_port: int = 53
+
+
+@dataclass(frozen=True)
 class Platform:
     """A Kubernetes cluster with GPU pools, ready for workloads."""
 
@@ -134,6 +191,8 @@ class Platform:
     ready: Sequence[pulumi.Resource] = ()
     # Stack outputs that describe the platform (credentials command, kubeconfig, ...).
     outputs: Mapping[str, pulumi.Input[Any]] = field(default_factory=dict)
+    # Address ranges, node endpoints and scrapers the workloads' NetworkPolicies name.
+    network: ClusterNetwork = field(default_factory=ClusterNetwork)
 
     def gpu_pool(self, name: str | None = None) -> GpuNodes:
         """The named GPU pool, or the first one."""

@@ -12,10 +12,13 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config import StackConfig, parse
+from components.aws import pod_network as aws_network
+from components.config import AwsPlatformConfig, GcpPlatformConfig, StackConfig, parse
+from components.gcp import pod_network as gcp_network
 from components.platform import (
     READER_SERVICE_ACCOUNT,
     WRITER_SERVICE_ACCOUNT,
+    ClusterNetwork,
     GpuNodes,
     LoadBalancing,
     ModelStore,
@@ -32,6 +35,7 @@ GKE_A4 = GpuNodes(
     gpus_per_node=8,
     node_selector={"cloud.google.com/gke-nodepool": "a4high"},
     tolerations=[GPU_TOLERATION],
+    shm_gib=250,
     whole_node=True,
     pod_annotations={"networking.gke.io/default-interface": "eth0", "networking.gke.io/interfaces": "[]"},
     volumes=[{"name": "nvidia", "hostPath": {"path": "/home/kubernetes/bin/nvidia"}}],
@@ -39,6 +43,7 @@ GKE_A4 = GpuNodes(
     env=[{"name": "LD_LIBRARY_PATH", "value": "/usr/local/nvidia/lib64"}],
     shell_prelude="source /usr/local/gib/scripts/set_nccl_env.sh",
     scratch_host_path="/mnt/stateful_partition/kube-ephemeral-ssd",
+    capabilities=("IPC_LOCK",),
 )
 
 EKS_G5 = GpuNodes(
@@ -47,10 +52,20 @@ EKS_G5 = GpuNodes(
     gpus_per_node=8,
     node_selector={"karpenter.sh/nodepool": "g5"},
     tolerations=[GPU_TOLERATION],
+    shm_gib=2,
 )
 
 
-def fake_platform(cloud: str) -> Platform:
+def platform_network(config: StackConfig) -> ClusterNetwork:
+    """The network facts the real platform of this stack file would hand over."""
+    platform = config.platform
+    if isinstance(platform, GcpPlatformConfig):
+        return gcp_network.cluster_network(platform)
+    assert isinstance(platform, AwsPlatformConfig)
+    return aws_network.cluster_network(platform)
+
+
+def fake_platform(cloud: str, network: ClusterNetwork | None = None) -> Platform:
     provider = k8s.Provider("test-cluster", kubeconfig="{}")
     if cloud == "gcp":
         return Platform(
@@ -71,6 +86,7 @@ def fake_platform(cloud: str) -> Platform:
                 fuse_cache_volume="gke-gcsfuse-cache",
             ),
             storage_class="standard-rwo",
+            network=network or ClusterNetwork(),
         )
     return Platform(
         cloud="aws",
@@ -91,6 +107,7 @@ def fake_platform(cloud: str) -> Platform:
             env={"AWS_REGION": "us-west-2"},
         ),
         storage_class="gp3",
+        network=network or ClusterNetwork(),
     )
 
 
@@ -109,7 +126,7 @@ def run_serving(stack: str, changes: dict[str, Any] | None = None, hf_token: boo
         serving = Serving(
             "serving",
             ServingArgs(
-                platform=fake_platform(config.platform.cloud),
+                platform=fake_platform(config.platform.cloud, platform_network(config)),
                 config=config,
                 hf_token=token,
                 stack=stack,

@@ -10,6 +10,7 @@ must hold for every configuration, not just the stack file's.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from ipaddress import IPv4Network
@@ -17,15 +18,17 @@ from typing import Any
 
 import pulumi
 import pytest
+from test_config import only_problem, raw
 
 import components.workloads
 from components import catalog
-from components.aws import gpu_pools, iam, karpenter, network
+from components.aws import admins, gpu_pools, iam, karpenter, network
 from components.aws.karpenter import CONTROLLER_POLICIES, INTERRUPTION_RULES, ControllerScope, controller_policies
-from components.config import AwsGpuNodePoolConfig
+from components.config import AwsGpuNodePoolConfig, AwsPlatformConfig, parse
 from components.platform import READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, Platform
 from components.workloads import Serving, ServingArgs
 from conftest import assert_valid
+from tools import kubeschema, offline
 from tools.offline import Recorded, StackRun, run_stack
 
 PLATFORM = "llm-serving:platform"
@@ -55,6 +58,7 @@ VARIANT = {
                 "instanceFamilies": ["p5"],
                 "capacityTypes": ["reserved", "on-demand"],
                 "gpuLimit": 16,
+                "terminationGracePeriod": "2h",
                 "budgets": [{"nodes": "0", "schedule": "0 9 * * 1-5", "duration": "8h"}],
             },
         ],
@@ -162,6 +166,8 @@ EXPECTED_PARENT = {
     "llm-serving:aws:Karpenter": "llm-serving:aws:Platform",
     "llm-serving:aws:GpuPools": "llm-serving:aws:Platform",
     "llm-serving:aws:Storage": "llm-serving:aws:Platform",
+    "llm-serving:aws:ClusterCreator": "llm-serving:aws:Cluster",
+    "random:index/randomId:RandomId": "llm-serving:aws:ClusterCreator",
 }
 # Types that more than one component creates: the component is told by the name.
 EXPECTED_PARENT_BY_NAME = {
@@ -216,6 +222,7 @@ def test_every_aws_resource_goes_through_the_explicit_regional_provider(eks: Sta
     assert {i.token for i in eks.invokes} == {
         "aws:index/getPartition:getPartition",
         "aws:index/getCallerIdentity:getCallerIdentity",
+        "aws:iam/getSessionContext:getSessionContext",
     }
     assert all(i.provider == ref for i in eks.invokes)
 
@@ -302,7 +309,8 @@ def test_eks_cluster_arguments(eks: StackRun) -> None:
     cluster = eks.one("eks:index:Cluster")
     inputs = cluster.inputs
     assert inputs["name"] == CLUSTER  # explicit: IAM conditions interpolate it
-    assert inputs["version"] == "1.33"
+    assert inputs["version"] == catalog.EKS_KUBERNETES_VERSION == "1.36"
+    assert inputs["upgradePolicy"] == {"supportType": "STANDARD"}
     assert inputs["authenticationMode"] == "API"
     assert inputs["skipDefaultNodeGroup"] is True
     assert inputs["skipDefaultSecurityGroups"] is True
@@ -312,11 +320,14 @@ def test_eks_cluster_arguments(eks: StackRun) -> None:
     assert inputs["corednsAddonOptions"]["enabled"] is False  # added after the node group instead
     assert inputs["deletionProtection"] is False
     assert inputs["vpcId"] == f"{CLUSTER}-vpc-id"
+    # Only private subnets reach vpcConfig.subnetIds, where the control plane's ENIs go.
     assert sorted(inputs["privateSubnetIds"]) == sorted(
         f"{s.name}-id" for s in eks.of_type("aws:ec2/subnet:Subnet") if "-private-" in s.name
     )
+    assert "publicSubnetIds" not in inputs and "subnetIds" not in inputs
+    # The offline caller (user/offline) is not a listed admin: the admin gets an entry.
     assert inputs["accessEntries"] == {
-        "admin-0": {
+        "admin-123456789012-role-Admin": {
             "principalArn": "arn:aws:iam::123456789012:role/Admin",
             "type": "STANDARD",
             "accessPolicies": {
@@ -357,6 +368,16 @@ def test_system_node_group_spans_the_private_subnets_of_every_zone(eks: StackRun
     ]
     assert template.inputs["metadataOptions"]["httpTokens"] == "required"
     assert "vpcSecurityGroupIds" not in template.inputs  # EKS then attaches the cluster security group
+    # With a launch template pulumi-eks does not copy the cluster version: we pass it.
+    assert group.inputs["version"] == cluster.inputs["version"] == "1.36"
+
+
+def test_system_node_group_follows_the_kubernetes_version(run_with: Callable[..., StackRun]) -> None:
+    run = run_with("eks", {PLATFORM: {"kubernetesVersion": "1.35", "supportType": "EXTENDED"}})
+    assert run.error is None, run.error
+    assert run.one("eks:index:ManagedNodeGroup").inputs["version"] == "1.35"
+    cluster = run.one("eks:index:Cluster").inputs
+    assert (cluster["version"], cluster["upgradePolicy"]) == ("1.35", {"supportType": "EXTENDED"})
 
 
 def test_node_roles_carry_the_node_policies(eks: StackRun) -> None:
@@ -437,6 +458,13 @@ def test_karpenter_controller_role_is_assumed_through_pod_identity(eks: StackRun
             "Effect": "Allow",
             "Principal": {"Service": "pods.eks.amazonaws.com"},
             "Action": ["sts:AssumeRole", "sts:TagSession"],
+            "Condition": {
+                "StringEquals": {
+                    "aws:RequestTag/eks-cluster-name": CLUSTER,
+                    "aws:RequestTag/kubernetes-namespace": "kube-system",
+                    "aws:RequestTag/kubernetes-service-account": "karpenter",
+                }
+            },
         }
     ]
     association = named(eks, PIA, "-karpenter")
@@ -572,7 +600,13 @@ def test_karpenter_charts_crds_first_then_the_controller(eks: StackRun) -> None:
     assert controller.inputs["skipCrds"] is True
     assert "skipCrds" not in crds.inputs
     values = controller.inputs["values"]
-    assert values["settings"] == {"clusterName": CLUSTER, "interruptionQueue": f"Karpenter-{CLUSTER}"}
+    assert values["settings"] == {
+        "clusterName": CLUSTER,
+        "interruptionQueue": f"Karpenter-{CLUSTER}",
+        "featureGates": {"nodeRepair": False},
+    }
+    # The region from config, not from IMDS through a second metadata hop.
+    assert values["controller"]["env"] == [{"name": "AWS_REGION", "value": "us-west-2"}]
     association = named(eks, PIA, "-karpenter")
     assert values["serviceAccount"]["name"] == association.inputs["serviceAccount"]
     assert values["controller"]["resources"] == {
@@ -615,10 +649,12 @@ def test_ec2_node_class(eks: StackRun) -> None:
     assert spec["securityGroupSelectorTerms"] == discovery
     assert spec["metadataOptions"]["httpTokens"] == "required"
     assert spec["metadataOptions"]["httpPutResponseHopLimit"] == 1
+    # Local NVMe as RAID0 for containerd and kubelet; the EBS root only for the OS.
+    assert spec["instanceStorePolicy"] == "RAID0"
     assert spec["blockDeviceMappings"] == [
         {
             "deviceName": "/dev/xvda",
-            "ebs": {"volumeSize": "300Gi", "volumeType": "gp3", "encrypted": True, "deleteOnTermination": True},
+            "ebs": {"volumeSize": "80Gi", "volumeType": "gp3", "encrypted": True, "deleteOnTermination": True},
         }
     ]
     assert spec["tags"] == {"llm-serving:stack": "eks", "llm-serving:cluster": CLUSTER}
@@ -634,12 +670,14 @@ def test_node_pool_from_the_stack_file(eks: StackRun) -> None:
     assert template["spec"]["requirements"] == [
         {"key": "karpenter.k8s.aws/instance-family", "operator": "In", "values": ["g5"]},
         {"key": "karpenter.k8s.aws/instance-size", "operator": "In", "values": ["2xlarge", "4xlarge", "8xlarge"]},
-        {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["on-demand", "spot"]},
+        {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["on-demand"]},
         {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]},
         {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]},
     ]
     assert template["spec"]["taints"] == [{"key": "nvidia.com/gpu", "effect": "NoSchedule"}]
     assert template["spec"]["expireAfter"] == "720h"
+    # Serving pods are do-not-disrupt: without it an expired node never finishes draining.
+    assert template["spec"]["terminationGracePeriod"] == "24h"
     assert pool["spec"]["limits"] == {"nvidia.com/gpu": 4}
     assert pool["spec"]["disruption"] == {
         "consolidationPolicy": "WhenEmpty",
@@ -659,6 +697,8 @@ def test_more_pools_reserved_capacity_and_budgets(variant: StackRun) -> None:
     ]["spec"]["requirements"]
     assert not any(r["key"] == "karpenter.k8s.aws/instance-size" for r in p5["template"]["spec"]["requirements"])
     assert p5["disruption"]["budgets"] == [{"nodes": "0", "schedule": "0 9 * * 1-5", "duration": "8h"}]
+    assert p5["template"]["spec"]["terminationGracePeriod"] == "2h"
+    assert pools["g5"]["spec"]["template"]["spec"]["terminationGracePeriod"] == "24h"  # the default
     node_class = variant.kubernetes_object("EC2NodeClass", "gpu")
     assert node_class["spec"]["capacityReservationSelectorTerms"] == [{"id": "cr-0123456789abcdef0"}]
     assert node_class["spec"]["subnetSelectorTerms"] == [{"tags": {"karpenter.sh/discovery": LONG_NAME}}]
@@ -921,3 +961,162 @@ def test_bad_input_is_refused_before_any_resource(
     assert "invalid stack configuration" in str(run.error)
     assert key in str(run.error)
     assert run.resources == []
+
+
+# --------------------------------------------------------------------------------------
+# Kubernetes version, GPU driver
+# --------------------------------------------------------------------------------------
+
+
+def test_default_kubernetes_version_is_the_newest_karpenter_and_the_ami_support() -> None:
+    both = set(catalog.KARPENTER_KUBERNETES_VERSIONS) & set(catalog.GPU_NODE_AMI.kubernetes_versions)
+    newest = max(both, key=lambda v: tuple(map(int, v.split("."))))
+    assert catalog.EKS_KUBERNETES_VERSION == newest == "1.36"
+    assert AwsPlatformConfig.model_fields["kubernetes_version"].default == newest
+    # Strict manifest validation uses the same version.
+    assert newest == kubeschema.KUBERNETES_VERSION
+
+
+def test_gpu_node_ami_driver_runs_every_image_the_eks_stack_pins() -> None:
+    ami = catalog.GPU_NODE_AMI
+    assert ami.nvidia_driver == "580.159.03" and ami.nvidia_driver in ami.source
+    for image in (catalog.VLLM_IMAGE, catalog.RAY_LLM_IMAGE):
+        assert image.cuda is not None
+        assert ami.runs(image.cuda), (image.ref, image.cuda.min_driver)
+    # Compared as numbers, not strings ("580.65.06" < "580.159.03").
+    assert ami.runs(catalog.CudaBuild("13.0", "580.65.06", ""))
+    assert not ami.runs(catalog.CudaBuild("13.x", "580.160", ""))
+
+
+def test_an_ami_too_old_for_the_engine_image_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    old = dataclasses.replace(catalog.GPU_NODE_AMI, nvidia_driver="570.172.08")
+    monkeypatch.setattr(catalog, "GPU_NODE_AMI", old)
+    message = only_problem("eks", {"serving": {"engine": "vllm"}})
+    assert message.startswith("llm-serving:serving.engine = 'vllm': its image vllm/vllm-openai:v0.33.0")
+    assert "driver >= 580.65.06" in message and "570.172.08" in message
+    parse(raw("eks"))  # ray-llm is the CUDA 12.8 build: 570 suffices
+
+
+# --------------------------------------------------------------------------------------
+# cluster admins and the creator's bootstrap entry
+# --------------------------------------------------------------------------------------
+
+ADMIN = "arn:aws:iam::123456789012:role/Admin"
+OPS = "arn:aws:iam::123456789012:role/platform/Ops"
+
+
+def caller(monkeypatch: pytest.MonkeyPatch, arn: str) -> None:
+    """Who runs the offline `up` (what aws.get_caller_identity answers)."""
+    monkeypatch.setitem(
+        offline.FAKE_INVOKES,
+        "aws:index/getCallerIdentity:getCallerIdentity",
+        lambda a: {"accountId": "123456789012", "arn": arn, "userId": "AROAOFFLINE:me"},
+    )
+
+
+def entries(run: StackRun) -> dict[str, str]:
+    return {k: v["principalArn"] for k, v in run.one("eks:index:Cluster").inputs["accessEntries"].items()}
+
+
+def test_first_up_by_a_listed_admin_skips_its_own_entry(
+    monkeypatch: pytest.MonkeyPatch, run_with: Callable[..., StackRun]
+) -> None:
+    """EKS already made the creator admin (bootstrapClusterCreatorAdminPermissions):
+    a second entry would be refused with 409 (pulumi/pulumi-eks#2373)."""
+    caller(monkeypatch, "arn:aws:sts::123456789012:assumed-role/Admin/alice")  # a session of role Admin
+    run = run_with("eks", {PLATFORM: {"adminPrincipals": [ADMIN, OPS]}})
+    assert run.error is None, run.error
+    assert entries(run) == {"admin-123456789012-role-Ops": OPS}
+    # The creator is recorded once in the stack's state, and later changes are ignored.
+    record = run.one("random:index/randomId:RandomId", f"{CLUSTER}-creator")
+    assert record.inputs["keepers"] == {"principalArn": ADMIN}
+    assert record.ignore_changes == ["keepers"]
+    assert run.outputs["cluster_creator"] == ADMIN
+    session = next(i for i in run.invokes if i.token == "aws:iam/getSessionContext:getSessionContext")
+    assert session.args["arn"] == "arn:aws:sts::123456789012:assumed-role/Admin/alice"
+
+
+def test_later_up_by_another_admin_keeps_the_creator_skipped(
+    monkeypatch: pytest.MonkeyPatch, run_with: Callable[..., StackRun]
+) -> None:
+    """With clusterCreator set after the first `up`, every admin computes the same entries:
+    the creator's bootstrap entry is left to EKS and the others' entries stay."""
+    caller(monkeypatch, "arn:aws:sts::123456789012:assumed-role/Ops/bob")
+    run = run_with("eks", {PLATFORM: {"adminPrincipals": [ADMIN, OPS], "clusterCreator": ADMIN}})
+    assert run.error is None, run.error
+    assert entries(run) == {"admin-123456789012-role-Ops": OPS}  # same as the first up's
+    assert not [i for i in run.invokes if i.token == "aws:iam/getSessionContext:getSessionContext"]
+    assert run.outputs["cluster_creator"] == ADMIN
+
+
+def test_later_up_by_another_admin_without_cluster_creator_stops_with_the_fix() -> None:
+    """The state's record says who created the cluster; another caller without config
+    would move the skipped entry (409 for the creator): stop and name the config key."""
+    assert admins.check_creator(ADMIN, ADMIN, configured=False) == ADMIN
+    assert admins.check_creator(ADMIN, OPS, configured=True) == OPS  # config wins
+    with pytest.raises(pulumi.RunError) as err:
+        admins.check_creator(ADMIN, OPS, configured=False)
+    assert f"created by {ADMIN}" in str(err.value)
+    assert f"pulumi config set --path 'llm-serving:platform.clusterCreator' '{ADMIN}'" in str(err.value)
+
+
+def test_admin_entry_keys_do_not_depend_on_list_order() -> None:
+    assert admins.entry_key(OPS) == "admin-123456789012-role-Ops"
+    assert admins.entry_key("arn:aws:iam::210987654321:user/alice") == "admin-210987654321-user-alice"
+    assert admins.admin_principals([OPS, ADMIN, OPS], ADMIN) == [OPS]
+
+
+# --------------------------------------------------------------------------------------
+# Pod Identity trust, spot, node repair
+# --------------------------------------------------------------------------------------
+
+
+def test_pod_identity_roles_trust_one_service_account_of_this_cluster(eks: StackRun) -> None:
+    expected = {
+        "-karpenter": ("kube-system", "karpenter"),
+        "-ebs-csi": ("kube-system", "ebs-csi-controller-sa"),
+        f"-{READER_SERVICE_ACCOUNT}": ("llm", READER_SERVICE_ACCOUNT),
+        f"-{WRITER_SERVICE_ACCOUNT}": ("llm", WRITER_SERVICE_ACCOUNT),
+    }
+    pod_roles = [r for r in eks.of_type(ROLE) if "pods.eks.amazonaws.com" in r.inputs["assumeRolePolicy"]]
+    assert len(pod_roles) == len(expected)
+    for suffix, (namespace, account) in expected.items():
+        (statement,) = statements(named(eks, ROLE, suffix), "assumeRolePolicy")
+        assert statement["Condition"] == {
+            "StringEquals": {
+                "aws:RequestTag/eks-cluster-name": CLUSTER,
+                "aws:RequestTag/kubernetes-namespace": namespace,
+                "aws:RequestTag/kubernetes-service-account": account,
+            }
+        }, suffix
+
+
+SPOT_POOL = {"name": "g5", "instanceFamilies": ["g5"], "capacityTypes": ["on-demand", "spot"], "gpuLimit": 4}
+
+
+def test_spot_with_a_single_replica_is_refused_unless_opted_in() -> None:
+    message = only_problem("eks", {"platform": {"gpuNodePools": [SPOT_POOL]}})
+    assert message.startswith("llm-serving:serving.replicas = 1: the only replica would run on spot")
+    assert "platform.gpuNodePools[0].singleReplicaOnSpot: true" in message
+    parse(raw("eks", {"platform": {"gpuNodePools": [{**SPOT_POOL, "singleReplicaOnSpot": True}]}}))
+    parse(raw("eks", {"platform": {"gpuNodePools": [SPOT_POOL]}, "serving": {"replicas": 2}}))
+    # The stack file and the model default are on-demand.
+    assert AwsGpuNodePoolConfig(name="x").capacity_types == ["on-demand"]
+
+
+def test_node_repair_and_spot_role_are_off_by_default(eks: StackRun) -> None:
+    assert not eks.of_type("aws:iam/serviceLinkedRole:ServiceLinkedRole")
+    assert "eks-node-monitoring-agent" not in {a.inputs["addonName"] for a in eks.of_type("aws:eks/addon:Addon")}
+
+
+def test_node_repair_and_spot_role_when_enabled(run_with: Callable[..., StackRun]) -> None:
+    run = run_with("eks", {PLATFORM: {"nodeRepair": True, "createSpotServiceLinkedRole": True}})
+    assert run.error is None, run.error
+    agent = named(run, "aws:eks/addon:Addon", "-eks-node-monitoring-agent")
+    assert agent.inputs == {"clusterName": CLUSTER, "addonName": "eks-node-monitoring-agent"}
+    assert depends_on(agent, run.one("eks:index:ManagedNodeGroup"))
+    values = named(run, RELEASE, "-karpenter").inputs["values"]
+    assert values["settings"]["featureGates"] == {"nodeRepair": True}
+    role = run.one("aws:iam/serviceLinkedRole:ServiceLinkedRole")
+    assert role.inputs["awsServiceName"] == "spot.amazonaws.com"
+    assert role.retain_on_delete  # account-wide: other stacks' spot launches need it

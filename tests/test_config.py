@@ -74,7 +74,10 @@ def test_platform_is_required() -> None:
 def test_unknown_cloud_lists_the_clouds() -> None:
     message = only_problem("eks", {"platform": {"cloud": "existing"}})
     assert message.startswith("llm-serving:platform")
-    assert "'gcp', 'aws'" in message
+    assert message == (
+        "llm-serving:platform.cloud = 'existing': not a supported cloud; allowed: "
+        "'gcp' (GKE, components/config/gcp.py) or 'aws' (EKS, components/config/aws.py)"
+    )
 
 
 def test_all_problems_are_reported_at_once() -> None:
@@ -97,7 +100,7 @@ def test_all_problems_are_reported_at_once() -> None:
 
 def test_error_message_names_key_value_and_what_is_allowed() -> None:
     message = only_problem("a4high", {"serving": {"kvCacheDtype": "fp4"}})
-    assert message.startswith("llm-serving:serving.kvCacheDtype = 'fp4': Input should be 'auto', 'bfloat16'")
+    assert message.startswith("llm-serving:serving.kvCacheDtype = 'fp4': must be 'auto', 'bfloat16'")
     error = ConfigError([message])
     assert str(error).startswith("invalid stack configuration (1 problem); nothing was created:")
 
@@ -112,7 +115,7 @@ def test_zone_outside_region() -> None:
 
 def test_reservation_mode_needs_a_reservation() -> None:
     message = only_problem("a4high", {"platform": {"gpuPool": {"reservation": None}}})
-    assert message.startswith("llm-serving:platform.gpuPool.reservation = None: provisioning 'reservation' needs")
+    assert message.startswith("llm-serving:platform.gpuPool.reservation = null: provisioning 'reservation' needs")
 
 
 @pytest.mark.parametrize("mode", ["spot", "flex-start", "on-demand"])
@@ -156,7 +159,7 @@ def test_compact_placement_is_not_for_spot() -> None:
     message = only_problem(
         "a4high", {"platform": {"gpuPool": {"provisioning": "spot", "reservation": None, "compactPlacement": True}}}
     )
-    assert message.startswith("llm-serving:platform.gpuPool.compactPlacement = True: COMPACT placement")
+    assert message.startswith("llm-serving:platform.gpuPool.compactPlacement = true: COMPACT placement")
 
 
 @pytest.mark.parametrize("name", ["LLM-Serving", "1cluster", "cluster-", "a-name-longer-than-15"])
@@ -188,7 +191,7 @@ def test_rdma_range_too_small_for_eight_subnets() -> None:
 
 def test_invalid_project_id() -> None:
     assert only_problem("a4high", {"platform": {"project": "My_Project"}}).startswith(
-        "llm-serving:platform.project = 'My_Project': String should match pattern"
+        "llm-serving:platform.project = 'My_Project': must be a project id: 6 to 30 lowercase letters"
     )
 
 
@@ -199,7 +202,7 @@ def test_tensor_parallel_must_divide_the_gpus_of_a_node() -> None:
 
 def test_rdma_pods_take_the_whole_node() -> None:
     message = only_problem("a4high", {"serving": {"tensorParallelSize": 4}})
-    assert "(4 x 1) must equal the 8 GPUs of one node" in message
+    assert "the layout (TP 4 x PP 1 x DP 1 = 4 GPUs) must use the 1 x 8 GPUs of the replica's whole node" in message
 
 
 def test_rayservice_is_not_offered_on_gke() -> None:
@@ -285,25 +288,29 @@ def test_reserved_capacity_needs_reservation_ids() -> None:
 
 def test_capacity_reservation_id_format() -> None:
     message = only_problem("eks", {"platform": {"capacityReservationIds": ["odcr-1"]}})
-    assert message.startswith("llm-serving:platform.capacityReservationIds[0] = 'odcr-1': String should match")
+    assert message.startswith(
+        "llm-serving:platform.capacityReservationIds[0] = 'odcr-1': must be a capacity reservation id"
+    )
 
 
 def test_nat_gateway_layout_is_per_zone_or_single() -> None:
     assert parse(raw("eks")).platform.nat_gateways == "per-zone"  # type: ignore[union-attr]
     message = only_problem("eks", {"platform": {"natGateways": "none"}})
-    assert message.startswith("llm-serving:platform.natGateways = 'none': Input should be 'per-zone' or 'single'")
+    assert message.startswith("llm-serving:platform.natGateways = 'none': must be 'per-zone' or 'single'")
 
 
 def test_disruption_budget_schedule_needs_a_duration() -> None:
     budget = {"nodes": "0", "schedule": "0 9 * * 1-5"}
     message = only_problem("eks", {"platform": {"gpuNodePools": [{"name": "g5", "budgets": [budget]}]}})
-    assert message.startswith("llm-serving:platform.gpuNodePools[0].budgets[0].duration = None: schedule and duration")
+    assert message.startswith("llm-serving:platform.gpuNodePools[0].budgets[0].duration = null: schedule and duration")
 
 
 def test_disruption_budget_duration_in_hours_and_minutes() -> None:
     budget = {"nodes": "0", "schedule": "@daily", "duration": "90s"}
     message = only_problem("eks", {"platform": {"gpuNodePools": [{"name": "g5", "budgets": [budget]}]}})
-    assert message.startswith("llm-serving:platform.gpuNodePools[0].budgets[0].duration = '90s': String should match")
+    assert message.startswith(
+        "llm-serving:platform.gpuNodePools[0].budgets[0].duration = '90s': must be hours and/or minutes"
+    )
 
 
 def test_replicas_beyond_the_pool_gpu_limit() -> None:
@@ -320,7 +327,7 @@ def test_model_that_does_not_fit_the_instance() -> None:
         },
     )
     assert message.startswith("llm-serving:serving.tensorParallelSize = 8: the weights of deepseek-ai/DeepSeek-R1")
-    assert "79.41 GiB per GPU on 8 x A10G" in message
+    assert "79.74 GiB per GPU on 8 x A10G" in message
 
 
 def test_unknown_gpu_pool() -> None:
@@ -399,14 +406,39 @@ def test_ray_engine_is_never_exposed_without_a_key() -> None:
 
 def test_cache_needs_a_bucket() -> None:
     message = only_problem("a4high", {"platform": {"bucket": {"create": False}}})
-    assert message.startswith("llm-serving:modelCache.enabled = True: the model cache needs the stack's bucket")
+    assert message.startswith("llm-serving:modelCache.enabled = true: the model cache needs the stack's bucket")
 
 
 def test_benchmark_needs_an_engine() -> None:
     message = only_problem("eks", {"serving": {"engine": "none"}, "benchmark": {"enabled": True}})
-    assert message.startswith("llm-serving:benchmark.enabled = True: a benchmark needs an engine")
+    assert message.startswith("llm-serving:benchmark.enabled = true: a benchmark needs an engine")
 
 
 def test_platform_only_stack_is_valid() -> None:
     config = parse(raw("eks", {"serving": {"engine": "none"}}))
     assert config.sizing is None
+
+
+# --- benchmark ----------------------------------------------------------------------------
+
+
+def test_benchmark_prompts_scale_with_concurrency() -> None:
+    config = parse(raw("a4high", {"benchmark": {"enabled": True, "maxConcurrency": [1, 16, 256]}})).benchmark
+    assert [config.prompts(c) for c in (1, 16, 256)] == [100, 160, 2560]
+    assert config.prompts(None) == 1100  # unbounded: the seeds' count
+
+
+def test_benchmark_num_prompts_fixes_every_point() -> None:
+    config = parse(raw("a4high", {"benchmark": {"numPrompts": 1100, "maxConcurrency": [1, 64]}})).benchmark
+    assert [config.prompts(c) for c in (1, 64)] == [1100, 1100]
+
+
+def test_benchmark_num_prompts_and_scaling_are_exclusive() -> None:
+    message = only_problem("a4high", {"benchmark": {"numPrompts": 500, "minPrompts": 50}})
+    assert message.startswith("llm-serving:benchmark.minPrompts = 50: numPrompts fixes the prompt count")
+
+
+def test_benchmark_concurrency_points_are_distinct() -> None:
+    message = only_problem("a4high", {"benchmark": {"maxConcurrency": [1, 16, 16]}})
+    assert message.startswith("llm-serving:benchmark.maxConcurrency")
+    assert "repeated: [16]" in message

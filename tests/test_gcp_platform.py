@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from components import catalog
+from components.gcp.cluster import master_version
 from components.platform import READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, Platform
 from conftest import assert_valid
 from tools.offline import FAKE_PROJECT_NUMBER, Recorded, StackRun
@@ -40,8 +42,8 @@ RDMA_CIDRS = [f"192.168.{128 + 8 * i}.0/21" for i in range(8)]
 
 
 def by_name(run: StackRun, type_: str) -> dict[str, Recorded]:
-    """Resources of a type by their physical name (the ``name`` input)."""
-    return {r.inputs["name"]: r for r in run.of_type(type_)}
+    """Resources of a type by their physical name (the ``name`` input, or ``namePrefix``)."""
+    return {str(r.inputs.get("name", r.inputs.get("namePrefix"))): r for r in run.of_type(type_)}
 
 
 def gpu_pool(run: StackRun) -> dict[str, Any]:
@@ -164,7 +166,7 @@ def test_control_plane_is_reachable_only_from_the_authorized_networks(a4high: St
 def test_cluster_versions_default_pool_and_deletion_protection(a4high: StackRun) -> None:
     cluster = a4high.one(CLUSTER_TYPE).inputs
     assert cluster["releaseChannel"] == {"channel": "REGULAR"}
-    assert cluster["minMasterVersion"] == "1.32.4-gke.1236000"
+    assert cluster["minMasterVersion"] == "1.35.8-gke.1036000"  # resolved from the prefix (fake GKE answer)
     assert cluster["removeDefaultNodePool"] is True
     assert cluster["deletionProtection"] is False
 
@@ -198,7 +200,7 @@ def test_nodes_run_as_a_dedicated_account_with_minimal_roles(a4high: StackRun) -
 
 
 def test_system_pool(a4high: StackRun) -> None:
-    system = by_name(a4high, NODE_POOL)["system"].inputs
+    system = by_name(a4high, NODE_POOL)["system-"].inputs
     assert (system["cluster"], system["location"], system["nodeCount"]) == (CLUSTER, REGION, 1)
     assert system["nodeConfig"]["machineType"] == "e2-standard-8"
     assert system["nodeConfig"]["diskSizeGb"] == 200
@@ -272,7 +274,7 @@ def test_reservation_block_and_compact_placement(run_with: RunWith) -> None:
             "flex-start",
             {"flexStart": True},
             {
-                "autoscaling": {"totalMinNodeCount": 0, "totalMaxNodeCount": 2},
+                "autoscaling": {"totalMinNodeCount": 0, "totalMaxNodeCount": 2, "locationPolicy": "ANY"},
                 "management": {"autoRepair": False, "autoUpgrade": True},
             },
         ),
@@ -283,11 +285,14 @@ def test_provisioning_modes_without_a_reservation(
     run_with: RunWith, mode: str, node_fields: dict[str, Any], pool_fields: dict[str, Any]
 ) -> None:
     count = 1 if mode == "spot" else 2
-    pool = gpu_pool(pool_variant(run_with, provisioning=mode, reservation=None, nodeCount=count))
+    run = pool_variant(run_with, provisioning=mode, reservation=None, nodeCount=count)
+    pool = gpu_pool(run)
     node = pool["nodeConfig"]
     assert node["reservationAffinity"] == {"consumeReservationType": "NO_RESERVATION"}
     assert {k: node.get(k) for k in ("spot", "flexStart")} == {"spot": None, "flexStart": None, **node_fields}
     assert {k: pool[k] for k in pool_fields} == pool_fields
+    # Spot, flex-start and reservation affinity are force-new: replaced delete-first.
+    assert by_name(run, NODE_POOL)["a4high"].delete_before_replace is True
     if mode == "flex-start":
         assert "nodeCount" not in pool  # the autoscaler owns the count
     assert "queuedProvisioning" not in pool  # a serving Deployment never creates ProvisioningRequests
@@ -499,7 +504,8 @@ def test_every_child_has_its_component_as_parent(a4high: StackRun) -> None:
     platform_tree += [r for r in a4high.resources if parent_type(a4high, r) == "llm-serving:gcp:RdmaNetworking"]
     for resource in platform_tree:
         if resource.type == NODE_POOL:
-            want = "llm-serving:gcp:GpuNodePool" if resource.inputs["name"] == "a4high" else "llm-serving:gcp:Cluster"
+            in_pool = resource.inputs.get("name") == "a4high"
+            want = "llm-serving:gcp:GpuNodePool" if in_pool else "llm-serving:gcp:Cluster"
         elif resource.type == platform:
             want = "pulumi:pulumi:Stack"
         else:
@@ -562,7 +568,11 @@ def test_gpu_nodes_tell_pods_how_to_use_the_a4_high_pool(a4high: StackRun) -> No
         True,
     )
     assert nodes.node_selector == {"cloud.google.com/gke-nodepool": "a4high"}
-    assert list(nodes.tolerations) == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert list(nodes.tolerations) == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+        {"key": "cloud.google.com/impending-node-termination", "operator": "Exists"},
+    ]
+    assert nodes.shm_gib == 250
     assert nodes.scratch_host_path == "/mnt/stateful_partition/kube-ephemeral-ssd"
     assert {v["name"]: v["hostPath"]["path"] for v in nodes.volumes} == {
         "host-nvidia": "/home/kubernetes/bin/nvidia",
@@ -668,13 +678,55 @@ def test_platform_contract(a4high: StackRun) -> None:
             "platform.gpuPool.reservation",
             "provisioning 'flex-start' cannot consume a reservation",
         ),
-        ({"llm-serving:platform": {"clusterName": "LLM_Serving"}}, "platform.clusterName", "should match pattern"),
+        ({"llm-serving:platform": {"clusterName": "LLM_Serving"}}, "platform.clusterName", "must be lowercase letters"),
         (
             {"llm-serving:platform": {"clusterName": "a-name-that-is-too-long"}},
             "platform.clusterName",
             "at most 15 characters",
         ),
         ({"llm-serving:serving": {"tensorParallelSize": 3}}, "serving.tensorParallelSize", "must divide the 8 GPUs"),
+        (
+            {"llm-serving:platform": {"minMasterVersion": "1.32.4-gke.1236000"}},
+            "platform.minMasterVersion",
+            "replaced by platform.versionPrefix: give a GKE minor such as '1.32.'",
+        ),
+        (
+            {"llm-serving:platform": {"versionPrefix": "1.31."}},
+            "platform.versionPrefix",
+            "older than GKE 1.32.4-gke.1236000, the first version with B200 and GPUDirect RDMA",
+        ),
+        ({"llm-serving:platform": {"versionPrefix": 1.35}}, "platform.versionPrefix", "in quotes followed by a dot"),
+        ({"llm-serving:platform": {"versionPrefix": "1.35"}}, "platform.versionPrefix", "in quotes followed by a dot"),
+        (
+            {"llm-serving:platform": {"gpuPool": {"driverVersion": "DEFAULT"}}},
+            "platform.gpuPool.driverVersion",
+            "needs NVIDIA driver >= 580.65.06, but no record says which driver GKE 1.35 installs as DEFAULT",
+        ),
+        (
+            {"llm-serving:platform": {"versionPrefix": "1.33."}},
+            "platform.gpuPool.driverVersion",
+            "the driver recorded for LATEST on GKE 1.32 and later is 570.133.20",
+        ),
+        (
+            {"llm-serving:platform": {"maintenance": {"windowEnd": "2026-01-03T04:00:00Z"}}},
+            "platform.maintenance.windowEnd",
+            "must be 4 to 24 hours after windowStart",
+        ),
+        (
+            {"llm-serving:platform": {"maintenance": {"recurrence": "FREQ=WEEKLY;BYDAY=SU"}}},
+            "platform.maintenance.recurrence",
+            "windows of 8 hours give 32 hours in some 32 days; GKE needs at least 48",
+        ),
+        (
+            {"llm-serving:platform": {"maintenance": {"recurrence": "FREQ=MONTHLY"}}},
+            "platform.maintenance.recurrence",
+            "must be FREQ=DAILY or FREQ=WEEKLY;BYDAY=",
+        ),
+        (
+            {"llm-serving:platform": {"maintenance": {"windowStart": "2026-01-03 02:00"}}},
+            "platform.maintenance.windowStart",
+            "a UTC time in RFC 3339 form",
+        ),
     ],
 )
 def test_bad_input_is_a_config_error_and_creates_nothing(
@@ -686,3 +738,193 @@ def test_bad_input_is_a_config_error_and_creates_nothing(
     assert "invalid stack configuration" in message
     assert f"llm-serving:{key} = " in message and says in message
     assert run.resources == []
+
+
+# --- GKE version: a minor prefix resolved at deploy time, a floor, no drift ----------------
+
+ENGINE_VERSIONS = "gcp:container/getEngineVersions:getEngineVersions"
+
+
+def test_version_prefix_is_resolved_through_gke_and_later_drift_ignored(a4high: StackRun) -> None:
+    (lookup,) = [i for i in a4high.invokes if i.token == ENGINE_VERSIONS]
+    # The region's versions (a regional cluster), the stack's project, through its provider.
+    assert lookup.args == {"location": REGION, "project": PROJECT, "versionPrefix": "1.35."}
+    assert lookup.provider.startswith(a4high.one(GCP_PROVIDER).urn)
+    cluster = a4high.one(CLUSTER_TYPE)
+    assert cluster.inputs["minMasterVersion"] == "1.35.8-gke.1036000"
+    # A newer patch offered later (or GKE's own upgrade) is not a diff.
+    assert "minMasterVersion" in cluster.ignore_changes
+
+
+def test_a_newer_prefix_follows_the_config(run_with: RunWith) -> None:
+    run = run_with("a4high", {"llm-serving:platform": {"versionPrefix": "1.36."}})
+    assert run.error is None, run.error
+    assert run.one(CLUSTER_TYPE).inputs["minMasterVersion"] == "1.36.8-gke.1036000"
+
+
+def test_master_version_takes_the_channel_newest_and_refuses_below_the_floor() -> None:
+    latest = {"REGULAR": "1.35.8-gke.1036000", "RAPID": "1.35.9-gke.100"}
+    assert master_version("1.35.", "REGULAR", latest) == "1.35.8-gke.1036000"
+    assert master_version("1.35.", "RAPID", latest) == "1.35.9-gke.100"
+    with pytest.raises(ValueError, match=r"older than 1\.32\.4-gke\.1236000"):
+        master_version("1.32.", "REGULAR", {"REGULAR": "1.32.1-gke.1420000"})
+    # A channel without the minor: GKE would refuse any version outside the channel.
+    with pytest.raises(ValueError, match=r"GKE offers no 1\.37\.x version in the STABLE channel"):
+        master_version("1.37.", "STABLE", latest)
+
+
+# --- the driver GKE installs against the image's CUDA --------------------------------------
+
+
+def test_default_driver_latest_on_1_35_runs_the_cuda_13_image(a4high: StackRun) -> None:
+    assert catalog.VLLM_IMAGE.cuda is not None and catalog.VLLM_IMAGE.cuda.cuda == "13.0"
+    assert gpu_pool(a4high)["nodeConfig"]["guestAccelerators"][0]["gpuDriverInstallationConfig"] == {
+        "gpuDriverVersion": "LATEST"
+    }
+    record = catalog.b200_driver(35, "LATEST")
+    assert record is not None
+    assert catalog.version_tuple(record.driver) >= catalog.version_tuple(catalog.VLLM_IMAGE.cuda.min_driver)
+
+
+def test_a_custom_image_is_left_to_the_engine_start_check(run_with: RunWith) -> None:
+    run = run_with(
+        "a4high",
+        {
+            "llm-serving:platform": {"gpuPool": {"driverVersion": "DEFAULT"}},
+            "llm-serving:serving": {"image": "vllm/vllm-openai:v0.33.0-cu129"},
+        },
+    )
+    assert run.error is None, run.error
+    pool = gpu_pool(run)
+    assert pool["nodeConfig"]["guestAccelerators"][0]["gpuDriverInstallationConfig"] == {"gpuDriverVersion": "DEFAULT"}
+    # The driver config is force-new (gcp-a4high.md §7.5): the pool is replaced delete-first.
+    assert by_name(run, NODE_POOL)["a4high"].delete_before_replace is True
+
+
+# --- maintenance ---------------------------------------------------------------------------
+
+
+def test_weekend_window_and_no_automatic_minor_or_node_upgrades(a4high: StackRun) -> None:
+    policy = a4high.one(CLUSTER_TYPE).inputs["maintenancePolicy"]
+    assert policy["recurringWindow"] == {
+        "startTime": "2026-01-03T02:00:00Z",
+        "endTime": "2026-01-03T10:00:00Z",
+        "recurrence": "FREQ=WEEKLY;BYDAY=SA,SU",
+    }
+    assert policy["maintenanceExclusions"] == [
+        {
+            "exclusionName": "no-minor-or-node-upgrades",
+            "startTime": "2026-01-01T00:00:00Z",
+            "exclusionOptions": {"scope": "NO_MINOR_OR_NODE_UPGRADES", "endTimeBehavior": "UNTIL_END_OF_SUPPORT"},
+        }
+    ]
+
+
+def test_maintenance_is_configurable(run_with: RunWith) -> None:
+    maintenance = {
+        "windowStart": "2026-02-02T22:00:00Z",
+        "windowEnd": "2026-02-03T02:00:00Z",
+        "recurrence": "FREQ=DAILY",
+        "holdMinorAndNodeUpgrades": False,
+    }
+    run = run_with("a4high", {"llm-serving:platform": {"maintenance": maintenance}})
+    assert run.error is None, run.error
+    policy = run.one(CLUSTER_TYPE).inputs["maintenancePolicy"]
+    assert policy["recurringWindow"]["recurrence"] == "FREQ=DAILY"
+    assert "maintenanceExclusions" not in policy
+
+
+# --- smaller GKE items ---------------------------------------------------------------------
+
+
+def test_local_ssd_drift_does_not_replace_the_gpu_pool(a4high: StackRun) -> None:
+    pool = by_name(a4high, NODE_POOL)["a4high"]
+    assert pool.ignore_changes == ["nodeConfig.ephemeralStorageLocalSsdConfig"]
+    assert pool.inputs["nodeConfig"]["ephemeralStorageLocalSsdConfig"] == {"localSsdCount": 32}
+
+
+def test_cloud_nat_allocates_ports_dynamically(a4high: StackRun) -> None:
+    nat = a4high.one("gcp:compute/routerNat:RouterNat").inputs
+    assert (nat["enableDynamicPortAllocation"], nat["minPortsPerVm"], nat["maxPortsPerVm"]) == (True, 1024, 65536)
+    # The API's rules: powers of two, 32 <= min < max <= 65536.
+    assert nat["minPortsPerVm"] >= 32 and nat["maxPortsPerVm"] <= 65536
+    assert all(v & (v - 1) == 0 for v in (nat["minPortsPerVm"], nat["maxPortsPerVm"]))
+
+
+def test_engine_pods_tolerate_impending_termination_and_get_the_machine_shm(a4high: StackRun) -> None:
+    pod = a4high.kubernetes_object("Deployment", "vllm")["spec"]["template"]["spec"]
+    assert {"key": "cloud.google.com/impending-node-termination", "operator": "Exists"} in pod["tolerations"]
+    dshm = next(v for v in pod["volumes"] if v["name"] == "dshm")
+    assert dshm["emptyDir"] == {"medium": "Memory", "sizeLimit": "250Gi"}  # every A4 reference
+
+
+def test_one_gpu_aws_nodes_get_a_small_shm(eks: StackRun) -> None:
+    # The eks stack's g5 pool starts at g5.2xlarge (32 GiB): an eighth, not 16 GiB per GPU.
+    (service,) = [o for o in eks.kubernetes_objects() if o["kind"] == "RayService"]
+    (workers,) = service["spec"]["rayClusterConfig"]["workerGroupSpecs"]
+    dshm = next(v for v in workers["template"]["spec"]["volumes"] if v["name"] == "dshm")
+    assert dshm["emptyDir"]["sizeLimit"] == "4Gi"
+
+
+def test_every_machine_has_a_shm_size_within_its_memory() -> None:
+    for machine in catalog.MACHINES.values():
+        assert 1 <= machine.shm_gib <= 250, machine.name
+        if machine.memory_gib:
+            assert machine.shm_gib <= machine.memory_gib // 4, machine.name
+    assert catalog.MACHINES["a4-highgpu-8g"].shm_gib == catalog.MACHINES["a3-ultragpu-8g"].shm_gib == 250
+
+
+# --- fixed names: a force-new change deletes before it creates -----------------------------
+
+
+def test_fixed_name_resources_are_replaced_delete_first(a4high: StackRun) -> None:
+    fixed = [
+        *a4high.of_type(NETWORK),
+        *a4high.of_type(SUBNETWORK),
+        *a4high.of_type(FIREWALL),
+        a4high.one("gcp:compute/router:Router"),
+        a4high.one("gcp:compute/routerNat:RouterNat"),
+        a4high.one(CLUSTER_TYPE),
+        by_name(a4high, NODE_POOL)["a4high"],
+    ]
+    assert len(fixed) == 3 + 10 + 2 + 2 + 2
+    assert all(r.delete_before_replace for r in fixed), [r.name for r in fixed if not r.delete_before_replace]
+
+
+def test_system_pool_gets_a_unique_name_so_it_is_replaced_create_first(a4high: StackRun) -> None:
+    system = by_name(a4high, NODE_POOL)["system-"]
+    assert "name" not in system.inputs and system.inputs["namePrefix"] == "system-"
+    assert system.delete_before_replace is False
+
+
+def test_a_machine_type_change_replaces_the_gpu_pool_delete_first(run_with: RunWith) -> None:
+    run = pool_variant(run_with, machineType="a3-ultragpu-8g")  # node_config.machine_type is force-new
+    pool = by_name(run, NODE_POOL)["a4high"]
+    assert pool.inputs["nodeConfig"]["machineType"] == "a3-ultragpu-8g"
+    assert pool.delete_before_replace is True
+    assert pool.inputs["name"] == "a4high"  # still the fixed name workloads select
+
+
+def test_each_force_new_network_change_replaces_delete_first(run_with: RunWith) -> None:
+    changes = {
+        "zone": "us-central1-c",  # the RDMA VPC's network_profile is create-only
+        "network": {
+            "rdma": "192.168.192.0/18",  # subnet ranges that do not contain the old ones
+            "secondarySubnet": "192.168.96.0/19",
+            "pods": "10.8.0.0/14",  # secondary ranges
+            "controlPlane": "172.16.0.48/28",  # the cluster's master range
+        },
+    }
+    run = run_with("a4high", {"llm-serving:platform": changes})
+    assert run.error is None, run.error
+    networks, subnets = by_name(run, NETWORK), by_name(run, SUBNETWORK)
+    assert networks[f"{CLUSTER}-rdma-net"].inputs["networkProfile"].endswith("us-central1-c-vpc-roce")
+    assert subnets[f"{CLUSTER}-rdma-sub-0"].inputs["ipCidrRange"] == "192.168.192.0/21"
+    changed = [
+        networks[f"{CLUSTER}-rdma-net"],
+        subnets[f"{CLUSTER}-rdma-sub-0"],
+        subnets[f"{CLUSTER}-sub-1"],
+        subnets[f"{CLUSTER}-sub-0"],
+        run.one(CLUSTER_TYPE),
+    ]
+    assert all(r.delete_before_replace for r in changed)

@@ -16,7 +16,8 @@ from tools.offline import ROOT
 def test_plan_prints_sizing_tree_and_outputs(stack: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert plan.main(["--stack", stack, "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "-- sizing (one engine GPU) --" in out and "KV cache" in out
+    assert "-- topology and sizing (per GPU, per engine, per replica) --" in out and "KV cache" in out
+    assert "per replica" in out and "profile " in out
     assert "llm-serving:workloads:Serving  serving" in out
     assert "-- stack outputs --" in out
     assert "kubeconfig: <redacted: Pulumi secret>" in out

@@ -89,8 +89,8 @@ def test_vllm_flags_come_from_the_sized_config(a4: StackRun) -> None:
     assert flag(argv, "--gpu-memory-utilization") == "0.9"
     assert flag(argv, "--served-model-name") == "deepseek-r1"
     assert flag(argv, "--reasoning-parser") == "deepseek_r1"
-    assert "--trust-remote-code" in argv
-    assert flag(argv, "--api-key") == "$VLLM_API_KEY"  # expanded by the shell from the Secret
+    assert "--trust-remote-code" not in argv  # vLLM 0.33 implements DeepseekV3ForCausalLM itself
+    assert "--api-key" not in argv  # vLLM reads VLLM_API_KEY itself; a flag shows the key in `ps`
     assert not {"--enable-reasoning", "--disable-log-requests"} & set(argv)
 
 
@@ -157,7 +157,7 @@ def test_vllm_downloads_from_hugging_face_when_the_cache_is_off() -> None:
     assert argv[2] == R1.hf_id
     assert flag(argv, "--download-dir").startswith("/scratch/")
     deployment = run.kubernetes_object("Deployment", "vllm")
-    assert "initContainers" not in deployment["spec"]["template"]["spec"]
+    assert [c["name"] for c in deployment["spec"]["template"]["spec"]["initContainers"]] == ["gpu-check"]
     assert env_of(container(deployment, "vllm"))["HF_TOKEN"] == {
         "secretKeyRef": {"name": "hf-token", "key": "HF_TOKEN"}
     }
@@ -334,7 +334,7 @@ def test_rayservice_mirrors_the_bucket_when_the_cache_is_on() -> None:
         "bucket_uri": "s3://test-bucket/models/deepseek-ai/DeepSeek-R1-Distill-Llama-8B"
     }
     worker = service["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]["template"]["spec"]
-    assert worker["initContainers"][0]["name"] == "wait-for-model-cache"
+    assert [c["name"] for c in worker["initContainers"]] == ["gpu-check", "wait-for-model-cache"]
     assert run.outputs["model_weights"]["loader"] == "ray-mirror"
 
 
@@ -366,7 +366,7 @@ def test_cache_job_copies_once_and_writes_the_marker_last(a4: StackRun) -> None:
     check, download, upload = (container(job, n) for n in ("check", "download", "upload"))
     assert env_of(check)["MODEL_URL"] == f"gs://test-bucket/models/{R1.hf_id}"
     assert f"$MODEL_URL/{MARKER}" in check["command"][2]
-    assert f"hf download {R1.hf_id} --local-dir /work/model" in download["command"][2]
+    assert f"hf download {R1.hf_id} --local-dir /work/deepseek-ai--DeepSeek-R1/model" in download["command"][2]
     assert env_of(download)["HF_TOKEN"] == {"secretKeyRef": {"name": "hf-token", "key": "HF_TOKEN"}}
     script = upload["command"][2]
     assert script.index("gcloud storage rsync") < script.index(f"$MODEL_URL/{MARKER}")
@@ -382,31 +382,37 @@ def test_cache_job_on_aws_uses_an_ephemeral_volume_and_the_aws_cli() -> None:
     job = run.kubernetes_object("Job", "model-cache")
     assert "aws s3 sync" in container(job, "upload")["command"][2]
     assert "nodeSelector" not in job["spec"]["template"]["spec"]
-    (volume,) = job["spec"]["template"]["spec"]["volumes"]
-    assert volume["emptyDir"]["sizeLimit"].endswith("Gi")
+    volumes = {v["name"]: v for v in job["spec"]["template"]["spec"]["volumes"]}
+    assert set(volumes) == {"work", "tmp"}
+    assert volumes["work"]["emptyDir"]["sizeLimit"].endswith("Gi")
 
 
 def test_benchmark_runs_the_seed_workload_and_saves_to_the_bucket() -> None:
     run = run_serving("a4high", {"benchmark": {"enabled": True, "maxConcurrency": [1, 64]}})
     job = run.kubernetes_object("Job", "benchmark")
-    bench = container(job, "bench")
-    runs = [shlex.split(line) for line in bench["command"][2].splitlines() if line.startswith("vllm bench serve")]
-    assert len(runs) == 2
-    for argv, concurrency in zip(runs, ("1", "64"), strict=True):
+    pod = job["spec"]["template"]["spec"]
+    assert [c["name"] for c in pod["initContainers"]] == ["bench-c1", "upload-c1", "bench-c64", "upload-c64"]
+    assert [c["name"] for c in pod["containers"]] == ["report"]
+    for concurrency, prompts in (("1", "100"), ("64", "640")):
+        bench = container(job, f"bench-c{concurrency}")
+        (line,) = [line for line in bench["command"][2].splitlines() if line.startswith("vllm bench serve")]
+        argv = shlex.split(line)
         assert flag(argv, "--base-url") == "http://vllm.llm.svc.cluster.local:8000"
         assert flag(argv, "--dataset-name") == "random"
         assert flag(argv, "--random-input-len") == "1000"
         assert flag(argv, "--random-output-len") == "1000"
-        assert flag(argv, "--num-prompts") == "1100"
+        assert flag(argv, "--num-prompts") == prompts  # 10 x concurrency, at least 100
         assert "--ignore-eos" in argv and "--save-result" in argv
         assert flag(argv, "--max-concurrency") == concurrency
         assert int(flag(argv, "--ready-check-timeout-sec")) >= startup_budget_seconds(R1, from_bucket=True)
-    assert env_of(bench)["OPENAI_API_KEY"] == {"secretKeyRef": {"name": "vllm-api-key", "key": "api-key"}}
-    upload = container(job, "upload")
-    assert env_of(upload)["RESULTS_URL"] == "gs://test-bucket/benchmarks/a4high"
-    assert "$RESULTS_URL/$RUN" in upload["command"][2]
+        assert env_of(bench)["OPENAI_API_KEY"] == {"secretKeyRef": {"name": "vllm-api-key", "key": "api-key"}}
+        upload = container(job, f"upload-c{concurrency}")
+        assert env_of(upload)["RESULTS_URL"] == "gs://test-bucket/benchmarks/a4high"
+        assert env_of(upload)["CLOUDSDK_STORAGE_PARALLEL_COMPOSITE_UPLOAD_ENABLED"] == "False"
+        assert "$RESULTS_URL/$RUN" in upload["command"][2]
     assert run.outputs["benchmark_results"] == "gs://test-bucket/benchmarks/a4high"
-    assert job["spec"]["template"]["spec"]["serviceAccountName"] == "model-writer"
+    assert "--all-containers" in run.outputs["benchmark_logs"]
+    assert pod["serviceAccountName"] == "model-writer"
 
 
 def test_no_benchmark_unless_asked(a4: StackRun) -> None:

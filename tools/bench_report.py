@@ -453,6 +453,130 @@ def _ticks(results: Sequence[BenchResult]) -> dict[float, str]:
 
 
 # --------------------------------------------------------------------------------------
+# Engine metrics: server-side figures of each point
+# --------------------------------------------------------------------------------------
+# The benchmark Job (components/workloads/benchmark.py) saves vLLM's Prometheus text next to
+# each result ``concurrency-<N>.json``: ``metrics-c<N>-before.prom``, ``-after.prom`` (whole
+# snapshots) and ``-during.prom`` (a few gauges sampled while the point ran). They show what
+# the client cannot see: how full the KV cache got, how long the queue grew, how many
+# requests were preempted, how often the prefix cache hit. Names are vLLM 0.33.0's
+# (``vllm/v1/metrics/loggers.py``; counters carry the ``_total`` suffix prometheus_client
+# adds); the series of several engines are summed.
+
+KV_USAGE = "vllm:kv_cache_usage_perc"
+WAITING = "vllm:num_requests_waiting"
+PREEMPTIONS = "vllm:num_preemptions_total"
+PREFIX_QUERIES = "vllm:prefix_cache_queries_total"
+PREFIX_HITS = "vllm:prefix_cache_hits_total"
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
+
+
+@dataclass(frozen=True)
+class PointMetrics:
+    label: str  # c<N> or unbounded
+    kv_peak: float | None  # fraction of the KV cache, 1 = full
+    waiting_peak: float | None
+    preemptions: float | None
+    prefix_hit_rate: float | None  # hit tokens / queried tokens during the point
+
+
+def prometheus_scrapes(text: str) -> list[dict[str, float]]:
+    """Prometheus text as a list of scrapes (a ``-during`` file holds several, appended):
+    each maps a metric name to the sum of its series. A name seen again starts a new scrape."""
+    scrapes: list[dict[str, float]] = [{}]
+    seen: set[tuple[str, str]] = set()
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if not match:
+            continue
+        name, labels, value = match[1], match[2] or "", match[3]
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        if (name, labels) in seen:
+            scrapes.append({})
+            seen.clear()
+        seen.add((name, labels))
+        scrapes[-1][name] = scrapes[-1].get(name, 0.0) + number
+    return [s for s in scrapes if s]
+
+
+def _read(path: Path) -> list[dict[str, float]]:
+    return prometheus_scrapes(path.read_text(encoding="utf-8")) if path.is_file() else []
+
+
+def _peak(scrapes: Iterable[dict[str, float]], name: str) -> float | None:
+    values = [s[name] for s in scrapes if name in s and not math.isnan(s[name])]
+    return max(values) if values else None
+
+
+def _delta(before: list[dict[str, float]], after: list[dict[str, float]], name: str) -> float | None:
+    if not before or not after or name not in before[-1] or name not in after[-1]:
+        return None
+    return after[-1][name] - before[0][name]
+
+
+def point_metrics(directory: Path, label: str) -> PointMetrics | None:
+    """The figures of one point, or None when the Job saved no snapshot for it."""
+    before = _read(directory / f"metrics-{label}-before.prom")
+    after = _read(directory / f"metrics-{label}-after.prom")
+    during = _read(directory / f"metrics-{label}-during.prom")
+    if not (before or after or during):
+        return None
+    queries = _delta(before, after, PREFIX_QUERIES)
+    hits = _delta(before, after, PREFIX_HITS)
+    return PointMetrics(
+        label=label,
+        kv_peak=_peak([*before, *during, *after], KV_USAGE),
+        waiting_peak=_peak([*before, *during, *after], WAITING),
+        preemptions=_delta(before, after, PREEMPTIONS),
+        prefix_hit_rate=hits / queries if hits is not None and queries else None,
+    )
+
+
+def label_of(max_concurrency: int | None) -> str:
+    """The point's label in file names (components/workloads/benchmark.py point_label)."""
+    return f"c{max_concurrency}" if max_concurrency else "unbounded"
+
+
+def _cell(value: float | None, scale: float = 1.0, digits: int = 0) -> str:
+    return "-" if value is None else f"{value * scale:.{digits}f}"
+
+
+def engine_metrics_table(points: Sequence[PointMetrics]) -> list[str]:
+    """One row per point; empty when no point had snapshots."""
+    if not points:
+        return []
+    header = ("point", "KV peak %", "waiting peak", "preemptions", "prefix hit %")
+    rows = [
+        (
+            p.label,
+            _cell(p.kv_peak, 100, 1),
+            _cell(p.waiting_peak),
+            _cell(p.preemptions),
+            _cell(p.prefix_hit_rate, 100, 1),
+        )
+        for p in points
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in [header, *rows]]
+    return ["engine metrics (the engine's /metrics before, during and after each point):", *lines]
+
+
+def engine_metrics_of(results: Sequence[BenchResult]) -> list[PointMetrics]:
+    """The snapshots saved next to each result file, for the results that have them."""
+    points = []
+    for result in results:
+        directory = Path(result.source.split("#", 1)[0]).parent
+        found = point_metrics(directory, label_of(result.max_concurrency))
+        if found is not None:
+            points.append(found)
+    return points
+
+
+# --------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------
 
@@ -482,6 +606,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n\n".join("\n".join(full_table(result)) for result in results))
     else:
         print("\n".join(summary_table(results)))
+    if engine := engine_metrics_table(engine_metrics_of(results)):
+        print("\n" + "\n".join(engine))
     if args.plot:
         try:
             plot(results, args.plot)

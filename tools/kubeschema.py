@@ -1,7 +1,7 @@
 """Strict schema validation of Kubernetes manifests, offline.
 
 Core kinds are checked with ``kubernetes-validate`` (the upstream OpenAPI schemas of
-Kubernetes 1.33, strict mode: unknown fields are errors). Custom resources are checked
+``KUBERNETES_VERSION``, strict mode: unknown fields are errors). Custom resources are checked
 against the CRD schemas vendored in ``tests/schemas/crds/`` (sources and licences in
 ``tests/schemas/SOURCES.md``), closed the way ``kubeconform -strict`` closes them: every
 object with ``properties`` refuses other keys unless the schema says otherwise.
@@ -18,7 +18,11 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 
-KUBERNETES_VERSION = "1.33"
+from components import catalog
+
+# The default Kubernetes version of new EKS clusters, the newest any stack here runs by
+# default (kubernetes-validate 1.37 ships schemas up to 1.37).
+KUBERNETES_VERSION = catalog.EKS_KUBERNETES_VERSION
 CRD_DIR = Path(__file__).resolve().parents[1] / "tests" / "schemas" / "crds"
 
 

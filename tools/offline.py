@@ -64,6 +64,9 @@ class Recorded:
     custom_timeouts: dict[str, str]
     retain_on_delete: bool
     protect: bool
+    delete_before_replace: bool = False
+
+    ignore_changes: list[str] = field(default_factory=list)
 
     @property
     def kubernetes_object(self) -> Json | None:
@@ -192,7 +195,43 @@ def _generic_outputs(args: MockResourceArgs) -> dict[str, Json]:
     return out
 
 
+# GKE's answer for a version prefix: one patch of that minor, offered in every channel
+# (shaped like Regular's 1.35.8-gke.1036000 of 2026-09-17, audit gcp.md finding 1).
+FAKE_GKE_PATCH = "8-gke.1036000"
+
+
+def _fake_engine_versions(args: MockCallArgs) -> dict[str, Json]:
+    version = f"{args.args.get('versionPrefix') or '1.35.'}{FAKE_GKE_PATCH}"
+    channels = {channel: version for channel in ("RAPID", "REGULAR", "STABLE")}
+    return {
+        "defaultClusterVersion": version,
+        "latestMasterVersion": version,
+        "latestNodeVersion": version,
+        "releaseChannelDefaultVersion": channels,
+        "releaseChannelLatestVersion": channels,
+        "releaseChannelUpgradeTargetVersion": channels,
+        "validMasterVersions": [version],
+        "validNodeVersions": [version],
+        "location": args.args.get("location"),
+        "project": args.args.get("project"),
+        "versionPrefix": args.args.get("versionPrefix"),
+        "id": "engine-versions",
+    }
+
+
+def _fake_session_context(arn: str) -> dict[str, Json]:
+    """STS's assumed-role session ARN resolves to its IAM role; any other ARN to itself
+    (the data source's contract, pulumi-aws iam/get_session_context.py)."""
+    partition, account, resource = arn.split(":")[1], arn.split(":")[4], arn.split(":", 5)[5]
+    if arn.split(":")[2] == "sts" and resource.startswith("assumed-role/"):
+        _, role, session = resource.split("/", 2)
+        issuer = f"arn:{partition}:iam::{account}:role/{role}"
+        return {"arn": arn, "issuerArn": issuer, "issuerName": role, "sessionName": session}
+    return {"arn": arn, "issuerArn": arn, "issuerName": resource.rsplit("/", 1)[-1], "sessionName": ""}
+
+
 FAKE_INVOKES: dict[str, Callable[[MockCallArgs], dict[str, Json]]] = {
+    "gcp:container/getEngineVersions:getEngineVersions": _fake_engine_versions,
     "gcp:organizations/getProject:getProject": lambda a: {
         "number": FAKE_PROJECT_NUMBER,
         "projectId": a.args.get("projectId", "project"),
@@ -203,6 +242,7 @@ FAKE_INVOKES: dict[str, Callable[[MockCallArgs], dict[str, Json]]] = {
         "arn": f"arn:aws:iam::{FAKE_ACCOUNT}:user/offline",
         "userId": "OFFLINE",
     },
+    "aws:iam/getSessionContext:getSessionContext": lambda a: _fake_session_context(a.args["arn"]),
     "aws:index/getPartition:getPartition": lambda a: {"partition": "aws", "dnsSuffix": "amazonaws.com"},
     "aws:index/getRegion:getRegion": lambda a: {"name": a.args.get("name", "us-west-2"), "region": "us-west-2"},
 }
@@ -273,6 +313,8 @@ class _RecordingMonitor(MockMonitor):
                 },
                 retain_on_delete=bool(request.retainOnDelete),
                 protect=bool(request.protect),
+                delete_before_replace=bool(request.deleteBeforeReplace),
+                ignore_changes=list(request.ignoreChanges),
             )
         )
         return response
@@ -307,6 +349,134 @@ def _unwrap(value: Json, path: str = "") -> tuple[Json, set[str]]:
 # --------------------------------------------------------------------------------------
 
 
+# A stack file is a few KiB; these bounds only stop a hostile or broken file early.
+MAX_STACK_FILE_BYTES = 1024 * 1024
+# Nodes of the YAML document once every alias is expanded (the JSON the program receives):
+# a 3.6 KB "billion laughs" file expands to billions and would exhaust memory.
+MAX_EXPANDED_NODES = 100_000
+# Where the Pulumi CLI keeps a stack's settings other than `config:` (Pulumi stack file
+# reference: https://www.pulumi.com/docs/iac/concepts/projects/stack-settings-file/).
+STACK_FILE_KEYS = ("config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment")
+
+
+class StackFileError(Exception):
+    """A stack file that cannot be read as a Pulumi stack file: one line, naming the file."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+
+
+class _StackFileLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses what the Pulumi CLI refuses: duplicate keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str):
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is not text (quote it)", key_node.start_mark
+                )
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first on line {seen[key].line + 1})", key_node.start_mark
+                )
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """How many nodes ``node`` becomes once aliases are copied out (aliases share nodes)."""
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = MAX_EXPANDED_NODES + 1  # a node inside itself expands forever
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(child, memo) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    memo[id(node)] = size = min(size, MAX_EXPANDED_NODES + 1)
+    return size
+
+
+def _describe_yaml_error(err: yaml.YAMLError) -> str:
+    if isinstance(err, yaml.reader.ReaderError):
+        hint = " (NUL bytes: UTF-16 without a byte-order mark? save it as UTF-8)" if err.character == 0 else ""
+        return f"not valid YAML: character #x{err.character:04x} at offset {err.position} is not allowed{hint}"
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    problem = getattr(err, "problem", None) or str(err)
+    if "\t" in str(problem) or "'\\t'" in str(problem):
+        problem += "; YAML indents with spaces, not tabs"
+    if "python/" in str(problem):
+        problem = "a Python-specific tag (!!python/...) is not allowed in a stack file"
+    return f"not valid YAML{where}: {problem}"
+
+
+def read_stack_file(path: Path) -> dict[str, Json]:
+    """The ``config:`` map of a stack file, or a StackFileError saying in one line why not."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise StackFileError(path, f"cannot read it: {err.strerror}") from None
+    if len(data) > MAX_STACK_FILE_BYTES:
+        raise StackFileError(path, f"{len(data):,} bytes; a stack file is at most {MAX_STACK_FILE_BYTES:,}")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise StackFileError(path, "is UTF-16 text; save it as UTF-8")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise StackFileError(
+            path, f"is not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start}); save it as UTF-8"
+        ) from None
+    loader: _StackFileLoader | None = None
+    try:
+        loader = _StackFileLoader(text)
+        root = loader.get_single_node()
+        if root is not None and _expanded_size(root, {}) > MAX_EXPANDED_NODES:
+            raise StackFileError(
+                path, f"its aliases expand to more than {MAX_EXPANDED_NODES:,} values; write the values out"
+            )
+        document = loader.construct_document(root) if root is not None else None
+    except yaml.YAMLError as err:
+        raise StackFileError(path, _describe_yaml_error(err)) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise StackFileError(path, f"is a YAML {_kind(document)}; a stack file is a map with a `config:` key")
+    unknown = sorted(set(document) - set(STACK_FILE_KEYS))
+    if unknown:
+        raise StackFileError(
+            path, f"unknown top-level key(s) {', '.join(unknown)}; allowed: {', '.join(STACK_FILE_KEYS)}"
+        )
+    config = document.get("config")
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise StackFileError(
+            path, f"`config:` is a YAML {_kind(config)}; it must be a map of <namespace>:<key> entries"
+        )
+    for key in config:
+        namespace, colon, name = key.partition(":")
+        if not (colon and namespace and name):
+            # What the Pulumi CLI answers too (pkg/resource/config/key.go ParseKey).
+            raise StackFileError(
+                path, f"config key {key!r} is not of the form <namespace>:<name> (e.g. {PROJECT}:{key or 'serving'})"
+            )
+    return dict(config)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, str):
+        return "string"
+    return f"{type(value).__name__} value"
+
+
 def load_stack_config(stack: str, path: Path | None = None) -> dict[str, Json]:
     """The ``config:`` map of ``Pulumi.<stack>.yaml`` (or of the file at ``path``),
     structured values as Python data."""
@@ -314,7 +484,7 @@ def load_stack_config(stack: str, path: Path | None = None) -> dict[str, Json]:
     if not path.exists():
         stacks = sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml"))
         raise FileNotFoundError(f"no stack file {path.name}; stacks: {', '.join(stacks)}")
-    return dict((yaml.safe_load(path.read_text()) or {}).get("config") or {})
+    return read_stack_file(path)
 
 
 def merge(base: Mapping[str, Json], changes: Mapping[str, Json]) -> dict[str, Json]:
@@ -341,7 +511,7 @@ def _engine_config(config: Mapping[str, Json]) -> tuple[dict[str, str], list[str
         elif isinstance(value, str):
             values[key] = value
         else:
-            values[key] = json.dumps(value)
+            values[key] = json.dumps(value, default=str)  # dates and such: as the CLI's text
     return values, secret_keys
 
 

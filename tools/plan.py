@@ -30,10 +30,10 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 
 import pulumi  # noqa: E402
 
-from components.config import NAMESPACE, parse  # noqa: E402
+from components.config import StackConfig  # noqa: E402
 from components.sizing import format_report  # noqa: E402
 from tools import kubeschema  # noqa: E402
-from tools.offline import Recorded, StackRun, load_stack_config, run_stack  # noqa: E402
+from tools.offline import Recorded, StackFileError, StackRun, load_stack_config, run_stack  # noqa: E402
 
 REDACTED = "<redacted: Pulumi secret>"
 
@@ -188,17 +188,27 @@ def write_manifests(run: StackRun, out: Path) -> list[Path]:
 
 def plan(stack: str, stack_file: Path, out: Path) -> int:
     print(f"== offline plan for stack '{stack}' ({stack_file.name}) ==")
-    config = load_stack_config(stack, stack_file)
+    try:
+        config = load_stack_config(stack, stack_file)
+    except StackFileError as err:
+        print(err, file=sys.stderr)
+        return 2
     run = run_stack(stack, config=config)
     if run.error is not None:
         message = str(run.error)
+        if isinstance(run.error, pulumi.RunError) and message.startswith("invalid stack configuration"):
+            print(f"{stack_file}: {message}", file=sys.stderr)
+            return 2
         print(
             message if isinstance(run.error, pulumi.RunError) else f"the program failed: {message!r}", file=sys.stderr
         )
-        return 2 if message.startswith("invalid stack configuration") else 1
-    parsed = parse({k.split(":", 1)[1]: v for k, v in config.items() if k.startswith(f"{NAMESPACE}:")})
+        return 1
+    # The configuration the program itself validated (secrets and all), not a second parse.
+    parsed: StackConfig = run.program_globals["config"]
 
-    print("\n-- sizing (one engine GPU) --")
+    print("\n-- topology and sizing (per GPU, per engine, per replica) --")
+    if parsed.sizing:
+        print(f"profile {parsed.topology.profile}: {parsed.topology.layout.describe()}")
     print(format_report(parsed.sizing) if parsed.sizing else "no engine (serving.engine: none)")
     print(f"\n-- resources ({len(run.resources)}) --")
     print("\n".join(resource_tree(run)))

@@ -18,7 +18,7 @@ import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
 from components import catalog
-from components.aws import iam
+from components.aws import admins, iam
 from components.aws.network import KARPENTER_DISCOVERY_TAG
 from components.config import AwsPlatformConfig
 from components.kubernetes import apply
@@ -76,8 +76,8 @@ def after(resource: pulumi.Resource, value: str) -> pulumi.Output[str]:
 class ClusterArgs:
     config: AwsPlatformConfig
     account: iam.Account
+    provider: aws.Provider  # the stack's AWS provider, for looking up who deploys
     vpc_id: pulumi.Input[str]
-    public_subnet_ids: Sequence[pulumi.Input[str]]
     private_subnet_ids: Sequence[pulumi.Input[str]]
 
 
@@ -87,6 +87,7 @@ class Cluster(pulumi.ComponentResource):
     name: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
     security_group_id: pulumi.Output[str]
+    creator: pulumi.Output[str]  # the principal EKS made admin at creation (admins.py)
     provider: k8s.Provider
     # What a cluster add-on such as Karpenter needs before its pods can run: nodes outside
     # Karpenter, DNS, and the Pod Identity agent that hands out its credentials.
@@ -106,22 +107,37 @@ class Cluster(pulumi.ComponentResource):
         admin_policy_arn = pulumi.Output.concat(
             "arn:", account.partition, ":eks::aws:cluster-access-policy/", CLUSTER_ADMIN_ACCESS_POLICY
         )
+        # The creator already has EKS's bootstrap admin entry: no entry of ours for it
+        # (components/aws/admins.py explains how it stays the same on every `up`).
+        creator = config.cluster_creator or admins.deploying_principal(args.provider, self)
+        record = admins.CreatorRecord(f"{cluster}-creator", creator, child)
+        configured = config.cluster_creator is not None
+        verified_creator = record.principal.apply(
+            lambda recorded: admins.check_creator(recorded, creator, configured=configured)
+        )
         eks_cluster = eks.Cluster(
             cluster,
             # Explicit: Karpenter's IAM conditions, discovery tags and queue settings
             # interpolate it; left out, pulumi-eks adds a random suffix (§1.4).
             name=cluster,
             version=config.kubernetes_version,
+            # STANDARD: EKS upgrades the control plane itself when the version's standard
+            # support ends, instead of billing extended support (config supportType).
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type=config.support_type),
             vpc_id=args.vpc_id,
-            public_subnet_ids=list(args.public_subnet_ids),
+            # Private subnets only: pulumi-eks puts public + private subnet ids together
+            # into vpcConfig.subnetIds, where EKS places the control plane's network
+            # interfaces (nodejs/eks/cluster/cluster.ts, clusterSubnetIds). Load balancers
+            # find the public subnets by their kubernetes.io/role/elb tag (network.py).
             private_subnet_ids=list(args.private_subnet_ids),
             endpoint_private_access=True,  # nodes reach the API inside the VPC
             endpoint_public_access=True,  # Pulumi and admins, from these CIDRs only
             public_access_cidrs=[str(c) for c in config.endpoint_public_access_cidrs],
             authentication_mode=eks.AuthenticationMode.API,
             access_entries={
-                f"admin-{i}": eks.AccessEntryArgs(
-                    principal_arn=principal,
+                admins.entry_key(principal): eks.AccessEntryArgs(
+                    # Waits for the creator check, so a mismatch stops before entries change.
+                    principal_arn=admins.after(verified_creator, principal),
                     type=eks.AccessEntryType.STANDARD,
                     access_policies={
                         "cluster-admin": eks.AccessPolicyAssociationArgs(
@@ -130,7 +146,7 @@ class Cluster(pulumi.ComponentResource):
                         )
                     },
                 )
-                for i, principal in enumerate(config.admin_principals)
+                for principal in admins.admin_principals(config.admin_principals, creator)
             },
             # The system node group below replaces pulumi-eks's self-managed default group.
             skip_default_node_group=True,
@@ -142,6 +158,11 @@ class Cluster(pulumi.ComponentResource):
             # CoreDNS is added after the node group (module docstring); pulumi-eks would not
             # create it without a default node group anyway (nodejs/eks/cluster/cluster.ts).
             coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),
+            # The VPC CNI add-on enforces NetworkPolicy only with its network policy agent on:
+            # pulumi-eks writes `enableNetworkPolicy: "true"` into the add-on's configuration
+            # values (nodejs/eks/addons/cni-addon.ts mergeConfigurationValues;
+            # https://docs.aws.amazon.com/eks/latest/userguide/cni-network-policy-configure.html).
+            vpc_cni_options=eks.VpcCniOptionsArgs(enable_network_policy=True),
             create_oidc_provider=False,  # Pod Identity, not IRSA
             enabled_cluster_log_types=list(CONTROL_PLANE_LOGS),
             deletion_protection=config.deletion_protection,
@@ -198,6 +219,11 @@ class Cluster(pulumi.ComponentResource):
                 desired_size=group.size, min_size=group.size, max_size=group.size
             ),
             subnet_ids=list(args.private_subnet_ids),
+            # With a launch template pulumi-eks does not copy the cluster's version to the
+            # group (nodejs/eks/nodes/nodegroup.ts), so the nodes would stay behind when
+            # kubernetesVersion moves; the template names no AMI, so EKS picks its own
+            # AL2023 image for this version.
+            version=config.kubernetes_version,
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
                 id=launch_template.id, version=launch_template.latest_version.apply(str)
             ),
@@ -219,7 +245,7 @@ class Cluster(pulumi.ComponentResource):
         )
         ebs_csi_role = aws.iam.Role(
             f"{cluster}-ebs-csi",
-            assume_role_policy=iam.pod_identity_trust_policy(),
+            assume_role_policy=iam.pod_identity_trust_policy(cluster, "kube-system", EBS_CSI_SERVICE_ACCOUNT),
             description=f"EKS {cluster}: EBS CSI controller (Pod Identity)",
             opts=child,
         )
@@ -241,7 +267,25 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[node_group, pod_identity_agent, ebs_csi_policy]),
         )
 
+        if config.node_repair:
+            # Reports GPU, kernel, disk and network faults as node conditions for
+            # Karpenter's node repair (config nodeRepair). Its node agent tolerates every
+            # taint; the chart's separate DCGM server DaemonSet has no tolerations
+            # (aws/eks-node-monitoring-agent charts/eks-node-monitoring-agent/values.yaml),
+            # and whether the add-on's schema accepts dcgmAgent.tolerations is unverified,
+            # so none are passed: DCGM-based GPU checks may not run on the GPU nodes
+            # (tainted nvidia.com/gpu) until that is settled (README, known gaps).
+            aws.eks.Addon(
+                f"{cluster}-{catalog.NODE_MONITORING_AGENT_ADDON}",
+                cluster_name=cluster_name,
+                addon_name=catalog.NODE_MONITORING_AGENT_ADDON,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[node_group]),
+            )
+
         self.name = cluster_name
+        # The stack output names the creator without the check: an `up` with no entries
+        # to protect must not fail over it.
+        self.creator = pulumi.Output.from_input(creator) if configured else record.principal
         self.kubeconfig = pulumi.Output.secret(eks_cluster.kubeconfig_json)
         self.security_group_id = eks_cluster.cluster_security_group_id
         self.provider = k8s.Provider(f"{cluster}-k8s", kubeconfig=self.kubeconfig, opts=child)
@@ -256,6 +300,7 @@ class Cluster(pulumi.ComponentResource):
                 "name": self.name,
                 "kubeconfig": self.kubeconfig,
                 "security_group_id": self.security_group_id,
+                "creator": self.creator,
                 "storage_class": STORAGE_CLASS,
             }
         )

@@ -86,9 +86,31 @@ def trust_policy(service: pulumi.Input[str], actions: Sequence[str] = ("sts:Assu
     return document([{"Effect": "Allow", "Principal": {"Service": service}, "Action": list(actions)}])
 
 
-def pod_identity_trust_policy() -> pulumi.Output[str]:
-    """Trust for EKS Pod Identity: pods of an associated service account assume the role."""
-    return trust_policy(POD_IDENTITY_SERVICE, POD_IDENTITY_ACTIONS)
+def pod_identity_trust_policy(cluster: str, namespace: str, service_account: str) -> pulumi.Output[str]:
+    """Trust for EKS Pod Identity, for one service account of one cluster only.
+
+    Pod Identity tags every session it asks for with the pod's cluster, namespace and
+    service account; conditioning the trust on those tags means nobody who may create a
+    Pod Identity association (and pass the role) elsewhere can obtain this role
+    (https://docs.aws.amazon.com/eks/latest/userguide/pod-id-role.html "Setting Conditions";
+    the tags: pod-id-abac.html; audit/aws.md F9).
+    """
+    return document(
+        [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": POD_IDENTITY_SERVICE},
+                "Action": list(POD_IDENTITY_ACTIONS),
+                "Condition": {
+                    "StringEquals": {
+                        "aws:RequestTag/eks-cluster-name": cluster,
+                        "aws:RequestTag/kubernetes-namespace": namespace,
+                        "aws:RequestTag/kubernetes-service-account": service_account,
+                    }
+                },
+            }
+        ]
+    )
 
 
 def aws_managed_policy_arn(partition: pulumi.Input[str], name: str) -> pulumi.Output[str]:

@@ -314,20 +314,29 @@ def queue_policy(queue_arn: pulumi.Input[str]) -> pulumi.Output[str]:
     )
 
 
-def chart_values(cluster: str, queue_name: pulumi.Input[str]) -> dict[str, Any]:
+def chart_values(cluster: str, queue_name: pulumi.Input[str], region: str, *, node_repair: bool) -> dict[str, Any]:
     """Values of the ``karpenter`` chart (KP charts/karpenter/values.yaml @v1.14.1).
 
     ``replicas`` keeps its default of 2 with required anti-affinity away from Karpenter's
     own nodes: the system node group has at least two nodes for them (§1.8).
     ``settings.clusterEndpoint`` stays empty: Karpenter looks it up with DescribeCluster.
+    ``AWS_REGION``: without it the controller asks IMDS for its region (KP
+    pkg/operator/operator.go), which only works while the system nodes allow a second
+    metadata hop; the chart's ``controller.env`` documents exactly this variable.
+    ``featureGates.nodeRepair`` (alpha, default false) replaces nodes whose conditions
+    from the node monitoring agent stay unhealthy (concepts/disruption.md "Node Auto Repair").
     """
     return {
         "settings": {
             "clusterName": cluster,
             "interruptionQueue": queue_name,  # the queue's name, not its ARN or URL (§1.5)
+            "featureGates": {"nodeRepair": node_repair},
         },
         "serviceAccount": {"name": SERVICE_ACCOUNT},
-        "controller": {"resources": {k: dict(v) for k, v in catalog.KARPENTER_CONTROLLER_RESOURCES.items()}},
+        "controller": {
+            "env": [{"name": "AWS_REGION", "value": region}],
+            "resources": {k: dict(v) for k, v in catalog.KARPENTER_CONTROLLER_RESOURCES.items()},
+        },
     }
 
 
@@ -336,6 +345,8 @@ class KarpenterArgs:
     cluster: str  # the EKS cluster's name, for IAM conditions and chart settings
     cluster_name: pulumi.Output[str]  # the same, depending on the cluster (Cluster.name)
     account: iam.Account
+    node_repair: bool  # the nodeRepair feature gate (config.nodeRepair)
+    spot_service_linked_role: bool  # create AWSServiceRoleForEC2Spot (config.createSpotServiceLinkedRole)
     # Nodes, DNS and the Pod Identity agent the controller needs before it can start.
     scheduling_ready: Sequence[pulumi.Resource]
 
@@ -398,10 +409,21 @@ class Karpenter(pulumi.ComponentResource):
                 )
             )
 
+        # --- spot ---------------------------------------------------------------------
+        if args.spot_service_linked_role:
+            # The account's role for spot requests; Karpenter's CloudFormation leaves it to
+            # `aws iam create-service-linked-role` (getting-started step06-add-spot-role.sh).
+            # Kept on destroy: it is account-wide, and other stacks' spot launches need it.
+            aws.iam.ServiceLinkedRole(
+                f"{cluster}-spot",
+                aws_service_name="spot.amazonaws.com",
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+            )
+
         # --- the controller's role, through Pod Identity ----------------------------------
         controller_role = aws.iam.Role(
             f"{cluster}-karpenter",
-            assume_role_policy=iam.pod_identity_trust_policy(),
+            assume_role_policy=iam.pod_identity_trust_policy(cluster, NAMESPACE, SERVICE_ACCOUNT),
             description=f"EKS {cluster}: Karpenter controller ({NAMESPACE}/{SERVICE_ACCOUNT}, Pod Identity)",
             opts=child,
         )
@@ -456,7 +478,7 @@ class Karpenter(pulumi.ComponentResource):
             version=catalog.KARPENTER_CHART.version,
             namespace=NAMESPACE,
             skip_crds=True,
-            values=chart_values(cluster, queue.name),
+            values=chart_values(cluster, queue.name, account.region, node_repair=args.node_repair),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[

@@ -17,6 +17,7 @@ from components.aws.cluster import STORAGE_CLASS, Cluster, ClusterArgs
 from components.aws.gpu_pools import GpuPools, GpuPoolsArgs
 from components.aws.karpenter import Karpenter, KarpenterArgs
 from components.aws.network import Network, NetworkArgs
+from components.aws.pod_network import cluster_network
 from components.aws.storage import ServiceAccountAccess, Storage, StorageArgs
 from components.config import AwsPlatformConfig
 from components.kubernetes import apply
@@ -61,8 +62,15 @@ def namespace(name: str) -> Manifest:
 
 
 def service_account(name: str, namespace: str) -> Manifest:
-    """A workload identity. Pod Identity needs no annotation on it (aws-eks-karpenter.md §1.7)."""
-    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}}
+    """A workload identity. Pod Identity needs no annotation on it (aws-eks-karpenter.md §1.7),
+    nor the Kubernetes API token: it projects its own `eks-pod-identity-token` into the pod
+    (https://docs.aws.amazon.com/eks/latest/userguide/pod-id-how-it-works.html)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": name, "namespace": namespace},
+        "automountServiceAccountToken": False,
+    }
 
 
 def stack_tags(stack: str, cluster: str) -> dict[str, str]:
@@ -115,8 +123,8 @@ class AwsPlatform(pulumi.ComponentResource):
             ClusterArgs(
                 config=config,
                 account=account,
+                provider=provider,
                 vpc_id=network.vpc_id,
-                public_subnet_ids=network.public_subnet_ids,
                 private_subnet_ids=network.private_subnet_ids,
             ),
             on_aws,
@@ -129,6 +137,8 @@ class AwsPlatform(pulumi.ComponentResource):
                 cluster_name=cluster.name,
                 account=account,
                 scheduling_ready=cluster.scheduling_ready,
+                node_repair=config.node_repair,
+                spot_service_linked_role=config.create_spot_service_linked_role,
             ),
             on_cluster,
         )
@@ -177,6 +187,8 @@ class AwsPlatform(pulumi.ComponentResource):
                 "aws eks update-kubeconfig --region ", config.region, " --name ", cluster.name
             ),
             "kubeconfig": cluster.kubeconfig,
+            # Who has EKS's bootstrap admin entry: set it as platform.clusterCreator.
+            "cluster_creator": cluster.creator,
         }
         if storage.bucket_name is not None:
             model_store = ModelStore(
@@ -210,5 +222,6 @@ class AwsPlatform(pulumi.ComponentResource):
                 cluster.storage_class,
             ],
             outputs=outputs,
+            network=cluster_network(config),
         )
         self.register_outputs(outputs)

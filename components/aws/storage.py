@@ -145,7 +145,7 @@ class Storage(pulumi.ComponentResource):
             for account in args.service_accounts:
                 role = aws.iam.Role(
                     f"{cluster}-{account.name}",
-                    assume_role_policy=iam.pod_identity_trust_policy(),
+                    assume_role_policy=iam.pod_identity_trust_policy(cluster, args.namespace, account.name),
                     description=f"EKS {cluster}: {args.namespace}/{account.name} "
                     f"{'reads and writes' if account.write else 'reads'} the model bucket (Pod Identity)",
                     opts=child,

@@ -8,10 +8,12 @@ Numbers marked *computed* are our arithmetic on sourced numbers, not published v
 
 One module per kind of fact: ``gpus``, ``machines``, ``models``, ``engines`` (vLLM
 behaviour and load-speed anchors), ``images`` (pinned images and charts), ``aws``
-(Karpenter, AMI); this package re-exports every name, so code reads ``catalog.GPUS``.
+(Karpenter, AMI), ``gke`` (versions, drivers, maintenance, NAT), ``profiles`` (serving
+profiles); this package re-exports every name, so code reads ``catalog.GPUS``.
 """
 
 from components.catalog.aws import (
+    EKS_KUBERNETES_VERSION,
     GPU_NODE_AMI,
     IMDS_HOP_LIMIT_GPU_NODES,
     IMDS_HOP_LIMIT_SYSTEM_NODES,
@@ -23,6 +25,7 @@ from components.catalog.aws import (
     KARPENTER_KUBERNETES_VERSIONS,
     KARPENTER_KUBERNETES_VERSIONS_SOURCE,
     KARPENTER_VERSION,
+    NODE_MONITORING_AGENT_ADDON,
     NVIDIA_DEVICE_PLUGIN_CHART,
     AmiAlias,
 )
@@ -35,6 +38,22 @@ from components.catalog.engines import (
     VLLM_MEMORY_MODEL,
     VLLM_V0_MEMORY_MODEL,
     EngineMemoryModel,
+)
+from components.catalog.gke import (
+    GKE_B200_DRIVERS,
+    GKE_B200_RDMA_FLOOR,
+    GKE_EXCLUSION_END,
+    GKE_EXCLUSION_SCOPE,
+    GKE_MAINTENANCE_MIN_HOURS_PER_32_DAYS,
+    GKE_MAINTENANCE_MIN_WINDOW_HOURS,
+    GKE_VERSION_PREFIX,
+    GKE_VERSION_PREFIX_DATE,
+    NAT_MAX_PORTS_PER_VM,
+    NAT_MIN_PORTS_PER_VM,
+    GkeGpuDriver,
+    b200_driver,
+    gke_minor,
+    version_tuple,
 )
 from components.catalog.gpus import GPUS, GpuSpec
 from components.catalog.images import (
@@ -55,6 +74,7 @@ from components.catalog.images import (
 )
 from components.catalog.machines import AWS_GPU_FAMILIES, MACHINES, MachineSpec, aws_family_machines
 from components.catalog.models import MODELS, ModelSpec
+from components.catalog.profiles import PROFILES, Profile, ProfileSpec
 from components.catalog.units import GB, GIB, Attention, Cloud
 
 __all__ = [
@@ -64,12 +84,21 @@ __all__ = [
     "BUCKET_UPLOAD_BYTES_PER_S",
     "CUDA_12_8",
     "CUDA_13_0",
+    "EKS_KUBERNETES_VERSION",
     "ENGINE_INIT_SECONDS",
     "GB",
     "GCLOUD_CLI_IMAGE",
     "GIB",
     "GIB_INSTALLER_REPOSITORY",
+    "GKE_B200_DRIVERS",
+    "GKE_B200_RDMA_FLOOR",
+    "GKE_EXCLUSION_END",
+    "GKE_EXCLUSION_SCOPE",
+    "GKE_MAINTENANCE_MIN_HOURS_PER_32_DAYS",
+    "GKE_MAINTENANCE_MIN_WINDOW_HOURS",
     "GKE_PAUSE_IMAGE",
+    "GKE_VERSION_PREFIX",
+    "GKE_VERSION_PREFIX_DATE",
     "GPUS",
     "GPU_NODE_AMI",
     "HF_DOWNLOAD_BYTES_PER_S",
@@ -86,8 +115,12 @@ __all__ = [
     "KUBERAY_OPERATOR_CHART",
     "MACHINES",
     "MODELS",
+    "NAT_MAX_PORTS_PER_VM",
+    "NAT_MIN_PORTS_PER_VM",
+    "NODE_MONITORING_AGENT_ADDON",
     "NVIDIA_DEVICE_PLUGIN_CHART",
     "OPEN_WEBUI_IMAGE",
+    "PROFILES",
     "RAY_LLM_IMAGE",
     "RAY_VERSION",
     "VLLM_ENGINE_READY_TIMEOUT_DEFAULT_S",
@@ -100,9 +133,15 @@ __all__ = [
     "Cloud",
     "CudaBuild",
     "EngineMemoryModel",
+    "GkeGpuDriver",
     "GpuSpec",
     "Image",
     "MachineSpec",
     "ModelSpec",
+    "Profile",
+    "ProfileSpec",
     "aws_family_machines",
+    "b200_driver",
+    "gke_minor",
+    "version_tuple",
 ]

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from components.catalog.images import Chart
+from components.catalog.images import Chart, CudaBuild
 
 KARPENTER_VERSION = "1.14.1"
 _KP = "aws/karpenter-provider-aws @v1.14.1 (bde00654)"
@@ -49,17 +49,40 @@ class AmiAlias:
 
     alias: str
     kubernetes_versions: tuple[str, ...]  # versions the release was published for
+    nvidia_driver: str  # the NVIDIA kernel driver of its NVIDIA variant (dotted version)
     source: str
+
+    def runs(self, cuda: CudaBuild) -> bool:
+        """Whether this AMI's driver is new enough for an image built with ``cuda``."""
+        return _version(self.nvidia_driver) >= _version(cuda.min_driver)
+
+
+def _version(dotted: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in dotted.split("."))
 
 
 GPU_NODE_AMI = AmiAlias(
     "al2023@v20260714",
     ("1.30", "1.31", "1.32", "1.33", "1.34", "1.35", "1.36"),
+    "580.159.03",
     "awslabs/amazon-eks-ami CHANGELOG.md 'AMI Release v20260714' (tag v20260714, commit b4fffb70): "
     "amazon-eks-node-al2023-x86_64-nvidia-<1.30..1.36>-v20260714, kmod-nvidia-latest-dkms 580.159.03, "
     "nvidia-container-toolkit 1.19.1; alias format and the advice to pin: aws-eks-karpenter.md §2.6, §2.7 "
     "(KP v1.14 nodeclasses.md, tasks/managing-amis.md)",
 )
+
+# The default Kubernetes minor of new EKS clusters: the newest that Karpenter and the
+# pinned AMI both support. EKS gives a minor 14 months of standard support, then 12 of
+# paid extended support, and extended is the default upgrade policy
+# (https://docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html); 1.33 left
+# standard support on 2026-07-29 (endoflife.date/amazon-eks; audit/aws.md F2).
+EKS_KUBERNETES_VERSION = max(
+    (v for v in KARPENTER_KUBERNETES_VERSIONS if v in GPU_NODE_AMI.kubernetes_versions), key=_version
+)
+# EKS add-on that reports GPU, kernel, disk and network faults as node conditions, which
+# Karpenter's node repair acts on (KP v1.14 concepts/disruption.md "Node Auto Repair";
+# https://docs.aws.amazon.com/eks/latest/userguide/node-health.html).
+NODE_MONITORING_AGENT_ADDON = "eks-node-monitoring-agent"
 
 # AL2023 NVIDIA AMIs ship the driver but not the Kubernetes device plugin (§2.7, §3).
 NVIDIA_DEVICE_PLUGIN_CHART = Chart(
@@ -71,8 +94,8 @@ NVIDIA_DEVICE_PLUGIN_CHART = Chart(
 )
 
 # Instance metadata: IMDSv2 only. GPU nodes keep the hop limit at 1 so pods cannot borrow
-# the node role (they use Pod Identity); system nodes allow 2 because Karpenter's
-# controller finds its region through IMDS from inside its pod (the chart sets no
-# AWS_REGION) and EKS's own managed-node-group template uses 2.
+# the node role (they use Pod Identity); system nodes allow 2 as EKS's own
+# managed-node-group template does, for add-on pods that still ask IMDS (Karpenter no
+# longer needs it: karpenter.py sets AWS_REGION).
 IMDS_HOP_LIMIT_GPU_NODES = 1  # KP v1.14 nodeclasses.md metadataOptions default
 IMDS_HOP_LIMIT_SYSTEM_NODES = 2  # pulumi-eks nodejs/eks/nodes/nodegroup.ts createMNGCustomLaunchTemplate

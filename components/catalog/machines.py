@@ -29,15 +29,39 @@ class MachineSpec:
     gke_accelerator: str | None = None  # guest accelerator type on GKE
     local_ssds: int = 0  # local NVMe SSDs that come with the machine (GKE: ephemeral storage)
     boot_disk_type: str | None = None  # the disk type the machine must boot from, if it has no choice
+    # Memory-backed /dev/shm for a pod on this machine (NCCL's shared-memory transport
+    # and the engine's worker processes use it; it counts against the node's memory):
+    # a published size, or ``shm_rule(memory_gib)``. Every machine has one.
+    shm_gib: int = 0
+
+    def __post_init__(self) -> None:
+        if self.shm_gib < 1:
+            raise ValueError(f"{self.name}: no /dev/shm size (publish one or use shm_rule)")
 
     @property
     def family(self) -> str:
         return self.name.split(".")[0] if self.cloud == "aws" else self.name.rsplit("-", 1)[0]
 
 
+# Every Google A4 and A3 Ultra reference gives an 8-GPU pod 250Gi of /dev/shm
+# (container-engine-accelerators gpudirect-rdma/nccl-test-a4.yaml; cluster-toolkit
+# examples/gke-a4/nccl-jobset-example.yaml and examples/gke-a3-ultragpu/nccl-jobset-example.yaml
+# @1047080; gpu-recipes serving-launcher.yaml). It is also the most any machine gets.
+SHM_GIB_MAX = 250
+SHM_MEMORY_FRACTION = 8  # rule: an eighth of the machine's memory, up to SHM_GIB_MAX
+
+
+def shm_rule(memory_gib: int) -> int:
+    """/dev/shm where no reference publishes a size: an eighth of the machine's memory,
+    at most SHM_GIB_MAX, at least 1 GiB: our rule, so that a one-GPU g5.xlarge (16 GiB)
+    gets 2 GiB rather than most of its memory, and a p5.48xlarge (2 TiB) the 250 GiB cap."""
+    return max(1, min(SHM_GIB_MAX, memory_gib // SHM_MEMORY_FRACTION))
+
+
 def _aws(family: str, gpu: str, shapes: tuple[tuple[str, int, int, int], ...], source: str) -> tuple[MachineSpec, ...]:
     return tuple(
-        MachineSpec(f"{family}.{size}", "aws", gpu, gpus, vcpus, mem, source) for size, gpus, vcpus, mem in shapes
+        MachineSpec(f"{family}.{size}", "aws", gpu, gpus, vcpus, mem, source, shm_gib=shm_rule(mem))
+        for size, gpus, vcpus, mem in shapes
     )
 
 
@@ -72,6 +96,7 @@ _MACHINES = (
         gke_accelerator="nvidia-b200",
         local_ssds=32,
         boot_disk_type="hyperdisk-balanced",
+        shm_gib=SHM_GIB_MAX,  # the A4 references above
     ),
     MachineSpec(
         "a3-ultragpu-8g",
@@ -88,6 +113,7 @@ _MACHINES = (
         gke_accelerator="nvidia-h200-141gb",
         local_ssds=32,
         boot_disk_type="hyperdisk-balanced",
+        shm_gib=SHM_GIB_MAX,  # cluster-toolkit examples/gke-a3-ultragpu/nccl-jobset-example.yaml
     ),
     MachineSpec(
         "a3-megagpu-8g",
@@ -98,6 +124,9 @@ _MACHINES = (
         None,
         "vllm-serving.md §1.1 (GKE A3 Mega recipe, 8x H100, GPUDirect-TCPXO not RDMA)",
         gke_accelerator="nvidia-h100-mega-80gb",
+        # Google's A3 Mega NCCL test gives its pods 1Gi (cluster-toolkit
+        # examples/gke-a3-megagpu/nccl-test-latest.yaml @1047080); memory not recorded here.
+        shm_gib=1,
     ),
     *_aws(
         "g5",

@@ -37,12 +37,41 @@ class ModelSpec:
     activation_dtype_bytes: int = 2  # bf16 activations; also the KV dtype under "auto"
     moe_top_k: int = 0  # routed experts per token (MoE only)
     reasoning_parser: str | None = None  # vLLM --reasoning-parser
+    # Only for architectures vLLM does not implement itself: it runs the repository's code.
     trust_remote_code: bool = False
     # vLLM --tool-call-parser (a name registered in vllm/tool_parsers/__init__.py of the
     # pinned vLLM) for a model trained to call tools; None: the model has no tool calling, so
     # the engine runs without it and Open WebUI must not send `tools` (vLLM answers 400).
     tool_call_parser: str | None = None
     tool_call_source: str = ""
+    # MoE (DeepSeek V3/R1): the first ``dense_layers`` layers have a dense MLP of
+    # ``intermediate_size``; the others ``experts`` routed plus ``shared_experts`` shared
+    # experts of ``moe_intermediate_size`` each.
+    experts: int = 0
+    shared_experts: int = 0
+    moe_intermediate_size: int = 0
+    dense_layers: int = 0
+    # MLA projections (weights per layer): q_lora_rank, heads x (nope + rope) query heads,
+    # heads x v_head_dim values.
+    q_lora_rank: int = 0
+    attention_heads: int = 0
+    qk_nope_head_dim: int = 0
+    v_head_dim: int = 0
+    # Bytes per weight of the quantized linear layers (FP8 block-scaled: 1, plus one fp32
+    # scale per 128 x 128 block); embeddings, LM head, norms and the router stay bf16.
+    linear_weight_bytes: int = 2
+    # Multi-token-prediction layers shipped with the weights (config.json
+    # num_nextn_predict_layers); vLLM's --speculative-config method "mtp" needs them.
+    mtp_layers: int = 0
+    # fp8 KV cache is validated for this model by its publishers or serving recipes.
+    fp8_kv_cache: bool = False
+    # A measured weight load (GiB per GPU at a TP degree, CUDA) that the dimension-derived
+    # weights are calibrated to; None: weight_bytes / GPUs as before.
+    measured_weights: tuple[int, float] | None = None
+
+    @property
+    def is_moe(self) -> bool:
+        return self.experts > 0
 
     def kv_bytes_per_token_per_layer(self, kv_dtype_bytes: int, tp: int) -> int:
         """Bytes one token adds to the KV cache of *one GPU* for one layer it holds.
@@ -108,11 +137,16 @@ def _bf16_dense(
 
 
 _R1_SOURCE = (
-    "vllm-serving.md §0, §3.1: deepseek-ai/DeepSeek-V3 config_671B.json (61 layers, kv_lora_rank 512, "
-    "qk_rope_head_dim 64, hidden 7168, moe_inter 2048 x 8 active, dense inter 18432, vocab 129280, "
-    "163840 positions); 163 FP8 shards ~688 GB on disk (vllm-project/aibrix#834); 79.41 GiB loaded per "
-    "GPU at TP8 (HabanaAI/vllm-fork#809), so 8 x 79.41 GiB across the TP group [computed]"
+    "vllm-serving.md §0, §3.1: deepseek-ai/DeepSeek-V3 config_671B.json (61 layers, first 3 dense, "
+    "256 routed + 1 shared experts of moe_inter 2048, 8 active, dense inter 18432, hidden 7168, MLA: 128 "
+    "heads, q_lora_rank 1536, kv_lora_rank 512, qk_nope 128, qk_rope 64, v_head 128, vocab 129280, 163840 "
+    "positions, num_nextn_predict_layers 1: the 14B MTP module of the 685B HF repo, README L73-74); 163 FP8 "
+    "shards ~688 GB on disk (vllm-project/aibrix#834); weights measured on CUDA at TP 8: 79.74 GiB per GPU "
+    "(vLLM 0.11.2 log of R1-0528 on 8 x H200, audit/performance.md §1; the Gaudi log's 79.41 in "
+    "HabanaAI/vllm-fork#809 is not CUDA); fp8 KV: TensorRT-LLM 'Best perf practice on DeepSeek-R1' "
+    "('no obvious accuracy drop', +18.6 % throughput), vllm-project/recipes DeepSeek-R1 NVFP4 uses it"
 )
+R1_WEIGHTS_GIB_PER_GPU_TP8 = 79.74  # see _R1_SOURCE
 
 
 def _deepseek_r1(hf_id: str, tool_call_parser: str | None, tool_call_source: str) -> ModelSpec:
@@ -125,16 +159,31 @@ def _deepseek_r1(hf_id: str, tool_call_parser: str | None, tool_call_source: str
         intermediate_size=18432,
         vocab_size=129280,
         max_context=163840,
-        weight_bytes=int(8 * 79.41 * GIB),
+        weight_bytes=int(8 * R1_WEIGHTS_GIB_PER_GPU_TP8 * GIB),
         checkpoint_bytes=688 * GB,
         source=_R1_SOURCE,
         kv_lora_rank=512,
         qk_rope_head_dim=64,
         moe_top_k=8,
         reasoning_parser="deepseek_r1",
-        trust_remote_code=True,
+        # vLLM 0.33 implements DeepseekV3ForCausalLM natively (model_executor/models/registry.py
+        # L94) and transformers >= 5.16 (its pinned range) has DeepseekV3Config, so the
+        # repository's own modeling code is never needed: no --trust-remote-code.
+        trust_remote_code=False,
         tool_call_parser=tool_call_parser,
         tool_call_source=tool_call_source,
+        experts=256,
+        shared_experts=1,
+        moe_intermediate_size=2048,
+        dense_layers=3,
+        q_lora_rank=1536,
+        attention_heads=128,
+        qk_nope_head_dim=128,
+        v_head_dim=128,
+        linear_weight_bytes=1,
+        mtp_layers=1,
+        fp8_kv_cache=True,
+        measured_weights=(8, R1_WEIGHTS_GIB_PER_GPU_TP8),
     )
 
 

@@ -23,6 +23,7 @@ from components.config.base import NAMESPACE, SECRET_KEYS, BucketConfig, Registr
 from components.config.gcp import (
     AuthorizedNetwork,
     GcpGpuPoolConfig,
+    GcpMaintenanceConfig,
     GcpNetworkConfig,
     GcpPlatformConfig,
     GcpSystemPoolConfig,
@@ -53,6 +54,7 @@ __all__ = [
     "DisruptionBudget",
     "ExposureConfig",
     "GcpGpuPoolConfig",
+    "GcpMaintenanceConfig",
     "GcpNetworkConfig",
     "GcpPlatformConfig",
     "GcpSystemPoolConfig",

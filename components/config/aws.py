@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from components import catalog
+from components.catalog import regions
 from components.config.base import (
     DURATION,
     K8S_NAME,
@@ -16,11 +17,14 @@ from components.config.base import (
     RegistryConfig,
     Strict,
     deployer_reachable,
+    internet_ranges,
     raise_problems,
     rule,
+    unlisted_region,
 )
 
 CapacityType = Literal["on-demand", "spot", "reserved"]
+PRINCIPAL_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$"
 
 
 class DisruptionBudget(Strict):
@@ -45,12 +49,22 @@ class AwsGpuNodePoolConfig(Strict):
     name: Annotated[str, Field(pattern=K8S_NAME, max_length=63)]
     instance_families: Annotated[list[str], Field(min_length=1)] = ["g5"]
     instance_sizes: list[str] | None = None  # restrict sizes, e.g. [2xlarge, 4xlarge]
-    capacity_types: Annotated[list[CapacityType], Field(min_length=1)] = ["on-demand", "spot"]
+    # On-demand by default: with several types allowed Karpenter prefers spot (KP v1.14
+    # concepts/nodepools.md), and a reclaim costs a model reload. Spot with one serving
+    # replica needs singleReplicaOnSpot (components/config/stack.py).
+    capacity_types: Annotated[list[CapacityType], Field(min_length=1)] = ["on-demand"]
+    single_replica_on_spot: bool = False
     gpu_limit: Annotated[int, Field(ge=1)] = 8  # total GPUs this pool may run
     # Loaded models are expensive to move: consolidate only empty nodes, after a delay,
     # one node at a time (aws-eks-karpenter.md §2.6).
     consolidate_after: Annotated[str, Field(pattern=DURATION)] = "30m"
     expire_after: Annotated[str, Field(pattern=DURATION)] = "720h"
+    # How long a node being disrupted (expired, drifted) may take to drain before Karpenter
+    # deletes its remaining pods. Serving pods carry karpenter.sh/do-not-disrupt, so
+    # without it an expired node would stay half-drained forever (KP v1.14
+    # concepts/disruption.md "TerminationGracePeriod"; audit/aws.md F3). A node lives at
+    # most expireAfter + terminationGracePeriod.
+    termination_grace_period: Annotated[str, Field(pattern=DURATION)] = "24h"
     budgets: list[DisruptionBudget] = [DisruptionBudget()]
 
     @field_validator("instance_families")
@@ -122,10 +136,16 @@ class AwsSystemNodeGroupConfig(Strict):
 
 class AwsPlatformConfig(Strict):
     cloud: Literal["aws"]
+    # A region opened after components/catalog/regions.py was compiled.
+    allow_unlisted_region: bool = False
     region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
     availability_zones: Annotated[list[str], Field(min_length=2)]
     cluster_name: Annotated[str, Field(pattern=r"^[a-zA-Z][a-zA-Z0-9-]*$", max_length=38)] = "llm-serving"
-    kubernetes_version: Annotated[str, Field(pattern=r"^1\.\d{2}$")] = "1.33"
+    kubernetes_version: Annotated[str, Field(pattern=r"^1\.\d{2}$")] = catalog.EKS_KUBERNETES_VERSION
+    # STANDARD: when the version's standard support ends, EKS upgrades the control plane
+    # to the next minor itself; EXTENDED keeps it for up to 12 more months at an extra
+    # hourly charge (https://docs.aws.amazon.com/eks/latest/userguide/view-upgrade-policy.html).
+    support_type: Literal["STANDARD", "EXTENDED"] = "STANDARD"
     # `pulumi destroy` deletes the cluster unless this is true (then delete it by hand or flip it).
     deletion_protection: bool = False
     vpc_cidr: IPv4Network = IPv4Network("10.0.0.0/16")
@@ -133,15 +153,31 @@ class AwsPlatformConfig(Strict):
     # (GPU nodes pull images and weights, Karpenter calls EC2 and SQS); "single" saves
     # the hourly charge of the others at the price of that zone being a single point of failure.
     nat_gateways: Literal["per-zone", "single"] = "per-zone"
-    admin_principals: list[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$")]] = []
+    admin_principals: list[Annotated[str, Field(pattern=PRINCIPAL_ARN)]] = []
+    # The IAM role or user that created the cluster, when that was not this stack's first
+    # `up` (see components/aws/admins.py): EKS gave it admin itself, so no entry is made.
+    cluster_creator: Annotated[str, Field(pattern=PRINCIPAL_ARN)] | None = None
+    # Opt-in for an endpointPublicAccessCidrs range wider than a /8 (0.0.0.0/0).
+    api_allow_internet: bool = False
     endpoint_public_access_cidrs: list[IPv4Network] = []
     system_node_group: AwsSystemNodeGroupConfig = AwsSystemNodeGroupConfig()
     gpu_node_pools: Annotated[list[AwsGpuNodePoolConfig], Field(min_length=1)] = [AwsGpuNodePoolConfig(name="gpu")]
-    gpu_node_volume_gib: Annotated[int, Field(ge=100)] = 300
+    # EBS root volume of GPU nodes: OS and logs. Images, emptyDirs and container layers go
+    # to the instance-store NVMe RAID0 that every allowed GPU family has (gpu_pools.py).
+    gpu_node_volume_gib: Annotated[int, Field(ge=20)] = 80
     # On-Demand Capacity Reservations or Capacity Blocks the GPU pools may use (capacity
     # type "reserved"). Karpenter never matches open reservations: each must be listed
     # (aws-eks-karpenter.md §2.10).
     capacity_reservation_ids: list[Annotated[str, Field(pattern=r"^cr-[0-9a-f]+$")]] = []
+    # Node auto repair: the eks-node-monitoring-agent add-on reports GPU (XID), kernel,
+    # disk and network faults as node conditions, and Karpenter replaces nodes that keep
+    # one (KP v1.14 concepts/disruption.md "Node Auto Repair"). Off by default: the
+    # feature gate is alpha, and a repair terminates the node without draining it.
+    node_repair: bool = False
+    # Spot needs the account's AWSServiceRoleForEC2Spot; without it Karpenter treats spot
+    # as unavailable (KP v1.14 troubleshooting.md). Off by default: the role exists once
+    # per account, and creating it fails if it is already there.
+    create_spot_service_linked_role: bool = False
     bucket: BucketConfig = BucketConfig()
     registry: RegistryConfig = RegistryConfig()
 
@@ -156,14 +192,27 @@ class AwsPlatformConfig(Strict):
             )
         return version
 
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, region: str, info: ValidationInfo) -> str:
+        if region not in regions.AWS_REGIONS and not info.data.get("allow_unlisted_region"):
+            raise ValueError(unlisted_region(region, sorted(regions.AWS_REGIONS), "AWS"))
+        return region
+
     @field_validator("availability_zones")
     @classmethod
     def _zones_in_region(cls, zones: list[str], info: ValidationInfo) -> list[str]:
         region = info.data.get("region")
+        listed = regions.aws_zones(region or "")
         problems = [
             rule((i,), zone, f"must be a zone of region '{region}' (e.g. {region}a)")
             for i, zone in enumerate(zones)
             if region and not re.fullmatch(re.escape(region) + r"[a-z]", zone)
+        ]
+        problems += [
+            rule((i,), zone, f"region '{region}' has the zones {', '.join(listed)} (as of {regions.REGIONS_AS_OF})")
+            for i, zone in enumerate(zones)
+            if listed and zone not in listed and region and re.fullmatch(re.escape(region) + r"[a-z]", zone)
         ]
         raise_problems("availabilityZones", problems)
         if len(set(zones)) != len(zones):
@@ -179,7 +228,11 @@ class AwsPlatformConfig(Strict):
 
     @field_validator("endpoint_public_access_cidrs")
     @classmethod
-    def _some_endpoint_cidr(cls, cidrs: list[IPv4Network]) -> list[IPv4Network]:
+    def _some_endpoint_cidr(cls, cidrs: list[IPv4Network], info: ValidationInfo) -> list[IPv4Network]:
+        raise_problems(
+            "endpointPublicAccessCidrs",
+            internet_ranges(cidrs, bool(info.data.get("api_allow_internet")), "apiAllowInternet"),
+        )
         return deployer_reachable(cidrs, "API endpoint")
 
     @field_validator("gpu_node_pools")
@@ -211,3 +264,8 @@ class AwsPlatformConfig(Strict):
     @property
     def engines(self) -> frozenset[str]:
         return frozenset({"vllm", "rayservice"})
+
+    @property
+    def loaders(self) -> frozenset[str]:
+        # No GCS FUSE CSI driver on EKS: vLLM streams from s3:// (vllm-serving.md §4.2).
+        return frozenset({"runai-streamer"})

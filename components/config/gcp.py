@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from ipaddress import IPv4Network
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
 from components import catalog
-from components.config.base import GCE_NAME, K8S_NAME, BucketConfig, RegistryConfig, Strict, deployer_reachable
+from components.catalog import regions
+from components.config.base import (
+    GCE_NAME,
+    K8S_NAME,
+    BucketConfig,
+    RegistryConfig,
+    Strict,
+    deployer_reachable,
+    internet_ranges,
+    raise_problems,
+    unlisted_region,
+)
 
 
 class AuthorizedNetwork(Strict):
@@ -76,7 +88,8 @@ class GcpGpuPoolConfig(Strict):
     reservation: str | None = None  # name of a specific reservation, same zone
     reservation_block: str | None = None
     compact_placement: bool = False
-    # GKE 1.32 only ships a B200-capable driver (>= 570) as LATEST (gcp-a4high.md §2).
+    # Which NVIDIA driver GKE installs; it moves with the GKE version. The stack checks it
+    # against the serving image's CUDA build (components/catalog/gke.py GKE_B200_DRIVERS).
     driver_version: Literal["LATEST", "DEFAULT"] = "LATEST"
     boot_disk_gb: Annotated[int, Field(ge=100)] = 200
 
@@ -135,8 +148,79 @@ class GcpGpuPoolConfig(Strict):
         return catalog.MACHINES[self.machine_type]
 
 
+ZULU_TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"  # RFC 3339 in UTC, as GKE returns it
+RECURRENCE = r"^FREQ=(DAILY|WEEKLY;BYDAY=(MO|TU|WE|TH|FR|SA|SU)(,(MO|TU|WE|TH|FR|SA|SU))*)$"
+
+
+def _hours(start: str, end: str) -> float:
+    def parse(value: str) -> datetime:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
+
+    return (parse(end) - parse(start)) / timedelta(hours=1)
+
+
+class GcpMaintenanceConfig(Strict):
+    """When GKE may upgrade the cluster by itself.
+
+    A recurring window (UTC; GKE returns times in UTC, so other offsets would diff
+    forever) in which GKE does the maintenance the exclusion still allows, and, by
+    default, an exclusion of minor and node upgrades until the minor's end of support:
+    the only A4 node is then never drained, re-pulled and re-loaded (688 GB) by an
+    automatic upgrade, while control-plane patches still arrive in the window. Minor and
+    node upgrades are done by hand (README, "Upgrading GKE"). Same exclusion as Google's
+    A4 blueprint (cluster-toolkit examples/gke-a4/gke-a4.yaml @1047080).
+    """
+
+    # The first window; its weekday(s) and hours repeat by `recurrence`.
+    window_start: Annotated[str, Field(pattern=ZULU_TIME)] = "2026-01-03T02:00:00Z"  # a Saturday
+    window_end: Annotated[str, Field(pattern=ZULU_TIME)] = "2026-01-03T10:00:00Z"
+    recurrence: Annotated[str, Field(pattern=RECURRENCE)] = "FREQ=WEEKLY;BYDAY=SA,SU"
+    hold_minor_and_node_upgrades: bool = True
+    hold_since: Annotated[str, Field(pattern=ZULU_TIME)] = "2026-01-01T00:00:00Z"
+
+    @field_validator("window_end")
+    @classmethod
+    def _window_long_enough(cls, end: str, info: ValidationInfo) -> str:
+        start = info.data.get("window_start")
+        hours = _hours(start, end) if start else None
+        if hours is not None and not catalog.GKE_MAINTENANCE_MIN_WINDOW_HOURS <= hours <= 24:
+            raise ValueError(
+                f"must be {catalog.GKE_MAINTENANCE_MIN_WINDOW_HOURS} to 24 hours after windowStart ({start}): GKE "
+                f"counts only windows of at least {catalog.GKE_MAINTENANCE_MIN_WINDOW_HOURS} hours"
+            )
+        return end
+
+    @field_validator("recurrence", mode="before")
+    @classmethod
+    def _recurrence_in_words(cls, recurrence: Any) -> Any:
+        if isinstance(recurrence, str) and not re.fullmatch(RECURRENCE, recurrence):
+            raise ValueError(
+                "must be FREQ=DAILY or FREQ=WEEKLY;BYDAY= followed by days (MO,TU,WE,TH,FR,SA,SU), "
+                "for example FREQ=WEEKLY;BYDAY=SA,SU"
+            )
+        return recurrence
+
+    @field_validator("recurrence")
+    @classmethod
+    def _enough_maintenance_time(cls, recurrence: str, info: ValidationInfo) -> str:
+        start, end = info.data.get("window_start"), info.data.get("window_end")
+        if not (start and end):
+            return recurrence
+        hours = _hours(start, end)
+        # Fewest occurrences in any 32 days: 32 daily, or 4 full weeks of the listed days.
+        days = 32 if recurrence == "FREQ=DAILY" else 4 * len(recurrence.rsplit("=", maxsplit=1)[-1].split(","))
+        if days * hours < catalog.GKE_MAINTENANCE_MIN_HOURS_PER_32_DAYS:
+            raise ValueError(
+                f"windows of {hours:g} hours give {days * hours:g} hours in some 32 days; GKE needs at least "
+                f"{catalog.GKE_MAINTENANCE_MIN_HOURS_PER_32_DAYS}: lengthen the window or add days"
+            )
+        return recurrence
+
+
 class GcpPlatformConfig(Strict):
     cloud: Literal["gcp"]
+    # A region opened after components/catalog/regions.py was compiled.
+    allow_unlisted_region: bool = False
     project: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
     region: Annotated[str, Field(pattern=r"^[a-z]+-[a-z]+[0-9]+$")]
     zone: Annotated[str, Field(pattern=r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")]
@@ -145,8 +229,13 @@ class GcpPlatformConfig(Strict):
     # ids of at most 30 characters, subnet names) stay valid (gcp-a4high.md §2).
     cluster_name: Annotated[str, Field(pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$", max_length=15)] = "llm-serving"
     release_channel: Literal["RAPID", "REGULAR", "STABLE"] = "REGULAR"
-    # First version with B200 + GPUDirect RDMA per the A4 guide (gcp-a4high.md §2).
-    min_master_version: Annotated[str, Field(pattern=r"^1\.\d+(\.\d+(-gke\.\d+)?)?$")] = "1.32.4-gke.1236000"
+    # A GKE minor ("1.35."): at deploy time the cluster gets the newest patch of it that
+    # the release channel offers; later upgrades are GKE's (maintenance) or yours.
+    version_prefix: str = catalog.GKE_VERSION_PREFIX
+    min_master_version: Any = None  # moved to versionPrefix; kept only to say so
+    maintenance: GcpMaintenanceConfig = GcpMaintenanceConfig()
+    # Opt-in for a masterAuthorizedNetworks range wider than a /8 (0.0.0.0/0).
+    api_allow_internet: bool = False
     master_authorized_networks: list[AuthorizedNetwork] = []
     deletion_protection: bool = False
     network: GcpNetworkConfig = GcpNetworkConfig()
@@ -155,6 +244,42 @@ class GcpPlatformConfig(Strict):
     bucket: BucketConfig = BucketConfig()
     registry: RegistryConfig = RegistryConfig()
     gib_version: Annotated[str, Field(pattern=r"^v\d+\.\d+\.\d+$")] = "v1.1.1"
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, region: str, info: ValidationInfo) -> str:
+        if region not in regions.GCP_REGIONS and not info.data.get("allow_unlisted_region"):
+            raise ValueError(unlisted_region(region, sorted(regions.GCP_REGIONS), "Google Cloud"))
+        return region
+
+    @field_validator("min_master_version")
+    @classmethod
+    def _min_master_version_moved(cls, pinned: Any) -> None:
+        # An exact patch is refused by GKE once the channel stops offering it
+        # (hashicorp/terraform-provider-google#2149), so the key is gone, with a pointer.
+        if pinned is not None:
+            minor = ".".join(str(pinned).split(".")[:2]) + "."
+            raise ValueError(
+                f"replaced by platform.versionPrefix: give a GKE minor such as {minor!r} (default "
+                f"{catalog.GKE_VERSION_PREFIX!r}); the newest patch the release channel offers is used, and an "
+                "existing cluster keeps its version"
+            )
+
+    @field_validator("version_prefix", mode="before")
+    @classmethod
+    def _version_prefix_is_a_supported_minor(cls, prefix: Any) -> Any:
+        if not isinstance(prefix, str) or not re.fullmatch(r"1\.\d+\.", prefix):
+            raise ValueError(
+                "must be a GKE minor version in quotes followed by a dot, for example "
+                f"{catalog.GKE_VERSION_PREFIX!r} (without the dot '1.3' would also match 1.30-1.39)"
+            )
+        floor = catalog.GKE_B200_RDMA_FLOOR
+        if catalog.gke_minor(prefix) < catalog.gke_minor(floor):
+            raise ValueError(
+                f"is older than GKE {floor}, the first version with B200 and GPUDirect RDMA; use "
+                f"{'.'.join(floor.split('.')[:2])}. or later (default {catalog.GKE_VERSION_PREFIX!r})"
+            )
+        return prefix
 
     @field_validator("zone")
     @classmethod
@@ -165,15 +290,51 @@ class GcpPlatformConfig(Strict):
                 f"must be a zone of region '{region}' (for example {region}-b): the RoCE network profile, "
                 "the GPU node pool and any reservation share that zone"
             )
+        zones = regions.gcp_zones(region or "")
+        if zones and zone not in zones:
+            raise ValueError(f"region '{region}' has the zones {', '.join(zones)} (as of {regions.REGIONS_AS_OF})")
         return zone
 
     @field_validator("master_authorized_networks")
     @classmethod
-    def _some_authorized_network(cls, networks: list[AuthorizedNetwork]) -> list[AuthorizedNetwork]:
+    def _some_authorized_network(
+        cls, networks: list[AuthorizedNetwork], info: ValidationInfo
+    ) -> list[AuthorizedNetwork]:
+        problems = internet_ranges(
+            [n.cidr for n in networks], bool(info.data.get("api_allow_internet")), "apiAllowInternet"
+        )
+        raise_problems("masterAuthorizedNetworks", [{**p, "loc": (*p["loc"], "cidr")} for p in problems])
         return deployer_reachable(networks, "control plane")
+
+    def driver_problem(self, image: catalog.Image) -> str | None:
+        """Why the driver GKE installs on the GPU pool cannot run ``image``, or None."""
+        if image.cuda is None:
+            return None
+        label, minor = self.gpu_pool.driver_version, catalog.gke_minor(self.version_prefix)
+        record = catalog.b200_driver(minor, label)
+        need = image.cuda.min_driver
+        if record is not None and record.driver and catalog.version_tuple(record.driver) >= catalog.version_tuple(need):
+            return None
+        if record is None:
+            known = f"no record says which driver GKE 1.{minor} installs as {label}"
+        elif not record.driver:
+            known = f"GKE 1.{minor} has no B200 driver as {label}"
+        else:
+            known = f"the driver recorded for {label} on GKE 1.{record.since_minor} and later is {record.driver}"
+        fixes = ["driverVersion LATEST" if label == "DEFAULT" else "", "a newer versionPrefix"]
+        return (
+            f"{image.ref} is built for CUDA {image.cuda.cuda} and needs NVIDIA driver >= {need}, but {known} "
+            f"(components/catalog/gke.py); use {' or '.join(f for f in fixes if f)}, or an image built for an "
+            "older CUDA (serving.image)"
+        )
 
     @property
     def engines(self) -> frozenset[str]:
         # A4 High serves one model per node with single-node TP 8 vLLM; the RayService
         # engine is not wired for the RDMA multi-network pods.
         return frozenset({"vllm"})
+
+    @property
+    def loaders(self) -> frozenset[str]:
+        # GKE runs the GCS FUSE CSI driver; the Run:ai streamer reads gs:// too.
+        return frozenset({"gcsfuse", "runai-streamer"})

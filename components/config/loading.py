@@ -6,6 +6,7 @@ import difflib
 import json
 import types
 from collections.abc import Mapping, Sequence
+from ipaddress import IPv4Network
 from typing import Annotated, Any, Union, get_args, get_origin
 
 import pulumi
@@ -13,8 +14,59 @@ from pulumi.runtime import config as runtime_config
 from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_camel
 
-from components.config.base import NAMESPACE, SECRET_KEYS
+from components.config.base import DURATION, GCE_NAME, K8S_NAME, NAMESPACE, PROVIDER_NAMESPACES, SECRET_KEYS
+from components.config.gcp import RECURRENCE, ZULU_TIME
+from components.config.serving import IMAGE_REF
 from components.config.stack import StackConfig
+
+# Every pattern a config field uses, in words: a user is told what is allowed, not shown a
+# regular expression (tests/test_config_messages.py checks that none is missing).
+PATTERN_WORDS: dict[str, str] = {
+    K8S_NAME: "lowercase letters, digits and '-', starting and ending with a letter or digit",
+    GCE_NAME: "lowercase letters, digits and '-', starting with a letter, at most 63 characters",
+    DURATION: "a duration in whole seconds, minutes or hours, such as 90s, 30m, 720h or 1h30m",
+    IMAGE_REF: "an image reference such as registry/repository:tag, not empty and without spaces",
+    r"^(\d+%?)$": "a number of nodes (3) or a percentage of them (10%)",
+    r"^([0-9]+h)?([0-9]+m)?$": "hours and/or minutes such as 8h, 30m or 1h30m (no seconds)",
+    r"^[a-z]{2}(-gov)?-[a-z]+-\d$": "an AWS region such as us-west-2 or us-gov-west-1",
+    r"^[a-zA-Z][a-zA-Z0-9-]*$": "letters, digits and '-', starting with a letter",
+    r"^1\.\d{2}$": 'a Kubernetes minor version in quotes, such as "1.33"',
+    r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$": (
+        "the ARN of an IAM role or user, such as arn:aws:iam::123456789012:role/Admin"
+    ),
+    r"^cr-[0-9a-f]+$": "a capacity reservation id such as cr-0123456789abcdef0",
+    r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$": (
+        "a project id: 6 to 30 lowercase letters, digits and '-', starting with a letter, not ending with '-'"
+    ),
+    r"^[a-z]+-[a-z]+[0-9]+$": "a Google Cloud region such as us-central1",
+    r"^[a-z]+-[a-z]+[0-9]+-[a-z]$": "a Google Cloud zone such as us-central1-b",
+    r"^[a-z]([-a-z0-9]*[a-z0-9])?$": (
+        "lowercase letters, digits and '-', starting with a letter and ending with a letter or digit"
+    ),
+    ZULU_TIME: "a UTC time in RFC 3339 form, such as 2026-01-03T02:00:00Z",
+    RECURRENCE: (
+        "FREQ=DAILY, or FREQ=WEEKLY;BYDAY= followed by days (MO,TU,WE,TH,FR,SA,SU), such as FREQ=WEEKLY;BYDAY=SA,SU"
+    ),
+    r"^v\d+\.\d+\.\d+$": "a release tag such as v1.1.1",
+    r"^[^@\s]+@[^@\s]+$": "an e-mail address such as admin@example.com",
+    r"^[A-Za-z0-9][A-Za-z0-9._/-]*$": "letters, digits and . _ / -, starting with a letter or digit",
+    r"^[a-z][a-z0-9-_/]{1,62}$": ("2 to 63 lowercase letters, digits and - _ /, starting with a letter"),
+}
+
+# Pydantic's words for the kind of value a field takes, said the way a stack file says it.
+_KINDS = {
+    "bool_type": "true or false",
+    "int_type": "a whole number",
+    "float_type": "a number",
+    "string_type": "text",
+    "list_type": "a list",
+    "dict_type": "a map of keys",
+    "model_type": "a map of keys",
+    "model_attributes_type": "a map of keys",
+}
+# `pulumi config set --path` stores true/false and whole numbers typed, anything else as
+# text unless given `--type` (https://www.pulumi.com/docs/iac/cli/commands/pulumi_config_set/).
+_CLI_TYPES = {"bool_type": "bool", "int_type": "int", "float_type": "float"}
 
 
 class ConfigError(Exception):
@@ -34,16 +86,15 @@ def _full_key(path: Sequence[str | int]) -> str:
     return key
 
 
-def _camel(part: str | int) -> str | int:
-    # Defaults are validated too, and pydantic locates their errors by field name.
-    return to_camel(part) if isinstance(part, str) else part
-
-
 def _show(value: Any) -> str:
+    """A value as the stack file writes it (YAML/JSON), shortened."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
     if isinstance(value, Mapping | list):
         text = json.dumps(value, default=str)
         return text if len(text) <= 60 else text[:57] + "..."
-    return repr(value)
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _unwrap(annotation: Any) -> list[Any]:
@@ -58,6 +109,22 @@ def _unwrap(annotation: Any) -> list[Any]:
     return [annotation]
 
 
+def _field(model: type[BaseModel] | None, part: str) -> tuple[str, Any]:
+    """The key as the stack file spells it and its field, for a key or a field name.
+
+    Pydantic locates the errors of defaults by field name (``max_model_len``) and those of
+    the user's input by their own key; a user's own ``max_model_len`` is not a field name
+    of a model with aliases, so it is shown as they wrote it.
+    """
+    if model is None:
+        return part, None
+    for name, info in model.model_fields.items():
+        alias = info.alias or name
+        if part in (alias, name):
+            return alias, info
+    return part, None
+
+
 def _model_at(loc: Sequence[str | int]) -> tuple[type[BaseModel] | None, list[str | int]]:
     """The model class that owns the last key of ``loc``, and ``loc`` as the user sees it.
 
@@ -67,7 +134,6 @@ def _model_at(loc: Sequence[str | int]) -> tuple[type[BaseModel] | None, list[st
     current: type[BaseModel] | None = StackConfig
     shown: list[str | int] = []
     pending: list[type[BaseModel]] = []
-    loc = [_camel(part) for part in loc]
     for part in loc[:-1]:
         if isinstance(part, int):
             shown.append(part)
@@ -77,37 +143,111 @@ def _model_at(loc: Sequence[str | int]) -> tuple[type[BaseModel] | None, list[st
             if tagged:
                 current, pending = tagged[0], []
                 continue
-        shown.append(part)
-        field = _field_by_alias(current, part) if current else None
+        key, field = _field(current, part)
+        shown.append(key)
         if field is None:
             current = None
             continue
         models = [t for t in _unwrap(field.annotation) if isinstance(t, type) and issubclass(t, BaseModel)]
         current = models[0] if len(models) == 1 else None
         pending = models if len(models) > 1 else []
-    shown.append(loc[-1])
+    last = loc[-1] if loc else ""
+    shown.append(_field(current, last)[0] if isinstance(last, str) else last)
     return current, shown
 
 
-def _field_by_alias(model: type[BaseModel], alias: str) -> Any:
-    for name, info in model.model_fields.items():
-        if (info.alias or name) == alias:
-            return info
-    return None
+def _unknown_key(owner: type[BaseModel] | None, key: str) -> str:
+    valid = [info.alias or name for name, info in owner.model_fields.items()] if owner else []
+    near = [to_camel(key)] if to_camel(key) in valid else difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    if not near:  # ClusterName, maxmodellen: a case slip
+        near = [v for v in valid if v.lower() == key.lower()]
+    hint = f"did you mean '{near[0]}'? " if near else ""
+    return f"unknown key; {hint}allowed keys: {', '.join(valid)}"
+
+
+def _what_went_wrong(error: Mapping[str, Any], key: str) -> str:
+    kind, value = error["type"], error["input"]
+    ctx = error.get("ctx") or {}
+    if kind == "string_pattern_mismatch":
+        pattern = str(ctx.get("pattern", ""))
+        return f"must be {PATTERN_WORDS.get(pattern, f'text matching the pattern {pattern}')}"
+    if kind == "string_type" and isinstance(value, int | float) and not isinstance(value, bool):
+        # kubernetesVersion: 1.30 is the number 1.3 in YAML before this program sees it.
+        return f"must be text; YAML reads an unquoted {value} as a number (1.30 even becomes 1.3): put it in quotes"
+    if kind in _CLI_TYPES and isinstance(value, str) and _looks_like(value, kind):
+        if kind != "float_type":  # a quoted true or 8 in the file: `config set --path` writes those typed
+            return f"must be {_KINDS[kind]}, not the text {value!r}: remove the quotes"
+        path = key.partition(":")[2]
+        return (
+            f"must be a number, not the text {value!r}: `pulumi config set --path` stores decimals as text "
+            f"unless given a type; write it with `pulumi config set --path --type float '{path}' {value}` "
+            "(or unquoted in the stack file)"
+        )
+    if kind == "literal_error":
+        return f"must be {ctx.get('expected')}"
+    if kind == "is_instance_of" and ctx.get("class") == "IPv4Network":
+        return f"must be an IPv4 network in CIDR notation such as 10.0.0.0/16{_network_problem(value)}"
+    if kind in _KINDS:
+        return f"must be {_KINDS[kind]}, not {_kind_of(value)}"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _network_problem(value: Any) -> str:
+    if not isinstance(value, str):
+        return f", not {_kind_of(value)}"
+    try:
+        IPv4Network(value)
+    except ValueError as err:
+        return f" ({err})"
+    return ""
+
+
+def _looks_like(text: str, kind: str) -> bool:
+    if kind == "bool_type":
+        return text in ("true", "false")
+    try:
+        (int if kind == "int_type" else float)(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a map"
+    return "null" if value is None else type(value).__name__
+
+
+_CLOUDS = "'gcp' (GKE, components/config/gcp.py) or 'aws' (EKS, components/config/aws.py)"
 
 
 def _describe(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    if kind in ("union_tag_not_found", "union_tag_invalid"):
+        # The platform section's `cloud` picks which keys are valid: say so in words.
+        owner, path = _model_at(error["loc"])
+        key = _full_key([*path, "cloud"])
+        if kind == "union_tag_not_found":
+            return f"{key}: is required, it decides which platform keys apply: {_CLOUDS}"
+        given = error["input"]
+        tag = given.get("cloud") if isinstance(given, Mapping) else (error.get("ctx") or {}).get("tag")
+        return f"{key} = {_show(tag)}: not a supported cloud; allowed: {_CLOUDS}"
     owner, path = _model_at(error["loc"])
+    if kind == "extra_forbidden":  # the user's own key, as they wrote it
+        key = _full_key([*path[:-1], error["loc"][-1]])
+        return f"{key}: {_unknown_key(owner, str(error['loc'][-1]))}"
     key = _full_key(path)
-    if error["type"] == "extra_forbidden":
-        valid = [info.alias or name for name, info in owner.model_fields.items()] if owner else []
-        near = difflib.get_close_matches(str(path[-1]), valid, n=1, cutoff=0.6)
-        hint = f"did you mean '{near[0]}'? " if near else ""
-        return f"{key}: unknown key; {hint}allowed keys: {', '.join(valid)}"
-    if error["type"] == "missing":
+    if kind == "missing":
         return f"{key}: is required"
-    message = error["msg"].removeprefix("Value error, ")
-    return f"{key} = {_show(error['input'])}: {message}"
+    return f"{key} = {_show(error['input'])}: {_what_went_wrong(error, key)}"
 
 
 def parse(raw: Mapping[str, Any]) -> StackConfig:
@@ -118,16 +258,33 @@ def parse(raw: Mapping[str, Any]) -> StackConfig:
         raise ConfigError([_describe(e) for e in err.errors()]) from None
 
 
+def foreign_keys(keys: Sequence[str]) -> list[str]:
+    """Keys of the stack under a namespace nobody here reads (another project's): the
+    engine would hand them over and nothing would use them, so a pasted stack file of
+    another project, or a key set without ``--path`` under the wrong project, would
+    silently configure nothing."""
+    problems = []
+    for key in sorted(keys):
+        namespace = key.partition(":")[0]
+        if namespace in (NAMESPACE, *PROVIDER_NAMESPACES):
+            continue
+        problems.append(
+            f"{key}: not read by this program (project '{NAMESPACE}'); its keys are "
+            f"{NAMESPACE}:<key>, and only the providers' own namespaces "
+            f"({', '.join(PROVIDER_NAMESPACES)}) may appear besides"
+        )
+    return problems
+
+
 def read_raw_config() -> dict[str, Any]:
     """Every ``llm-serving:*`` key the engine passes to the program, parsed from JSON.
 
     Listing the keys (rather than asking for known ones) is what lets a misspelled
     top-level key be reported instead of silently ignored.
     """
-    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
-    config = pulumi.Config(NAMESPACE)
     raw: dict[str, Any] = {}
-    for full_key in sorted(keys):
+    config = pulumi.Config(NAMESPACE)
+    for full_key in sorted(_all_keys()):
         namespace, _, key = full_key.partition(":")
         if namespace != NAMESPACE or key in SECRET_KEYS:
             continue
@@ -139,9 +296,13 @@ def read_raw_config() -> dict[str, Any]:
     return raw
 
 
+def _all_keys() -> set[str]:
+    return set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+
+
 def load_config() -> tuple[StackConfig, pulumi.Output[str] | None]:
     """The validated stack configuration and the Hugging Face token (a secret), if set."""
-    problems: list[str] = []
+    problems: list[str] = foreign_keys(sorted(_all_keys()))
     token: pulumi.Output[str] | None = None
     config = pulumi.Config(NAMESPACE)
     if config.get("hfToken") is not None:

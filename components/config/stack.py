@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Annotated
+from typing import Annotated, cast
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import InitErrorDetails
 
 from components import catalog
@@ -13,7 +13,9 @@ from components.config.aws import AwsPlatformConfig
 from components.config.base import Strict, raise_problems, rule
 from components.config.gcp import GcpPlatformConfig
 from components.config.serving import BenchmarkConfig, ModelCacheConfig, ServingConfig
-from components.sizing import SizingReport, SizingRequest, size
+from components.sizing import KvCacheDtype, SizingReport, SizingRequest, size
+from components.topology import Topology, resolve
+from components.vllm_cli import ServeOptions, owned_flags, repeated_flags
 
 PlatformConfig = Annotated[GcpPlatformConfig | AwsPlatformConfig, Field(discriminator="cloud")]
 
@@ -33,26 +35,171 @@ def pool_shape(platform: GcpPlatformConfig | AwsPlatformConfig, pool: str) -> tu
     return aws_pool.gpu, aws_pool.max_gpus_per_node, False
 
 
+def replica_pool(platform: GcpPlatformConfig | AwsPlatformConfig, serving: ServingConfig) -> str:
+    return serving.gpu_pool or gpu_pool_names(platform)[0]
+
+
+def topology(platform: GcpPlatformConfig | AwsPlatformConfig, serving: ServingConfig) -> Topology:
+    """The profile and explicit keys resolved against the replica's pool (unchecked)."""
+    _, gpus_per_node, _ = pool_shape(platform, replica_pool(platform, serving))
+    return resolve(serving.profile, serving.model_spec, gpus_per_node, serving.explicit_layout)
+
+
 def sizing_request(platform: GcpPlatformConfig | AwsPlatformConfig, serving: ServingConfig) -> SizingRequest:
-    pool = serving.gpu_pool or gpu_pool_names(platform)[0]
-    gpu, _, _ = pool_shape(platform, pool)
+    gpu, _, _ = pool_shape(platform, replica_pool(platform, serving))
+    topo = topology(platform, serving)
+    layout = topo.layout
     return SizingRequest(
         model=serving.model_spec,
         gpu=gpu,
-        tensor_parallel=serving.tensor_parallel_size,
-        pipeline_parallel=serving.pipeline_parallel_size,
-        gpu_memory_utilization=serving.gpu_memory_utilization,
+        tensor_parallel=layout.tensor,
+        pipeline_parallel=layout.pipeline,
+        data_parallel=layout.data,
+        expert_parallel=layout.expert,
+        decode_context_parallel=layout.decode_context,
+        mtp_speculative_tokens=topo.mtp_speculative_tokens,
+        gpu_memory_utilization=topo.gpu_memory_utilization,
         max_model_len=serving.max_model_len,
-        kv_cache_dtype=serving.kv_cache_dtype,
+        kv_cache_dtype=cast(KvCacheDtype, topo.kv_cache_dtype),
         max_num_batched_tokens=serving.max_num_batched_tokens,
         max_num_seqs=serving.max_num_seqs,
     )
 
 
+def serve_options(platform: GcpPlatformConfig | AwsPlatformConfig, serving: ServingConfig) -> ServeOptions:
+    """What the vLLM command line is rendered from (components/vllm_cli.py)."""
+    return ServeOptions(
+        model=serving.model_spec,
+        served_name=serving.served_name,
+        topology=topology(platform, serving),
+        max_model_len=size(sizing_request(platform, serving)).max_model_len,
+        max_num_seqs=serving.max_num_seqs,
+        max_num_batched_tokens=serving.max_num_batched_tokens,
+    )
+
+
+def _layout_problems(
+    platform: GcpPlatformConfig | AwsPlatformConfig, serving: ServingConfig, pool: str
+) -> list[InitErrorDetails]:
+    """Is the replica's layout one this pool, this model and this release can run?"""
+    _, gpus_per_node, whole_node = pool_shape(platform, pool)
+    model = serving.model_spec
+    topo = topology(platform, serving)
+    layout = topo.layout
+    tp, pp, dp, nodes = layout.tensor, layout.pipeline, layout.data, layout.nodes
+    shape = f"TP {tp} x PP {pp} x DP {dp} = {layout.gpus} GPUs"
+    problems: list[InitErrorDetails] = []
+    if nodes > 1:
+        problems.append(
+            rule(
+                ("nodesPerReplica",),
+                nodes,
+                "replicas that span nodes (LeaderWorkerSet or Ray across nodes) are not built yet "
+                "(serving topologies part 2); a replica takes at most one node",
+            )
+        )
+    elif gpus_per_node % tp:
+        problems.append(
+            rule(("tensorParallelSize",), tp, f"must divide the {gpus_per_node} GPUs per node of pool '{pool}'")
+        )
+    elif whole_node and layout.gpus != nodes * gpus_per_node:
+        problems.append(
+            rule(
+                (_layout_key(serving),),
+                _layout_value(serving),
+                f"the layout ({shape}) must use the {nodes} x {gpus_per_node} GPUs of the replica's whole "
+                f"node(s) in pool '{pool}': RDMA pods take the whole node",
+            )
+        )
+    elif layout.gpus > nodes * gpus_per_node:
+        problems.append(
+            rule(
+                (_layout_key(serving),),
+                _layout_value(serving),
+                f"the layout ({shape}) exceeds the {gpus_per_node} GPUs of one node in pool '{pool}'",
+            )
+        )
+    if layout.expert and not model.is_moe:
+        problems.append(
+            rule(
+                ("expertParallel",),
+                True,
+                f"{model.hf_id} is a dense model (no experts); expert parallelism is for MoE models",
+            )
+        )
+    if layout.expert and layout.expert_ranks == 1:
+        problems.append(rule(("expertParallel",), True, f"needs more than one rank to divide experts over ({shape})"))
+    if topo.mtp_speculative_tokens and not model.mtp_layers:
+        problems.append(
+            rule(
+                ("mtpSpeculativeTokens",),
+                topo.mtp_speculative_tokens,
+                f"{model.hf_id} ships no multi-token-prediction weights (num_nextn_predict_layers 0); "
+                "use 0 or a model with MTP layers such as deepseek-ai/DeepSeek-R1",
+            )
+        )
+    if tp % layout.decode_context:
+        problems.append(
+            rule(
+                ("decodeContextParallelSize",),
+                layout.decode_context,
+                f"must divide tensorParallelSize ({tp}): DCP shards the KV cache over TP ranks "
+                "(vLLM 0.33 config/parallel.py)",
+            )
+        )
+    if serving.engine == "rayservice" and (dp > 1 or layout.decode_context > 1 or topo.mtp_speculative_tokens):
+        problems.append(
+            rule(
+                ("engine",),
+                "rayservice",
+                f"the rayservice engine runs TP x PP only ({shape}"
+                f"{', DCP' if layout.decode_context > 1 else ''}{', MTP' if topo.mtp_speculative_tokens else ''}); "
+                "use the vllm engine for data parallelism, DCP or MTP",
+            )
+        )
+    return problems
+
+
+def _layout_key(serving: ServingConfig) -> str:
+    """The key a layout problem is reported at: the one the stack set, else the profile."""
+    if serving.pipeline_parallel_size > 1:
+        return "pipelineParallelSize"
+    if serving.data_parallel_size is not None:
+        return "dataParallelSize"
+    return "tensorParallelSize" if serving.tensor_parallel_size is not None else "profile"
+
+
+def _layout_value(serving: ServingConfig) -> object:
+    key = _layout_key(serving)
+    return {
+        "tensorParallelSize": serving.tensor_parallel_size,
+        "dataParallelSize": serving.data_parallel_size,
+        "pipelineParallelSize": serving.pipeline_parallel_size,
+    }.get(key, serving.profile)
+
+
+def _extra_args_problems(
+    platform: GcpPlatformConfig | AwsPlatformConfig, serving: ServingConfig
+) -> list[InitErrorDetails]:
+    """``extraArgs`` may add flags, never repeat one the config renders (last flag wins)."""
+    if serving.engine != "vllm" or not serving.extra_args:
+        return []
+    owned = owned_flags(serve_options(platform, serving))
+    return [
+        rule(
+            ("extraArgs", i),
+            arg,
+            f"{flag} is set by the stack config; use its serving key (see components/config/serving.py) "
+            "instead of repeating it: vLLM keeps the last value, which would override the sized one",
+        )
+        for i, arg, flag in repeated_flags(serving.extra_args, owned)
+    ]
+
+
 def _serving_problems(
     platform: GcpPlatformConfig | AwsPlatformConfig, serving: ServingConfig
 ) -> list[InitErrorDetails]:
-    """Can this engine run on this platform: engine kind, pool, shape, then memory."""
+    """Can this engine run on this platform: engine kind, pool, layout, then memory."""
     allowed = platform.engines | {"none"}
     if serving.engine not in allowed:
         return [
@@ -75,38 +222,16 @@ def _serving_problems(
     if serving.engine == "none":
         return problems
     names = gpu_pool_names(platform)
-    pool = serving.gpu_pool or names[0]
+    pool = replica_pool(platform, serving)
     if pool not in names:
         return [*problems, rule(("gpuPool",), pool, f"no such GPU pool; allowed: {', '.join(names)}")]
-    _, gpus_per_node, whole_node = pool_shape(platform, pool)
-    tp, pp, engine_gpus = serving.tensor_parallel_size, serving.pipeline_parallel_size, serving.gpus_per_replica
-    if gpus_per_node % tp:
-        problems.append(
-            rule(
-                ("tensorParallelSize",),
-                tp,
-                f"must divide the {gpus_per_node} GPUs per node of pool '{pool}'",
-            )
-        )
-    elif whole_node and engine_gpus != gpus_per_node:
-        problems.append(
-            rule(
-                ("tensorParallelSize",),
-                tp,
-                f"tensorParallelSize x pipelineParallelSize ({tp} x {pp}) must equal the {gpus_per_node} GPUs "
-                "of one node: RDMA pods take the whole node",
-            )
-        )
-    elif engine_gpus > gpus_per_node:
-        problems.append(
-            rule(
-                ("pipelineParallelSize",),
-                pp,
-                f"tensorParallelSize x pipelineParallelSize = {engine_gpus} exceeds the {gpus_per_node} GPUs "
-                "of one node (multi-node engines are not supported yet)",
-            )
-        )
+    layout = _layout_problems(platform, serving, pool)
+    problems += layout
+    engine_gpus = topology(platform, serving).layout.gpus
+    if isinstance(platform, GcpPlatformConfig) and not layout:
+        problems += _gke_capacity_problems(platform, serving, pool, engine_gpus)
     if isinstance(platform, AwsPlatformConfig):
+        problems += _aws_serving_problems(platform, serving, pool)
         limit = next(p.gpu_limit for p in platform.gpu_node_pools if p.name == pool)
         if limit < engine_gpus * serving.replicas:
             problems.append(
@@ -120,7 +245,76 @@ def _serving_problems(
     if problems:
         return problems
     report = size(sizing_request(platform, serving))
-    return [rule((p.setting,), getattr(serving, _SNAKE[p.setting]), p.message) for p in report.problems]
+    topo = topology(platform, serving)
+    problems = [_sizing_rule(serving, topo, p.setting, p.message) for p in report.problems]
+    return problems or _extra_args_problems(platform, serving)
+
+
+def _sizing_rule(serving: ServingConfig, topo: Topology, setting: str, message: str) -> InitErrorDetails:
+    """A sizing problem at the key to change: the one the stack set, else ``profile`` for a
+    layout the profile chose; a utilization the profile chose is shown resolved."""
+    value = getattr(serving, _SNAKE[setting])
+    if value is None and setting == "tensorParallelSize":
+        return rule(("profile",), serving.profile, f"its layout ({topo.layout.describe()}): {message}")
+    if value is None and setting == "gpuMemoryUtilization":
+        value = topo.gpu_memory_utilization
+    return rule((setting,), value, message)
+
+
+def _gke_capacity_problems(
+    platform: GcpPlatformConfig, serving: ServingConfig, pool: str, engine_gpus: int
+) -> list[InitErrorDetails]:
+    """GKE's pool has a fixed size (or, with flex-start, a maximum): a replica without a
+    node stays Pending and `pulumi up` waits for it until its timeout."""
+    _, gpus_per_node, whole_node = pool_shape(platform, pool)
+    if whole_node or engine_gpus >= gpus_per_node:
+        nodes = serving.replicas * -(-engine_gpus // gpus_per_node)
+    else:
+        nodes = -(-serving.replicas // (gpus_per_node // engine_gpus))
+    count = platform.gpu_pool.node_count
+    if nodes <= count:
+        return []
+    return [
+        rule(
+            ("replicas",),
+            serving.replicas,
+            f"{serving.replicas} replica(s) need {nodes} node(s) of pool '{pool}', which has "
+            f"platform.gpuPool.nodeCount = {count}: raise nodeCount (or use provisioning flex-start, "
+            "which scales up to it) or lower replicas",
+        )
+    ]
+
+
+def _aws_serving_problems(platform: AwsPlatformConfig, serving: ServingConfig, pool: str) -> list[InitErrorDetails]:
+    """The engine's pool on EKS: spot for a lone replica, and the GPU driver for the image."""
+    problems = []
+    index, node_pool = next((i, p) for i, p in enumerate(platform.gpu_node_pools) if p.name == pool)
+    key = f"platform.gpuNodePools[{index}]"
+    if serving.replicas == 1 and "spot" in node_pool.capacity_types and not node_pool.single_replica_on_spot:
+        problems.append(
+            rule(
+                ("replicas",),
+                1,
+                f"the only replica would run on spot: pool '{pool}' allows spot ({key}.capacityTypes) and "
+                "Karpenter prefers spot over on-demand, so a reclaim (two minutes' notice) stops the service "
+                "for a full model reload; run 2 or more replicas, drop spot from the pool, or accept the "
+                f"outages with {key}.singleReplicaOnSpot: true",
+            )
+        )
+    image = catalog.RAY_LLM_IMAGE if serving.engine == "rayservice" else catalog.VLLM_IMAGE
+    if serving.image is None and image.cuda is not None and not catalog.GPU_NODE_AMI.runs(image.cuda):
+        # A catalog mismatch, not a user error, but caught before anything is created.
+        problems.append(
+            rule(
+                ("engine",),
+                serving.engine,
+                f"its image {image.ref} is built for CUDA {image.cuda.cuda} (NVIDIA driver >= "
+                f"{image.cuda.min_driver}), but the GPU nodes' AMI {catalog.GPU_NODE_AMI.alias} has driver "
+                f"{catalog.GPU_NODE_AMI.nvidia_driver}; set serving.image to a build for an older CUDA "
+                "(e.g. a -cu129 tag)",
+            )
+        )
+    return problems
 
 
 _SNAKE = {
@@ -165,6 +359,24 @@ class StackConfig(Strict):
             )
         return cache
 
+    @field_validator("model_cache")
+    @classmethod
+    def _loader_exists(cls, cache: ModelCacheConfig, info: ValidationInfo) -> ModelCacheConfig:
+        """The cloud decides which loaders exist (components/workloads/weights.py), and the
+        Ray engine always loads through its own bucket mirror: checked here, before any
+        resource, rather than by the serving layer after the platform exists."""
+        platform, serving = info.data.get("platform"), info.data.get("serving")
+        if not cache.enabled or cache.loader == "auto" or platform is None:
+            return cache
+        if cache.loader not in platform.loaders:
+            message = f"not available on cloud '{platform.cloud}'; allowed: auto, {', '.join(sorted(platform.loaders))}"
+        elif serving is not None and serving.engine == "rayservice":
+            message = "the rayservice engine loads through Ray's bucket mirror; leave loader 'auto'"
+        else:
+            return cache
+        raise_problems("modelCache", [rule(("loader",), cache.loader, message)])
+        return cache
+
     @field_validator("benchmark")
     @classmethod
     def _benchmark_needs_engine(cls, benchmark: BenchmarkConfig, info: ValidationInfo) -> BenchmarkConfig:
@@ -175,11 +387,35 @@ class StackConfig(Strict):
             )
         return benchmark
 
+    @model_validator(mode="after")
+    def _gke_driver_runs_the_image(self) -> StackConfig:
+        # GKE installs the driver; a pinned image knows its CUDA (a custom image does not:
+        # the engine's own driver check at start-up covers it).
+        platform, serving = self.platform, self.serving
+        if isinstance(platform, GcpPlatformConfig) and serving.engine != "none":
+            pinned = catalog.RAY_LLM_IMAGE if serving.engine == "rayservice" else catalog.VLLM_IMAGE
+            if serving.engine_image == pinned.ref:
+                problem = platform.driver_problem(pinned)
+                if problem:
+                    key = ("platform", "gpuPool", "driverVersion")
+                    raise_problems("platform", [rule(key, platform.gpu_pool.driver_version, problem)])
+        return self
+
     # --- derived views the program uses -----------------------------------------------
 
     @property
     def gpu_pool_name(self) -> str:
-        return self.serving.gpu_pool or gpu_pool_names(self.platform)[0]
+        return replica_pool(self.platform, self.serving)
+
+    @cached_property
+    def topology(self) -> Topology:
+        """The resolved layout and flags of one replica (profile + explicit keys)."""
+        return topology(self.platform, self.serving)
+
+    @property
+    def serve_options(self) -> ServeOptions:
+        """What the vLLM command line is rendered from."""
+        return serve_options(self.platform, self.serving)
 
     @property
     def gpu(self) -> catalog.GpuSpec:

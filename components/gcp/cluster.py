@@ -10,12 +10,14 @@ nodes have no public addresses.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
 
-from components.config import GcpPlatformConfig
+from components import catalog
+from components.config import GcpMaintenanceConfig, GcpPlatformConfig
 from components.gcp.identity import NODE_OAUTH_SCOPES, workload_pool
 from components.gcp.network import POD_RANGE, SERVICE_RANGE
 from components.gcp.options import child_options
@@ -76,6 +78,55 @@ def context_name(project: str, location: str, cluster: str) -> str:
     return f"gke_{project}_{location}_{cluster}"
 
 
+def master_version(prefix: str, channel: str, channel_latest: Mapping[str, str] | None) -> str:
+    """The version a new cluster is created with: the newest version of ``prefix`` that
+    the release channel offers. The provider fills ``release_channel_latest_version``
+    with, per channel, the first of its valid versions that starts with the prefix
+    (terraform-provider-google data_source_google_container_engine_versions.go), as
+    cluster-toolkit modules/scheduler/gke-cluster/main.tf @1047080 uses it. The toolkit
+    falls back to the location's newest version when the channel has none; GKE refuses a
+    version outside the cluster's channel, so this says so instead. Refused below the
+    B200 + GPUDirect RDMA floor."""
+    version = (channel_latest or {}).get(channel)
+    if not version or not version.startswith(prefix):
+        raise ValueError(
+            f"GKE offers no {prefix}x version in the {channel} channel here; set platform.versionPrefix to a "
+            "minor the channel offers (`gcloud container get-server-config --region <region>`)"
+        )
+    floor = catalog.GKE_B200_RDMA_FLOOR
+    if catalog.version_tuple(version) < catalog.version_tuple(floor):
+        raise ValueError(
+            f"GKE {version} (newest of {prefix}x in {channel}) is older than {floor}, the first version with B200 "
+            "and GPUDirect RDMA; set platform.versionPrefix to a newer minor"
+        )
+    return version
+
+
+def maintenance_policy(config: GcpMaintenanceConfig) -> gcp.container.ClusterMaintenancePolicyArgs:
+    """A recurring window, and (by default) no automatic minor or node upgrades until the
+    minor's end of support: the toolkit's A4 exclusion (cluster-toolkit
+    examples/gke-a4/gke-a4.yaml @1047080; GKE maintenance-windows-and-exclusions)."""
+    exclusions = (
+        [
+            gcp.container.ClusterMaintenancePolicyMaintenanceExclusionArgs(
+                exclusion_name="no-minor-or-node-upgrades",
+                start_time=config.hold_since,
+                exclusion_options=gcp.container.ClusterMaintenancePolicyMaintenanceExclusionExclusionOptionsArgs(
+                    scope=catalog.GKE_EXCLUSION_SCOPE, end_time_behavior=catalog.GKE_EXCLUSION_END
+                ),
+            )
+        ]
+        if config.hold_minor_and_node_upgrades
+        else None
+    )
+    return gcp.container.ClusterMaintenancePolicyArgs(
+        recurring_window=gcp.container.ClusterMaintenancePolicyRecurringWindowArgs(
+            start_time=config.window_start, end_time=config.window_end, recurrence=config.recurrence
+        ),
+        maintenance_exclusions=exclusions,
+    )
+
+
 @dataclass(frozen=True)
 class GkeClusterArgs:
     config: GcpPlatformConfig
@@ -96,6 +147,18 @@ class GkeCluster(pulumi.ComponentResource):
         super().__init__("llm-serving:gcp:Cluster", name, None, opts)
         config = args.config
         child = child_options(self, opts)
+
+        # Resolved at deploy time from what GKE offers now (an exact patch would be
+        # withdrawn by GKE within months; gcp-a4high.md §2, audit gcp.md finding 1).
+        offered = gcp.container.get_engine_versions_output(
+            location=config.region,  # regional cluster: the region's versions, not a zone's
+            project=config.project,
+            version_prefix=config.version_prefix,
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+        version = offered.release_channel_latest_version.apply(
+            lambda latest: master_version(config.version_prefix, config.release_channel, latest)
+        )
 
         self.cluster = gcp.container.Cluster(
             name,
@@ -145,7 +208,8 @@ class GkeCluster(pulumi.ComponentResource):
                 gcp_public_cidrs_access_enabled=False,
             ),
             release_channel=gcp.container.ClusterReleaseChannelArgs(channel=config.release_channel),
-            min_master_version=config.min_master_version,
+            min_master_version=version,
+            maintenance_policy=maintenance_policy(config.maintenance),
             # The default pool cannot be configured like ours; GKE needs it to exist for a
             # moment, so it boots with our node account rather than the Compute default.
             remove_default_node_pool=True,
@@ -155,14 +219,24 @@ class GkeCluster(pulumi.ComponentResource):
             ),
             deletion_protection=config.deletion_protection,
             # node_config describes only that short-lived default pool: never diff on it
-            # (a change to it would replace the cluster).
-            opts=child_options(self, opts, ignore_changes=["node_config"]),
+            # (a change to it would replace the cluster). min_master_version is where the
+            # cluster started: GKE (maintenance) or you upgrade it from there, and a newer
+            # patch offered later must not show as a change (toolkit gke-cluster main.tf).
+            # A force-new change replaces the cluster under its fixed name: delete first,
+            # or GKE answers 409 "already exists" (audit reliability.md finding 3).
+            opts=child_options(
+                self, opts, ignore_changes=["nodeConfig", "minMasterVersion"], delete_before_replace=True
+            ),
         )
 
         system = config.system_pool
         self.system_pool = gcp.container.NodePool(
             f"{name}-{SYSTEM_POOL}",
-            name=SYSTEM_POOL,
+            # A generated name (prefix + unique suffix): a force-new change (machine type,
+            # disk) then creates the new pool before deleting the old one, so system pods,
+            # KubeRay and Open WebUI move over instead of waiting for an empty cluster. No
+            # workload selects this pool by name.
+            name_prefix=f"{SYSTEM_POOL}-",
             cluster=self.cluster.name,
             location=config.region,
             node_count=system.nodes_per_zone,  # in each of the region's default zones

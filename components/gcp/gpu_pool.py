@@ -44,6 +44,15 @@ NODE_POOL_LABEL = "cloud.google.com/gke-nodepool"
 LOCAL_SSD_EPHEMERAL_PATH = "/mnt/stateful_partition/kube-ephemeral-ssd"
 # A specific reservation is selected by name under this key (gcp-a4high.md §3).
 RESERVATION_KEY = "compute.googleapis.com/reservation-name"
+# GKE taints a node with this key when its VM is about to be stopped for host
+# maintenance or preemption; a GPU pod tolerates it so that it can still be (re)scheduled
+# during the notice window (gpu-recipes src/helm-charts/a4/inference-templates/deployment
+# serving-launcher.yaml; audit gcp.md finding 6).
+IMPENDING_TERMINATION_TAINT = "cloud.google.com/impending-node-termination"
+# The autoscaler may take flex-start capacity from any zone of node_locations rather than
+# balancing between them (cluster-toolkit modules/compute/gke-node-pool/main.tf @1047080
+# sets it on every autoscaled pool).
+AUTOSCALED_LOCATION_POLICY = "ANY"
 
 
 def reservation_path(project: str, reservation: str, block: str | None = None) -> str:
@@ -67,7 +76,10 @@ def reservation_affinity(
 
 
 def gpu_tolerations() -> list[Manifest]:
-    return [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}]
+    return [
+        {"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"},
+        {"key": IMPENDING_TERMINATION_TAINT, "operator": "Exists"},
+    ]
 
 
 def gpu_nodes(pool: GcpGpuPoolConfig, wiring: PodWiring) -> GpuNodes:
@@ -88,6 +100,10 @@ def gpu_nodes(pool: GcpGpuPoolConfig, wiring: PodWiring) -> GpuNodes:
         env=wiring.env,
         shell_prelude=wiring.shell_prelude,
         scratch_host_path=LOCAL_SSD_EPHEMERAL_PATH if machine.local_ssds else None,
+        shm_gib=machine.shm_gib,
+        # NCCL registers (pins) GPU buffers with the RDMA NICs; vLLM's multi-node guide
+        # adds IPC_LOCK for GPUDirect RDMA (vllm-serving.md §1.1), the one capability kept.
+        capabilities=("IPC_LOCK",) if machine.rdma_nics > 0 else (),
     )
 
 
@@ -121,7 +137,9 @@ class GpuNodePool(pulumi.ComponentResource):
             # Flex-start nodes come and go with pending pods; the others are a fixed count.
             node_count=None if flex_start else pool.node_count,
             autoscaling=gcp.container.NodePoolAutoscalingArgs(
-                total_min_node_count=0, total_max_node_count=pool.node_count
+                total_min_node_count=0,
+                total_max_node_count=pool.node_count,
+                location_policy=AUTOSCALED_LOCATION_POLICY,
             )
             if flex_start
             else None,
@@ -182,6 +200,19 @@ class GpuNodePool(pulumi.ComponentResource):
                 workload_metadata_config=NODE_WORKLOAD_METADATA,
                 shielded_instance_config=NODE_SHIELDED_INSTANCE,
             ),
-            opts=child_options(self, opts),
+            # The pool keeps its name (pods select it by name, and a reservation holds no
+            # spare machine for a second pool): a force-new change (machine type,
+            # provisioning mode, reservation, driver) deletes it first, else GKE answers
+            # 409 "already exists" (audit reliability.md finding 3). The local-SSD count
+            # is tied to the machine type and read back differently at times: ignoring it
+            # avoids replacing the pool over nothing (cluster-toolkit gke-node-pool
+            # main.tf lifecycle @1047080). A replacement keeps the old count too, which is
+            # right while every RDMA machine in the catalog has 32 local SSDs.
+            opts=child_options(
+                self,
+                opts,
+                delete_before_replace=True,
+                ignore_changes=["nodeConfig.ephemeralStorageLocalSsdConfig"],
+            ),
         )
         self.register_outputs({"name": self.node_pool.name})

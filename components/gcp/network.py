@@ -11,6 +11,12 @@ Google's A4 blueprint (gcp-a4high.md §1) gives each GPU node ten NICs on three 
 ``plan_networks`` derives every name and range from the stack config, as plain values,
 so the node pool, the GKE network objects and the tests agree on them without Pulumi.
 Names start with the cluster name so two stacks can share a project.
+
+Every network resource keeps that fixed name, so each is replaced delete-first: created
+first, the replacement would collide with its predecessor's name (GCP answers 409
+"already exists"; audit reliability.md finding 3). Their dependants (subnets, the
+cluster, the node pools) are replaced with them, so nothing is left pointing at a
+deleted network.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import Literal
 import pulumi
 import pulumi_gcp as gcp
 
+from components import catalog
 from components.config import GcpPlatformConfig
 from components.gcp.options import child_options
 
@@ -123,7 +130,7 @@ class Networks(pulumi.ComponentResource):
     def __init__(self, name: str, args: NetworksArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-serving:gcp:Networks", name, None, opts)
         config, plan = args.config, args.plan
-        child = child_options(self, opts)
+        child = child_options(self, opts, delete_before_replace=True)
 
         # net-0: the cluster's network. The secondary ranges are what VPC-native GKE uses.
         net0 = self._vpc(f"{name}-net-0", plan.primary.network, config.network.mtu, child)
@@ -163,6 +170,12 @@ class Networks(pulumi.ComponentResource):
             region=config.region,
             nat_ip_allocate_option="AUTO_ONLY",
             source_subnetwork_ip_ranges_to_nat="ALL_SUBNETWORKS_ALL_IP_RANGES",
+            # Ports grow per VM with its connections, instead of a fixed 64 that a node
+            # pulling images and weights over many connections runs out of (audit gcp.md
+            # finding 7; sizes in components/catalog/gke.py).
+            enable_dynamic_port_allocation=True,
+            min_ports_per_vm=catalog.NAT_MIN_PORTS_PER_VM,
+            max_ports_per_vm=catalog.NAT_MAX_PORTS_PER_VM,
             log_config=gcp.compute.RouterNatLogConfigArgs(enable=True, filter="ERRORS_ONLY"),
             opts=child,
         )

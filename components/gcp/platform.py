@@ -32,6 +32,7 @@ from components.gcp.gpu_pool import GpuNodePool, GpuNodePoolArgs, gpu_nodes
 from components.gcp.identity import NodeIdentity, NodeIdentityArgs
 from components.gcp.namespace import WorkloadNamespace, WorkloadNamespaceArgs
 from components.gcp.network import Networks, NetworksArgs, plan_networks
+from components.gcp.pod_network import cluster_network
 from components.gcp.rdma import RdmaNetworking, RdmaNetworkingArgs, pod_wiring
 from components.gcp.registry import ContainerRegistry, ContainerRegistryArgs
 from components.gcp.services import ProjectServices, ProjectServicesArgs
@@ -212,5 +213,6 @@ class GcpPlatform(pulumi.ComponentResource):
                 *rdma.ready,
             ],
             outputs=outputs,
+            network=cluster_network(config),
         )
         self.register_outputs(dict(outputs))

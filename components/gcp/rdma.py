@@ -125,7 +125,9 @@ def pod_wiring(plan: NetworkPlan) -> PodWiring:
         volumes=tuple(
             {"name": name, "hostPath": {"path": host, "type": "DirectoryOrCreate"}} for name, host, _ in host_dirs
         ),
-        volume_mounts=tuple({"name": name, "mountPath": path} for name, _, path in host_dirs),
+        # Read-only: the engine only loads the driver's and gIB's libraries; the installer
+        # DaemonSet is what writes them.
+        volume_mounts=tuple({"name": name, "mountPath": path, "readOnly": True} for name, _, path in host_dirs),
         env=({"name": "LD_LIBRARY_PATH", "value": f"{NVIDIA_DIR}/lib64"},),
         # `.` rather than `source`: the engine's shell may be POSIX sh.
         shell_prelude=prelude,

@@ -8,9 +8,23 @@ from typing import Any
 import pulumi
 
 from components.config import ServiceExposure
-from components.platform import GpuNodes, LoadBalancing, Manifest, ModelStore
+from components.platform import ClusterNetwork, GpuNodes, LoadBalancing, Manifest, ModelStore
+from components.workloads.needs import Peer
 
 PART_OF = "llm-serving"
+
+# Pod hardening (Kubernetes Pod Security Standards, "restricted" profile:
+# https://kubernetes.io/docs/concepts/security/pod-security-standards/). The Jobs run their
+# images' tools as this user; the images default to root (vllm/vllm-openai and
+# amazon/aws-cli set no USER; google-cloud-cli creates a `cloudsdk` user (1000) but does
+# not switch to it), so every path they write is a mounted volume owned through fsGroup.
+# Above 10000, so it is no user of the node either (checkov CKV_K8S_40).
+NON_ROOT_UID = 10001
+# A writable /tmp and $HOME under a read-only root file system: Python, the gcloud CLI
+# (~/.config/gcloud), the AWS CLI (~/.aws) and the hf CLI write there.
+TMP_DIR = "/tmp"
+TMP_VOLUME: Manifest = {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}
+TMP_MOUNT: Manifest = {"name": "tmp", "mountPath": TMP_DIR}
 
 
 def labels(name: str, component: str) -> dict[str, str]:
@@ -57,6 +71,50 @@ def store_env(store: ModelStore) -> list[Manifest]:
     return [env(k, v) for k, v in store.env.items()]
 
 
+def container_security(capabilities: Iterable[str] = (), *, read_only_root: bool = False) -> Manifest:
+    """A container's securityContext: no privilege escalation, every capability dropped
+    but those named, the runtime's default seccomp profile."""
+    caps: Manifest = {"drop": ["ALL"]}
+    if added := sorted(set(capabilities)):
+        caps["add"] = added
+    context: Manifest = {
+        "allowPrivilegeEscalation": False,
+        "capabilities": caps,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    if read_only_root:
+        context["readOnlyRootFilesystem"] = True
+    return context
+
+
+def pod_security(run_as: int | None = None) -> Manifest:
+    """A pod's securityContext: RuntimeDefault seccomp; with ``run_as``, a non-root user
+    and group that also owns the pod's volumes (fsGroup)."""
+    context: Manifest = {"seccompProfile": {"type": "RuntimeDefault"}}
+    if run_as is not None:
+        context.update(runAsNonRoot=True, runAsUser=run_as, runAsGroup=run_as, fsGroup=run_as)
+    return context
+
+
+def hardened_pod(run_as: int | None = None) -> Manifest:
+    """Pod spec fields every workload pod sets. No service account token: no workload
+    calls the Kubernetes API, and neither cloud identity needs it (GKE Workload Identity
+    answers on the node's metadata server, which identifies the pod by its address,
+    https://cloud.google.com/kubernetes-engine/docs/concepts/workload-identity; EKS Pod
+    Identity projects its own `eks-pod-identity-token` volume into the pod,
+    https://docs.aws.amazon.com/eks/latest/userguide/pod-id-how-it-works.html)."""
+    return {"automountServiceAccountToken": False, "securityContext": pod_security(run_as)}
+
+
+def load_balancer_clients(exposure: ServiceExposure, network: ClusterNetwork) -> tuple[Peer, ...]:
+    """Who reaches a Service's pods through its load balancer: the allowed source ranges,
+    and the nodes that forward for it (externalTrafficPolicy Cluster)."""
+    if exposure.type != "LoadBalancer":
+        return ()
+    ranges = (*(str(r) for r in exposure.allowed_source_ranges), *network.node_cidrs)
+    return (Peer(ip_blocks=tuple(dict.fromkeys(ranges))),)
+
+
 def script_container(
     name: str,
     image: str,
@@ -66,14 +124,24 @@ def script_container(
     env: Iterable[Manifest] = (),
     mounts: Iterable[Manifest] = (),
     shell: str = "/bin/sh",
+    read_only_root: bool = False,
 ) -> Manifest:
-    """A container that runs one shell script: a Job's step or an init container."""
+    """A container that runs one shell script: a Job's step or an init container.
+
+    ``read_only_root``: the root file system is read-only and ``$HOME`` is the pod's
+    ``TMP_VOLUME`` (which the pod must then have)."""
     container: Manifest = {"name": name, "image": image, "command": [shell, "-c", script]}
-    if environment := list(env):
+    environment = list(env)
+    volume_mounts = list(mounts)
+    if read_only_root:
+        environment.append({"name": "HOME", "value": TMP_DIR})
+        volume_mounts.append(dict(TMP_MOUNT))
+    if environment:
         container["env"] = environment
-    if volume_mounts := list(mounts):
+    if volume_mounts:
         container["volumeMounts"] = volume_mounts
     container["resources"] = {"requests": dict(requests)}
+    container["securityContext"] = container_security(read_only_root=read_only_root)
     return container
 
 
@@ -106,7 +174,8 @@ def gpu_resources(gpu: GpuNodes, count: int, cpu: str, memory: str) -> Manifest:
 
 def dev_shm(size_gib: int) -> tuple[Manifest, Manifest]:
     """A memory-backed /dev/shm (the container default of 64 MiB starves NCCL and the
-    engine's worker processes; vllm-serving.md §1.1 multi-node notes)."""
+    engine's worker processes; vllm-serving.md §1.1 multi-node notes), sized by the
+    platform per machine (``GpuNodes.shm_gib``)."""
     volume = {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{size_gib}Gi"}}
     return volume, {"name": "dshm", "mountPath": "/dev/shm"}
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from components import catalog
+from components import catalog, vllm_cli
 from components.config import StackConfig
 from components.platform import Manifest
 from components.sizing import startup_budget_seconds
+from components.topology import Topology
 from components.workloads.common import env_from_secret
 
-ENGINE_PORT = 8000  # vLLM and Ray Serve both serve the OpenAI API here
+ENGINE_PORT = vllm_cli.PORT  # vLLM and Ray Serve both serve the OpenAI API here
 SECRET_API_KEY = "vllm-api-key"  # Secret name and ...
 SECRET_API_KEY_KEY = "api-key"  # ... key of the engine's API key
 SECRET_HF_TOKEN = "hf-token"
@@ -22,24 +23,18 @@ SECRET_HF_TOKEN_KEY = "HF_TOKEN"
 # one A10G (aws-eks-karpenter.md §4.3); vLLM needs less outside the GPU.
 CPU_PER_GPU = 4
 MEMORY_GIB_PER_GPU = 24
-# /dev/shm per GPU: AIoEKS gives one-GPU vLLM pods 15Gi (aws-eks-karpenter.md §5); the
-# A4 gpu-recipes chart gives an 8-GPU pod 250Gi (gcp-a4high.md §4.3).
-SHM_GIB_PER_GPU = 16
 IMAGE_PULL_SECONDS = 15 * 60  # multi-GB serving images on a fresh node
 
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """The sized engine: model, parallelism, context and the start-up time budget."""
+    """The sized engine: model, topology, context and the start-up time budget."""
 
     model: catalog.ModelSpec
     served_name: str
     image: str
-    tensor_parallel: int
-    pipeline_parallel: int
+    topology: Topology
     max_model_len: int
-    gpu_memory_utilization: float
-    kv_cache_dtype: str
     max_num_seqs: int | None
     max_num_batched_tokens: int | None
     replicas: int
@@ -47,8 +42,36 @@ class EngineSettings:
     startup_seconds: int  # how long the first start may take (probe and await budget)
 
     @property
+    def tensor_parallel(self) -> int:
+        return self.topology.layout.tensor
+
+    @property
+    def pipeline_parallel(self) -> int:
+        return self.topology.layout.pipeline
+
+    @property
+    def gpu_memory_utilization(self) -> float:
+        return self.topology.gpu_memory_utilization
+
+    @property
+    def kv_cache_dtype(self) -> str:
+        return self.topology.kv_cache_dtype
+
+    @property
     def gpus(self) -> int:
-        return self.tensor_parallel * self.pipeline_parallel
+        """GPUs of one replica's pod (one node until multi-node engines exist)."""
+        return self.topology.layout.gpus
+
+    @property
+    def serve_options(self) -> vllm_cli.ServeOptions:
+        return vllm_cli.ServeOptions(
+            model=self.model,
+            served_name=self.served_name,
+            topology=self.topology,
+            max_model_len=self.max_model_len,
+            max_num_seqs=self.max_num_seqs,
+            max_num_batched_tokens=self.max_num_batched_tokens,
+        )
 
     @property
     def cpu(self) -> str:
@@ -58,10 +81,6 @@ class EngineSettings:
     def memory(self) -> str:
         return f"{MEMORY_GIB_PER_GPU * self.gpus}Gi"
 
-    @property
-    def shm_gib(self) -> int:
-        return SHM_GIB_PER_GPU * self.gpus
-
     @classmethod
     def from_config(cls, config: StackConfig, from_bucket: bool) -> EngineSettings:
         serving = config.serving
@@ -69,11 +88,8 @@ class EngineSettings:
             model=serving.model_spec,
             served_name=serving.served_name,
             image=serving.engine_image,
-            tensor_parallel=serving.tensor_parallel_size,
-            pipeline_parallel=serving.pipeline_parallel_size,
+            topology=config.topology,
             max_model_len=config.max_model_len,
-            gpu_memory_utilization=serving.gpu_memory_utilization,
-            kv_cache_dtype=serving.kv_cache_dtype,
             max_num_seqs=serving.max_num_seqs,
             max_num_batched_tokens=serving.max_num_batched_tokens,
             replicas=serving.replicas,

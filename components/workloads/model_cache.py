@@ -1,17 +1,23 @@
 """The model cache: a Job that copies a model from Hugging Face into the stack's bucket once.
 
-Three steps in one pod, sharing a scratch volume:
+Three steps in one pod, sharing a scratch volume in which each model has its own work
+folder (``/work/<org>--<name>``):
 
-1. ``check`` (cloud CLI): if ``models/<id>/.llm-serving-complete`` exists, note it and
-   skip everything else; a rerun of the Job is a no-op.
+1. ``check`` (cloud CLI): clears what earlier runs left (this model's skip flag, and
+   every other model's folder: on GKE the scratch is a hostPath that outlives the Job),
+   then flags the model as cached if ``models/<id>/.llm-serving-complete`` exists; a
+   rerun of the Job is then a no-op.
 2. ``download`` (the vLLM image, which ships the ``hf`` CLI): download the repository
-   to scratch (``original/`` consolidated checkpoints excluded: engines read the
-   safetensors).
-3. ``upload`` (cloud CLI): sync the files to the bucket, then write the marker last,
-   so an engine waiting on it never sees a half-copied model.
+   into the model's folder (``original/`` consolidated checkpoints excluded: engines read
+   the safetensors), logging progress every minute.
+3. ``upload`` (cloud CLI): sync the files to the bucket, write the marker last, so an
+   engine waiting on it never sees a half-copied model, then delete the local copy.
 
-Scratch is node-local SSD when the platform has it (GKE A4 High: the Job then runs on
-the GPU node without taking a GPU) and an ephemeral volume otherwise.
+A failed upload leaves the download and its ``.cache`` (the Hub's per-file metadata) in
+place, so the Job's next attempt on the same node resumes instead of starting over;
+``.cache`` itself is never uploaded. Scratch is node-local SSD when the platform has it
+(GKE A4 High: the Job then runs on the GPU node without taking a GPU) and an ephemeral
+volume otherwise.
 """
 
 from __future__ import annotations
@@ -21,16 +27,99 @@ import shlex
 
 import pulumi
 
-from components.catalog import VLLM_IMAGE, ModelSpec
+from components.catalog import GB, VLLM_IMAGE, ModelSpec
 from components.platform import GpuNodes, Manifest, ModelStore
 from components.sizing import cache_job_deadline_seconds
-from components.workloads.common import concat, env, gpu_pod_fields, metadata, script_container, store_env
+from components.workloads.common import (
+    NON_ROOT_UID,
+    TMP_VOLUME,
+    concat,
+    env,
+    gpu_pod_fields,
+    hardened_pod,
+    metadata,
+    script_container,
+    selector,
+    store_env,
+)
 from components.workloads.engine import hf_token_env, scratch_size_gib
+from components.workloads.needs import WorkloadNeeds
 from components.workloads.weights import MARKER, weights_key
 
 NAME = "model-cache"
 WORK = "/work"
-SKIP_FLAG = f"{WORK}/already-cached"
+# What `hf download --local-dir` keeps beside the files (huggingface_hub 2.4.0
+# `_local_folder.py`: `<local_dir>/.cache/huggingface/`): lets a retry skip finished files.
+HUB_METADATA = ".cache"
+PROGRESS_SECONDS = 60
+# Files `hf download` fetches at once (huggingface_hub 2.4.0 `cli/download.py`
+# `--max-workers`, default 8); R1 has 163 shards of ~4.3 GB, so more in flight fill the NIC.
+DOWNLOAD_WORKERS = 16
+# huggingface_hub 2.4.0 `constants.py`: `HF_XET_HIGH_PERFORMANCE` (the successor of
+# hf_transfer) lets hf_xet use more concurrency and memory. Set only where the Job runs on
+# a GPU node with hundreds of GB of RAM: on small nodes it has been seen to OOM.
+XET_HIGH_PERFORMANCE = {"HF_XET_HIGH_PERFORMANCE": "1"}
+
+
+def work_dir(model: ModelSpec) -> str:
+    """The model's own folder in scratch: one model's files never mix with another's."""
+    return f"{WORK}/{model.hf_id.replace('/', '--')}"
+
+
+def check_script(store: ModelStore, state: str) -> str:
+    """Clear what earlier runs left, then flag the model as cached if the marker exists."""
+    exists = store.exists_command(f"$MODEL_URL/{MARKER}")
+    return f"""set -e
+for entry in {WORK}/* {WORK}/.[!.]*; do
+  if [ -e "$entry" ] && [ "$entry" != {state} ]; then
+    echo "removing $entry (left by an earlier run)"; rm -rf "$entry"
+  fi
+done
+rm -f {state}/cached
+mkdir -p {state}
+if {exists}; then
+  echo "$MODEL_URL is already cached"; rm -rf {state}/model; touch {state}/cached
+else
+  echo "$MODEL_URL is not cached yet"
+fi
+"""
+
+
+def download_script(model: ModelSpec, state: str) -> str:
+    """``hf download`` into the model's folder, with a progress line every minute (the
+    CLI's own progress bars are off: in a pod log they are one endless line)."""
+    size = f"{model.checkpoint_bytes / GB:.0f} GB"
+    return f"""set -e
+if [ -f {state}/cached ]; then echo "already cached, nothing to download"; exit 0; fi
+mkdir -p {state}/model
+( while sleep {PROGRESS_SECONDS}; do
+    echo "$(date -u +%H:%M:%S) downloaded $(du -sh {state}/model | cut -f1) of ~{size}"
+  done ) &
+PROGRESS=$!
+trap 'kill $PROGRESS 2>/dev/null' EXIT
+hf download {shlex.quote(model.hf_id)} --local-dir {state}/model --exclude 'original/*' \\
+  --max-workers {DOWNLOAD_WORKERS}
+echo "downloaded $(du -sh {state}/model | cut -f1)"
+"""
+
+
+def upload_script(store: ModelStore, model: ModelSpec, state: str) -> str:
+    """Files, then the marker, then (only then) the local copy and its Hub metadata go."""
+    marker = json.dumps({"model": model.hf_id, "writer": "llm-serving model-cache"})
+    upload = store.upload_command(f"{state}/model", "$MODEL_URL", exclude_dir=HUB_METADATA)
+    return f"""set -e
+if [ -f {state}/cached ]; then rm -rf {state}; echo "already cached"; exit 0; fi
+{upload}
+echo {shlex.quote(marker)} > {state}/marker
+{store.write_command(f"{state}/marker", f"$MODEL_URL/{MARKER}")}
+rm -rf {state}
+echo "cached $MODEL_URL"
+"""
+
+
+def model_cache_needs() -> WorkloadNeeds:
+    """Serves nothing; reaches Hugging Face and the bucket over HTTPS as the writer account."""
+    return WorkloadNeeds(name=NAME, selector=selector(NAME), internet_egress=True, cloud_identity=True)
 
 
 def model_cache_job(
@@ -44,29 +133,13 @@ def model_cache_job(
 ) -> Manifest:
     key = weights_key(model)
     url = concat(f"{store.scheme}://", bucket, f"/{key}")
-    marker = json.dumps({"model": model.hf_id, "writer": "llm-serving model-cache"})
+    state = work_dir(model)
     cli_env = [env("MODEL_URL", url), *store_env(store)]
-
-    check = (
-        f"if {store.exists_command(f'$MODEL_URL/{MARKER}')}; then\n"
-        f'  echo "$MODEL_URL is already cached"; touch {SKIP_FLAG}\n'
-        "fi\n"
-    )
-    download = (
-        "set -e\n"
-        f"if [ -f {SKIP_FLAG} ]; then exit 0; fi\n"
-        f"hf download {shlex.quote(model.hf_id)} --local-dir {WORK}/model --exclude 'original/*'\n"
-        f"rm -rf {WORK}/model/.cache\n"  # the hub's download metadata, not model files
-    )
-    upload = (
-        "set -e\n"
-        f"if [ -f {SKIP_FLAG} ]; then exit 0; fi\n"
-        f"{store.upload_command(f'{WORK}/model', '$MODEL_URL')}\n"
-        f"echo {shlex.quote(marker)} > {WORK}/marker\n"
-        f"{store.write_command(f'{WORK}/marker', f'$MODEL_URL/{MARKER}')}\n"
-        'echo "cached $MODEL_URL"\n'
-    )
-    download_env = [env("HF_HOME", f"{WORK}/hf-home")]
+    upload_env = [*cli_env, *(env(k, v) for k, v in store.uploader_env.items())]
+    # HF_HOME in the model's folder: hf_xet's chunk cache is deleted with the copy.
+    download_env = [env("HF_HOME", f"{state}/hf-home"), env("HF_HUB_DISABLE_PROGRESS_BARS", "1")]
+    if gpu.scratch_host_path:
+        download_env += [env(k, v) for k, v in XET_HIGH_PERFORMANCE.items()]
     if hf_token:
         download_env.append(hf_token_env())
 
@@ -78,40 +151,47 @@ def model_cache_job(
             script_container(
                 "check",
                 store.cli_image,
-                check,
+                check_script(store, state),
                 env=cli_env,
                 mounts=[work_mount],
                 requests={"cpu": "100m", "memory": "256Mi"},
+                read_only_root=True,
             ),
             script_container(
                 "download",
                 VLLM_IMAGE.ref,
-                download,
+                download_script(model, state),
                 env=download_env,
                 mounts=[work_mount],
                 requests={"cpu": "4", "memory": "16Gi"},
                 shell="/bin/bash",
+                read_only_root=True,
             ),
         ],
         "containers": [
             script_container(
                 "upload",
                 store.cli_image,
-                upload,
-                env=cli_env,
+                upload_script(store, model, state),
+                env=upload_env,
                 mounts=[work_mount],
                 requests={"cpu": "4", "memory": "8Gi"},
+                read_only_root=True,
             ),
         ],
     }
     if gpu.scratch_host_path:
         # Run beside the engine on the GPU node (no GPU requested) to use its local SSD.
-        pod_spec.update(gpu_pod_fields(gpu))
+        # As the images' default root: the kubelet creates the hostPath root-owned and
+        # fsGroup does not apply to hostPath volumes.
+        pod_spec.update(gpu_pod_fields(gpu), **hardened_pod())
         pod_spec["volumes"] = [
-            {"name": "work", "hostPath": {"path": f"{gpu.scratch_host_path}/model-cache", "type": "DirectoryOrCreate"}}
+            {"name": "work", "hostPath": {"path": f"{gpu.scratch_host_path}/model-cache", "type": "DirectoryOrCreate"}},
+            TMP_VOLUME,
         ]
     else:
-        pod_spec["volumes"] = [{"name": "work", "emptyDir": {"sizeLimit": f"{scratch_size_gib(model)}Gi"}}]
+        pod_spec.update(hardened_pod(run_as=NON_ROOT_UID))
+        pod_spec["volumes"] = [{"name": "work", "emptyDir": {"sizeLimit": f"{scratch_size_gib(model)}Gi"}}, TMP_VOLUME]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class Peer:
     """Pods allowed to connect: by labels in the workload namespace, or every pod of
-    another namespace (``namespace`` set, ``pod_labels`` empty) such as a metrics scraper's."""
+    another namespace (``namespace`` set, ``pod_labels`` empty) such as a metrics scraper's,
+    or addresses outside the cluster (``ip_blocks``: a load balancer's allowed sources)."""
 
     pod_labels: Mapping[str, str] = field(default_factory=dict)
     namespace: str | None = None  # None: the workload namespace
+    ip_blocks: tuple[str, ...] = ()  # CIDRs; when set, the labels and namespace are unused
 
 
 @dataclass(frozen=True)
@@ -51,14 +53,19 @@ class WorkloadNeeds:
     a NetworkPolicy cannot name hosts). ``cloud_identity``: the pod exchanges its service
     account for cloud credentials (Workload Identity / Pod Identity endpoints on the node).
     ``capabilities`` are added to the containers' otherwise empty set (RDMA and EFA
-    engines need ``IPC_LOCK``).
+    engines need ``IPC_LOCK``). ``peer_any_port``: the workload's pods reach each other on
+    any port (Ray's raylet, object manager and workers, and NCCL's bootstrap pick ports at
+    random), which ``peer_ports`` cannot list.
     """
 
     name: str
     selector: Mapping[str, str]
     serves: tuple[ServedPort, ...] = ()
     peer_ports: tuple[int, ...] = ()
+    # Inclusive port ranges open among the workload's own pods (NetworkPolicy ``endPort``),
+    # for runtimes that pick ports from a range (Ray's worker processes).
     internet_egress: bool = False
     cloud_identity: bool = False
     capabilities: tuple[str, ...] = ()
     metrics: MetricsEndpoint | None = None
+    peer_any_port: bool = False

@@ -39,13 +39,16 @@ import json
 from components.config import OpenWebuiConfig, ServiceExposure
 from components.platform import LoadBalancing, Manifest
 from components.workloads.common import (
+    container_security,
     env,
     env_from_secret,
+    hardened_pod,
     http_probe,
     metadata,
     selector,
     service,
 )
+from components.workloads.needs import Peer, ServedPort, WorkloadNeeds
 
 NAME = "open-webui"
 PORT = 8080  # the image's PORT (Dockerfile ENV PORT=8080)
@@ -63,6 +66,14 @@ ADMIN_PASSWORD_NOTE = (
     "the initial password only: Open WebUI creates the admin on its first start and never "
     "reads WEBUI_ADMIN_PASSWORD again; change the password in Open WebUI (Settings > Account)"
 )
+
+
+def open_webui_needs(clients: tuple[Peer, ...]) -> WorkloadNeeds:
+    """Serves the UI on 8080 to ``clients`` (a load balancer's sources; none when only
+    port-forwarded, which enters the pod through the kubelet). Calls the engine (the
+    engine lists it as a client) and nothing else: no internet (``OFFLINE_MODE``), no
+    cloud identity."""
+    return WorkloadNeeds(name=NAME, selector=selector(NAME), serves=(ServedPort("http", PORT, clients),))
 
 
 def open_webui_pvc(namespace: str, config: OpenWebuiConfig, storage_class: str | None) -> Manifest:
@@ -109,8 +120,10 @@ def open_webui_deployment(
             env_from_secret("WEBUI_ADMIN_PASSWORD", SECRET, SECRET_ADMIN_PASSWORD_KEY),
             env_from_secret("WEBUI_SECRET_KEY", SECRET, SECRET_KEY_KEY),
             env("DATA_DIR", DATA_DIR),
+            # Its NetworkPolicy allows no internet: don't try Hugging Face or update checks
+            # (docs.openwebui.com/getting-started/env-configuration, OFFLINE_MODE).
+            env("OFFLINE_MODE", "True"),
             env("ENABLE_EVALUATION_ARENA_MODELS", "False"),  # else an extra "arena-model" is listed
-            env("OFFLINE_MODE", "True"),  # else it downloads an embedding model from Hugging Face at start
             *([] if tool_calling else [env("DEFAULT_MODEL_PARAMS", NO_NATIVE_TOOLS)]),
         ],
         "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "4Gi"}},
@@ -119,6 +132,10 @@ def open_webui_deployment(
         "startupProbe": http_probe("/health", PORT, 10, 60),
         "readinessProbe": http_probe("/health", PORT, 10, 3),
         "livenessProbe": http_probe("/health", PORT, 30, 4),
+        # Root and a writable root file system, as the image is built: its Dockerfile
+        # defaults to UID 0 ("non-root configurations are untested") and start.sh tees
+        # its log into /app/backend (open-webui/open-webui Dockerfile, backend/start.sh).
+        "securityContext": container_security(),
     }
     return {
         "apiVersion": "apps/v1",
@@ -131,6 +148,7 @@ def open_webui_deployment(
             "template": {
                 "metadata": {"labels": metadata(NAME, None, "ui")["labels"]},
                 "spec": {
+                    **hardened_pod(),
                     "containers": [container],
                     "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": PVC_NAME}}],
                 },

@@ -23,14 +23,13 @@ from typing import Any, cast
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import catalog
 from components.config import StackConfig
 from components.kubernetes import apply, skip_await
 from components.platform import READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, Platform
 from components.sizing import cache_job_deadline_seconds
-from components.workloads import benchmark, model_cache, open_webui, rayservice, vllm
+from components.workloads import benchmark, model_cache, open_webui
+from components.workloads.common import load_balancer_clients, selector
 from components.workloads.engine import (
-    ENGINE_PORT,
     IMAGE_PULL_SECONDS,
     SECRET_API_KEY,
     SECRET_API_KEY_KEY,
@@ -38,6 +37,9 @@ from components.workloads.engine import (
     SECRET_HF_TOKEN_KEY,
     EngineSettings,
 )
+from components.workloads.engines import ENGINES, Endpoint, Engine, EngineContext
+from components.workloads.needs import Peer, WorkloadNeeds
+from components.workloads.network_policy import network_policies
 from components.workloads.secrets import (
     ADMIN_PASSWORD_LENGTH,
     API_KEY_LENGTH,
@@ -58,10 +60,6 @@ class ServingArgs:
     stack: str
 
 
-def in_cluster_url(service: str, namespace: str, port: int, path: str = "") -> str:
-    return f"http://{service}.{namespace}.svc.cluster.local:{port}{path}"
-
-
 def _external_url(svc: pulumi.CustomResource, port: int, path: str = "") -> pulumi.Output[str]:
     """The load balancer's address once the cloud has assigned one."""
 
@@ -77,6 +75,8 @@ class Serving(pulumi.ComponentResource):
     """Everything that runs on the platform; ``outputs`` are the stack's endpoint outputs."""
 
     outputs: Mapping[str, pulumi.Input[Any]]
+    # What each workload's pods need from the cluster (NetworkPolicies, hardening, scraping).
+    needs: Mapping[str, WorkloadNeeds]
 
     def __init__(self, name: str, args: ServingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-serving:workloads:Serving", name, None, opts)
@@ -88,36 +88,67 @@ class Serving(pulumi.ComponentResource):
         self._bucket: pulumi.Input[str] = self._store.bucket if self._store else ""
         outputs: dict[str, pulumi.Input[Any]] = {}
 
-        self._hf_secret = self._hf_token_secret(args.hf_token)
         model = config.serving.model_spec
-        loader = choose_loader(config.model_cache, self._store, config.serving.engine)
-        weights = plan_weights(model, loader, self._store, self._bucket, config.serving.tensor_parallel_size)
+        engine = ENGINES.get(config.serving.engine)
+        loader = choose_loader(config.model_cache, self._store, engine.bucket_loader if engine else None)
+        weights = plan_weights(model, loader, self._store, self._bucket, config.topology.layout.tensor)
+        settings = EngineSettings.from_config(config, from_bucket=weights.from_bucket) if engine else None
+        ctx = self._engine_context(settings, weights) if settings else None
+
+        # Default deny, then what each workload declares; every workload object waits for
+        # the policies (``_opts``), so no pod ever runs unconfined.
+        self._policies: list[pulumi.Resource] = []
+        self._needs = {needs.name: needs for needs in self._workload_needs(engine, ctx)}
+        self._policies = [
+            apply(f"netpol-{p['metadata']['name']}", p, self._opts())
+            for p in network_policies(self._ns, platform.network, list(self._needs.values()))
+        ]
+
+        self._hf_secret = self._hf_token_secret(args.hf_token)
         cache_job = self._model_cache(outputs) if config.model_cache.enabled else None
 
-        engine_url: str | None = None
-        if config.serving.engine != "none":
-            settings = EngineSettings.from_config(config, from_bucket=weights.from_bucket)
+        if engine is not None and settings is not None and ctx is not None:
             wait_seconds = settings.startup_seconds + IMAGE_PULL_SECONDS
             if cache_job is not None:
                 wait_seconds += cache_job_deadline_seconds(model)
-            engine_url, engine = self._engine(settings, weights, wait_seconds, outputs)
+            endpoint, engine_resource = self._engine(engine, ctx, wait_seconds, outputs)
+            engine_url = endpoint.url(self._ns)
             outputs["served_model_name"] = settings.served_name
             outputs["openai_base_url"] = engine_url
-            outputs["local_base_url"] = f"http://localhost:{ENGINE_PORT}/v1"
+            outputs["local_base_url"] = f"http://localhost:{endpoint.port}{endpoint.path}"
             outputs["model_weights"] = {"loader": weights.loader, "source": weights.model_arg}
-            outputs["engine"] = self._engine_summary(settings, wait_seconds)
+            outputs["engine"] = self._engine_summary(engine, settings, wait_seconds)
             if config.serving.open_webui.enabled:
-                self._open_webui(engine_url, outputs)
+                self._open_webui(engine_url, endpoint, outputs)
             if config.benchmark.enabled:
-                self._benchmark(engine_url, settings, engine, wait_seconds, outputs)
+                self._benchmark(endpoint, settings, engine_resource, wait_seconds, outputs)
 
         self.outputs = outputs
+        self.needs = self._needs
         self.register_outputs(outputs)
 
     # --- helpers --------------------------------------------------------------------------
 
     def _opts(self, **kwargs: Any) -> pulumi.ResourceOptions:
-        return self._args.platform.resource_options(parent=self, **kwargs)
+        depends_on = [*self._policies, *kwargs.pop("depends_on", [])]
+        return self._args.platform.resource_options(parent=self, depends_on=depends_on, **kwargs)
+
+    def _workload_needs(self, engine: Engine | None, ctx: EngineContext | None) -> list[WorkloadNeeds]:
+        """What every workload this stack runs declares (its NetworkPolicy's source)."""
+        config, network = self._args.config, self._args.platform.network
+        needs: list[WorkloadNeeds] = []
+        if config.model_cache.enabled:
+            needs.append(model_cache.model_cache_needs())
+        if engine is None or ctx is None:
+            return needs
+        needs.append(engine.needs(ctx))
+        if config.serving.open_webui.enabled:
+            needs.append(
+                open_webui.open_webui_needs(load_balancer_clients(config.serving.exposure.open_webui, network))
+            )
+        if config.benchmark.enabled:
+            needs.append(benchmark.benchmark_needs(uploads=self._store is not None))
+        return needs
 
     def _port_forward(self, service: str, local: int, remote: int) -> str:
         return f"kubectl -n {self._ns} port-forward svc/{service} {local}:{remote}"
@@ -148,78 +179,118 @@ class Serving(pulumi.ComponentResource):
 
     # --- engines --------------------------------------------------------------------------
 
-    def _engine(
-        self, settings: EngineSettings, weights: WeightsPlan, wait_seconds: int, outputs: dict[str, pulumi.Input[Any]]
-    ) -> tuple[str, pulumi.Resource]:
+    def _engine_clients(self) -> tuple[Peer, ...]:
+        """Pods that call the engine's API: Open WebUI and the benchmark, when enabled."""
         config = self._args.config
-        hf = self._hf_secret is not None
-        if config.serving.engine == "vllm":
+        clients = []
+        if config.serving.open_webui.enabled:
+            clients.append(Peer(selector(open_webui.NAME)))
+        if config.benchmark.enabled:
+            clients.append(Peer(selector(benchmark.NAME)))
+        # Whoever the engine's load balancer admits (ClusterIP: nobody).
+        clients += load_balancer_clients(config.serving.exposure.engine, self._args.platform.network)
+        return tuple(clients)
+
+    def _engine_context(self, settings: EngineSettings, weights: WeightsPlan) -> EngineContext:
+        return EngineContext(
+            namespace=self._ns,
+            settings=settings,
+            gpu=self._gpu,
+            weights=weights,
+            service_account=READER_SERVICE_ACCOUNT,
+            hf_token=self._args.hf_token is not None,
+            exposure=self._args.config.serving.exposure.engine,
+            load_balancing=self._args.platform.load_balancing,
+            clients=self._engine_clients(),
+        )
+
+    def _engine(
+        self,
+        engine: Engine,
+        ctx: EngineContext,
+        wait_seconds: int,
+        outputs: dict[str, pulumi.Input[Any]],
+    ) -> tuple[Endpoint, pulumi.Resource]:
+        """Apply whatever the engine is made of; the engine decides, this only orders."""
+        config = self._args.config
+        endpoint = engine.endpoint()
+        before: list[pulumi.Resource] = self._after_hf_secret()
+        if endpoint.api_key:
             api_key = generated_password("vllm-api-key", API_KEY_LENGTH, self)
-            key_secret = apply(
-                "vllm-api-key", secret(SECRET_API_KEY, self._ns, "engine", {SECRET_API_KEY_KEY: api_key}), self._opts()
-            )
-            deployment = vllm.vllm_deployment(self._ns, settings, self._gpu, weights, READER_SERVICE_ACCOUNT, hf)
-            if config.serving.wait_for_ready:
-                minutes = f"{math.ceil(wait_seconds / 60)}m"
-                await_opts: dict[str, Any] = {"custom_timeouts": pulumi.CustomTimeouts(create=minutes, update=minutes)}
-            else:
-                deployment, await_opts = skip_await(deployment), {}
-            engine = apply(
-                vllm.NAME, deployment, self._opts(depends_on=[key_secret, *self._after_hf_secret()], **await_opts)
-            )
-            svc = apply(
-                f"{vllm.NAME}-svc",
-                vllm.vllm_service(self._ns, config.serving.exposure.engine, self._args.platform.load_balancing),
-                self._opts(),
+            before.append(
+                apply(
+                    "vllm-api-key",
+                    secret(SECRET_API_KEY, self._ns, "engine", {SECRET_API_KEY_KEY: api_key}),
+                    self._opts(),
+                )
             )
             outputs["api_key"] = pulumi.Output.secret(api_key)
-            outputs["port_forward"] = {"engine": self._port_forward(vllm.NAME, ENGINE_PORT, ENGINE_PORT)}
-            if config.serving.exposure.engine.type == "LoadBalancer":
-                outputs["engine_external_url"] = _external_url(svc, ENGINE_PORT, "/v1")
-            return in_cluster_url(vllm.NAME, self._ns, ENGINE_PORT, "/v1"), engine
+        for operator in engine.operators():
+            chart = operator.chart
+            before.append(
+                k8s.helm.v3.Release(
+                    operator.name,
+                    k8s.helm.v3.ReleaseArgs(
+                        chart=chart.name,
+                        version=chart.version,
+                        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
+                        namespace=operator.namespace,
+                        create_namespace=True,
+                    ),
+                    self._opts(),
+                )
+            )
+        # Later objects (the benchmark) wait for the awaited object, else the first one.
+        main: pulumi.Resource | None = None
+        service: pulumi.CustomResource | None = None
+        minutes = f"{math.ceil(wait_seconds / 60)}m"
+        self._pulumi_waits = False
+        for obj in engine.objects(ctx):
+            manifest, opts = obj.manifest, self._opts(depends_on=before)
+            if obj.awaited and config.serving.wait_for_ready:
+                opts = self._opts(
+                    depends_on=before, custom_timeouts=pulumi.CustomTimeouts(create=minutes, update=minutes)
+                )
+                self._pulumi_waits = True
+            elif obj.awaited:
+                manifest = skip_await(manifest)
+            resource = apply(obj.name, manifest, opts)
+            if obj.awaited or main is None:
+                main = resource
+            if manifest.get("kind") == "Service" and manifest["metadata"]["name"] == endpoint.service:
+                service = resource
+        assert main is not None, f"engine {engine.kind} declared no objects"
+        engine_outputs = engine.outputs(ctx)
+        outputs["port_forward"] = dict(engine_outputs.port_forward)
+        outputs.update(engine_outputs.extra)
+        if service is not None and config.serving.exposure.engine.type == "LoadBalancer":
+            outputs["engine_external_url"] = _external_url(service, endpoint.port, endpoint.path)
+        return endpoint, main
 
-        chart = catalog.KUBERAY_OPERATOR_CHART
-        operator = k8s.helm.v3.Release(
-            "kuberay-operator",
-            k8s.helm.v3.ReleaseArgs(
-                chart=chart.name,
-                version=chart.version,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
-                namespace=rayservice.OPERATOR_NAMESPACE,
-                create_namespace=True,
-            ),
-            self._opts(),
-        )
-        manifest = rayservice.rayservice(self._ns, settings, self._gpu, weights, READER_SERVICE_ACCOUNT, hf)
-        engine = apply(rayservice.NAME, manifest, self._opts(depends_on=[operator, *self._after_hf_secret()]))
-        outputs["port_forward"] = {
-            "engine": self._port_forward(rayservice.serve_service_name(), ENGINE_PORT, ENGINE_PORT),
-            "ray_dashboard": self._port_forward(
-                rayservice.head_service_name(), rayservice.DASHBOARD_PORT, rayservice.DASHBOARD_PORT
-            ),
-        }
-        outputs["engine_status"] = f"kubectl -n {self._ns} get rayservice {rayservice.NAME}"
-        return in_cluster_url(rayservice.serve_service_name(), self._ns, ENGINE_PORT, "/v1"), engine
-
-    def _engine_summary(self, settings: EngineSettings, wait_seconds: int) -> dict[str, Any]:
+    def _engine_summary(self, engine: Engine, settings: EngineSettings, wait_seconds: int) -> dict[str, Any]:
         config = self._args.config
         report = config.sizing
         assert report is not None
+        topology = config.topology
         summary: dict[str, Any] = {
-            "kind": config.serving.engine,
+            "kind": engine.kind,
             "image": settings.image,
+            "profile": topology.profile,
+            "layout": topology.layout.describe(),
             "gpus_per_replica": settings.gpus,
             "max_model_len": settings.max_model_len,
             "kv_cache_tokens_estimate": report.tokens_fit,
+            "kv_cache_tokens_per_replica_estimate": report.replica_tokens,
             "startup_budget_minutes": math.ceil(settings.startup_seconds / 60),
+            "ready_when": engine.ready_when,
         }
-        if config.serving.engine == "vllm" and config.serving.wait_for_ready:
-            summary["pulumi_waits_minutes"] = math.ceil(wait_seconds / 60)  # the Deployment's await timeout
+        if self._pulumi_waits:
+            summary["pulumi_waits_minutes"] = math.ceil(wait_seconds / 60)  # the awaited object's timeout
         return summary
 
     # --- Open WebUI -----------------------------------------------------------------------
 
-    def _open_webui(self, engine_url: str, outputs: dict[str, pulumi.Input[Any]]) -> None:
+    def _open_webui(self, engine_url: str, endpoint: Endpoint, outputs: dict[str, pulumi.Input[Any]]) -> None:
         config = self._args.config.serving
         ui = config.open_webui
         password = generated_password("open-webui-admin-password", ADMIN_PASSWORD_LENGTH, self)
@@ -234,8 +305,8 @@ class Serving(pulumi.ComponentResource):
             skip_await(open_webui.open_webui_pvc(self._ns, ui, self._args.platform.storage_class)),
             self._opts(),
         )
-        key = (SECRET_API_KEY, SECRET_API_KEY_KEY) if config.engine == "vllm" else None
-        # Only the vllm engine renders the tool-calling flags (vllm.vllm_args).
+        key = (SECRET_API_KEY, SECRET_API_KEY_KEY) if endpoint.api_key else None
+        # Only the vllm engine renders the tool-calling flags (components/vllm_cli.py serve_args).
         tool_calling = config.engine == "vllm" and config.model_spec.tool_call_parser is not None
         apply(
             open_webui.NAME,
@@ -263,14 +334,14 @@ class Serving(pulumi.ComponentResource):
 
     def _benchmark(
         self,
-        engine_url: str,
+        endpoint: Endpoint,
         settings: EngineSettings,
         engine: pulumi.Resource,
         engine_wait_seconds: int,
         outputs: dict[str, pulumi.Input[Any]],
     ) -> None:
         config = self._args.config
-        base_url = engine_url.removesuffix("/v1")
+        base_url = endpoint.url(self._ns, with_path=False)
         job = benchmark.benchmark_job(
             self._ns,
             config.benchmark,
@@ -281,11 +352,12 @@ class Serving(pulumi.ComponentResource):
             self._store,
             self._bucket,
             WRITER_SERVICE_ACCOUNT,
-            api_key=config.serving.engine == "vllm",
+            api_key=endpoint.api_key,
             hf_token=self._hf_secret is not None,
             engine_wait_seconds=engine_wait_seconds,
+            engine_metrics=config.serving.engine == "vllm",  # Ray: see components/workloads/benchmark.py
         )
         apply(benchmark.NAME, skip_await(job), self._opts(depends_on=[engine, *self._after_hf_secret()]))
-        outputs["benchmark_logs"] = f"kubectl -n {self._ns} logs -f job/{benchmark.NAME} -c bench"
+        outputs["benchmark_logs"] = f"kubectl -n {self._ns} logs -f job/{benchmark.NAME} --all-containers --prefix"
         if self._store is not None:
             outputs["benchmark_results"] = self._store.url(benchmark.results_key(self._args.stack))

@@ -23,7 +23,6 @@ starts on a half-copied model.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -32,6 +31,7 @@ import pulumi
 from components.catalog import ModelSpec
 from components.config import ModelCacheConfig
 from components.platform import Manifest, ModelStore
+from components.vllm_cli import loader_args
 from components.workloads.common import concat, env, script_container, store_env
 
 Loader = Literal["huggingface", "gcsfuse", "runai-streamer", "ray-mirror"]
@@ -53,7 +53,6 @@ GCSFUSE_MOUNT_OPTIONS = (
     "file-cache:cache-file-for-range-read:true",
     "file-cache:enable-parallel-downloads:true",
 )
-RUNAI_CONCURRENCY = 16  # the streamer's reader threads (vllm-serving.md §4.2 tuning example)
 
 
 def weights_key(model: ModelSpec) -> str:
@@ -61,13 +60,14 @@ def weights_key(model: ModelSpec) -> str:
     return f"models/{model.hf_id}"
 
 
-def choose_loader(cache: ModelCacheConfig, store: ModelStore | None, engine: str) -> Loader:
-    """``auto``: Ray's mirror for the Ray engine; for vLLM, GCS FUSE where the cluster has
-    the CSI driver (GKE), else the streamer."""
+def choose_loader(cache: ModelCacheConfig, store: ModelStore | None, engine_loader: Loader | None = None) -> Loader:
+    """``engine_loader``: an engine with its own way to read the bucket (Ray's mirror) always
+    uses it; otherwise ``auto`` is GCS FUSE where the cluster has the CSI driver (GKE),
+    else the streamer."""
     if not cache.enabled or store is None:
         return "huggingface"
-    if engine == "rayservice":
-        return "ray-mirror"
+    if engine_loader is not None:
+        return engine_loader
     if cache.loader != "auto":
         return cache.loader
     return "gcsfuse" if store.fuse_csi_driver else "runai-streamer"
@@ -119,7 +119,7 @@ def plan_weights(
         return WeightsPlan(
             loader="huggingface",
             model_arg=model.hf_id,
-            vllm_args=("--download-dir", f"{HF_HOME}/hub"),
+            vllm_args=loader_args("huggingface", f"{HF_HOME}/hub", tensor_parallel),
         )
     key = weights_key(model)
     wait = wait_for_cache_container(store, concat(f"{store.scheme}://", bucket, f"/{key}/{MARKER}"))
@@ -152,13 +152,10 @@ def plan_weights(
             pod_annotations=dict(store.fuse_pod_annotations),
             wait_for_cache=wait,
         )
-    extra = {"concurrency": RUNAI_CONCURRENCY}
-    if tensor_parallel > 1:
-        extra["distributed"] = True  # each rank streams its own shards
     return WeightsPlan(
         loader=loader,
         model_arg=concat(f"{store.scheme}://", bucket, f"/{key}"),
-        vllm_args=("--load-format", "runai_streamer", "--model-loader-extra-config", json.dumps(extra)),
+        vllm_args=loader_args(loader, f"{HF_HOME}/hub", tensor_parallel),
         env=tuple(store_env(store)),
         wait_for_cache=wait,
     )

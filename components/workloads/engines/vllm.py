@@ -1,8 +1,9 @@
 """The ``vllm`` engine: one Deployment running ``vllm serve`` and a Service on port 8000.
 
-Flags are those of the pinned vLLM release (docs/reference/vllm-serving.md §1.1): no
-``--enable-reasoning`` (gone since 0.10) or ``--disable-log-requests`` (gone since 0.17);
-``--reasoning-parser`` splits DeepSeek R1's thinking into the ``reasoning`` field.
+One pod per replica takes the replica's GPUs (one node). Flags come from
+components/vllm_cli.py (the pinned vLLM 0.33's own names, vllm-serving.md §1.1), so the
+config's check of ``extraArgs`` and the container see the same command line. The API
+key reaches vLLM as ``VLLM_API_KEY`` from a Secret, never as an argument.
 """
 
 from __future__ import annotations
@@ -14,14 +15,17 @@ import pulumi
 
 from components.config import ServiceExposure
 from components.platform import GpuNodes, LoadBalancing, Manifest
+from components.vllm_cli import serve_args
 from components.workloads.common import (
     concat,
+    container_security,
     dedupe_by_name,
     dev_shm,
     env,
     env_from_secret,
     gpu_pod_fields,
     gpu_resources,
+    hardened_pod,
     http_probe,
     merge_annotations,
     metadata,
@@ -36,40 +40,50 @@ from components.workloads.engine import (
     hf_token_env,
     scratch_size_gib,
 )
+from components.workloads.engines.base import (
+    Endpoint,
+    Engine,
+    EngineContext,
+    EngineObject,
+    EngineOutputs,
+    port_forward,
+)
+from components.workloads.gpu_check import gpu_check_container
+from components.workloads.needs import MetricsEndpoint, Peer, ServedPort, WorkloadNeeds
 from components.workloads.weights import HF_HOME, SCRATCH_MOUNT, WeightsPlan
 
 NAME = "vllm"
 PROBE_PERIOD_SECONDS = 10
+PORT_NAME = "http"
+
+
+def vllm_needs(gpu: GpuNodes, clients: tuple[Peer, ...]) -> WorkloadNeeds:
+    """One pod per replica serving the OpenAI API (and, unauthenticated, /metrics and
+    /health: vllm-serving.md §7) on 8000 to ``clients``. It fetches weights over HTTPS
+    (Hugging Face, or the bucket's API, also the GCS FUSE sidecar inside the pod) as the
+    reader account; tensor parallelism stays inside the pod, so there are no peers."""
+    return WorkloadNeeds(
+        name=NAME,
+        selector=selector(NAME),
+        serves=(ServedPort(PORT_NAME, ENGINE_PORT, clients),),
+        internet_egress=True,
+        cloud_identity=True,
+        capabilities=tuple(gpu.capabilities),
+        metrics=MetricsEndpoint(PORT_NAME),
+    )
 
 
 def vllm_args(engine: EngineSettings, weights: WeightsPlan) -> list[str]:
-    """``vllm serve`` flags after the model argument, in a stable order."""
-    args = [
-        "--host", "0.0.0.0",
-        "--port", str(ENGINE_PORT),
-        "--served-model-name", engine.served_name,
-        "--tensor-parallel-size", str(engine.tensor_parallel),
-        "--pipeline-parallel-size", str(engine.pipeline_parallel),
-        "--max-model-len", str(engine.max_model_len),
-        "--gpu-memory-utilization", str(engine.gpu_memory_utilization),
-        "--kv-cache-dtype", engine.kv_cache_dtype,
-    ]  # fmt: skip
-    if engine.max_num_seqs:
-        args += ["--max-num-seqs", str(engine.max_num_seqs)]
-    if engine.max_num_batched_tokens:
-        args += ["--max-num-batched-tokens", str(engine.max_num_batched_tokens)]
-    if engine.model.reasoning_parser:
-        args += ["--reasoning-parser", engine.model.reasoning_parser]
-    if engine.model.tool_call_parser:  # Open WebUI sends tools: "auto" needs both flags (issue #9 item 5)
-        args += ["--enable-auto-tool-choice", "--tool-call-parser", engine.model.tool_call_parser]
-    if engine.model.trust_remote_code:
-        args.append("--trust-remote-code")
-    return [*args, *weights.vllm_args, *engine.extra_args]
+    """``vllm serve`` flags after the model argument: the config's, the loader's, then the
+    stack's ``extraArgs`` (which config validation keeps from repeating the others)."""
+    return [*serve_args(engine.serve_options, weights.vllm_args), *engine.extra_args]
 
 
 def vllm_script(engine: EngineSettings, weights: WeightsPlan, prelude: str) -> pulumi.Input[str]:
     """The container's shell: the platform's prelude (NCCL environment on GKE), then
-    ``exec vllm serve``. The API key comes from the environment, never the manifest."""
+    ``exec vllm serve``. vLLM reads the API key from ``VLLM_API_KEY`` itself (0.33.0
+    entrypoints/serve/middleware/register.py L32-33), so it is in neither the manifest nor
+    the process list."""
     model = weights.model_arg
     quoted: pulumi.Input[str] = (
         shlex.quote(model) if isinstance(model, str) else pulumi.Output.concat(model).apply(shlex.quote)
@@ -83,7 +97,7 @@ def vllm_script(engine: EngineSettings, weights: WeightsPlan, prelude: str) -> p
         quoted,
         " ",
         shlex.join(vllm_args(engine, weights)),
-        ' --api-key "$VLLM_API_KEY"\n',
+        "\n",
     )
 
 
@@ -94,10 +108,11 @@ def vllm_deployment(
     weights: WeightsPlan,
     service_account: str,
     hf_token: bool,
+    capabilities: tuple[str, ...] = (),
 ) -> Manifest:
     """The engine Deployment. Probes allow the whole first load; ``Recreate`` because a
     rolling update would need a second set of GPUs (a whole second node on A4 High)."""
-    shm_volume, shm_mount = dev_shm(engine.shm_gib)
+    shm_volume, shm_mount = dev_shm(gpu.shm_gib)
     if gpu.scratch_host_path:
         scratch: Manifest = {
             "name": "scratch",
@@ -120,7 +135,7 @@ def vllm_deployment(
         "name": NAME,
         "image": engine.image,
         "command": ["/bin/bash", "-c", vllm_script(engine, weights, gpu.shell_prelude)],
-        "ports": [{"name": "http", "containerPort": ENGINE_PORT}],
+        "ports": [{"name": PORT_NAME, "containerPort": ENGINE_PORT}],
         "env": dedupe_by_name(environment),
         "resources": gpu_resources(gpu, engine.gpus, engine.cpu, engine.memory),
         "volumeMounts": [
@@ -135,16 +150,22 @@ def vllm_deployment(
         ),
         "readinessProbe": http_probe("/health", ENGINE_PORT, PROBE_PERIOD_SECONDS, 3),
         "livenessProbe": http_probe("/health", ENGINE_PORT, 30, 4, timeout=10),
+        # As the image's default root: it writes caches under its own tree and the scratch hostPath.
+        "securityContext": container_security(capabilities),
     }
     pod_spec: Manifest = {
         "serviceAccountName": service_account,
+        **hardened_pod(),
         "terminationGracePeriodSeconds": 60,
         **gpu_pod_fields(gpu),
         "containers": [container],
         "volumes": dedupe_by_name([shm_volume, scratch, *weights.volumes, *(dict(v) for v in gpu.volumes)]),
     }
-    if weights.wait_for_cache:
-        pod_spec["initContainers"] = [weights.wait_for_cache]
+    # The GPU check first: a bad node fails in seconds, before any wait for the cache.
+    pod_spec["initContainers"] = [
+        gpu_check_container(engine.image, gpu, engine.gpus),
+        *filter(None, [weights.wait_for_cache]),
+    ]
     annotations = merge_annotations(
         {"kubectl.kubernetes.io/default-container": NAME}, gpu.pod_annotations, weights.pod_annotations
     )
@@ -167,3 +188,32 @@ def vllm_deployment(
 def vllm_service(namespace: str, exposure: ServiceExposure, load_balancing: LoadBalancing) -> Manifest:
     ports = [{"name": "http", "port": ENGINE_PORT, "targetPort": "http"}]
     return service(NAME, namespace, "engine", ports, exposure, load_balancing)
+
+
+class VllmEngine(Engine):
+    kind = "vllm"
+    ready_when = "the Deployment's pods answer /health, which vLLM serves only once the model is loaded"
+
+    def endpoint(self) -> Endpoint:
+        return Endpoint(service=NAME, port=ENGINE_PORT, path="/v1", api_key=True)
+
+    def objects(self, ctx: EngineContext) -> list[EngineObject]:
+        deployment = vllm_deployment(
+            ctx.namespace,
+            ctx.settings,
+            ctx.gpu,
+            ctx.weights,
+            ctx.service_account,
+            ctx.hf_token,
+            tuple(ctx.gpu.capabilities),
+        )
+        return [
+            EngineObject(NAME, deployment, awaited=True),
+            EngineObject(f"{NAME}-svc", vllm_service(ctx.namespace, ctx.exposure, ctx.load_balancing)),
+        ]
+
+    def needs(self, ctx: EngineContext) -> WorkloadNeeds:
+        return vllm_needs(ctx.gpu, ctx.clients)
+
+    def outputs(self, ctx: EngineContext) -> EngineOutputs:
+        return EngineOutputs(port_forward={"engine": port_forward(ctx.namespace, NAME, ENGINE_PORT, ENGINE_PORT)})

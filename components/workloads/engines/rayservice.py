@@ -18,21 +18,68 @@ import yaml
 from components import catalog
 from components.platform import GpuNodes, Manifest
 from components.workloads.common import (
+    container_security,
     dedupe_by_name,
     dev_shm,
     gpu_pod_fields,
     gpu_resources,
+    hardened_pod,
     merge_annotations,
     metadata,
+    selector,
 )
 from components.workloads.engine import ENGINE_PORT, EngineSettings, hf_token_env
-from components.workloads.weights import WeightsPlan
+from components.workloads.engines.base import (
+    Endpoint,
+    Engine,
+    EngineContext,
+    EngineObject,
+    EngineOutputs,
+    Operator,
+    port_forward,
+)
+from components.workloads.gpu_check import gpu_check_container
+from components.workloads.needs import MetricsEndpoint, Peer, ServedPort, WorkloadNeeds
+from components.workloads.weights import Loader, WeightsPlan
 
 NAME = "ray-llm"
 APP = "llm"
 DASHBOARD_PORT = 8265
+GCS_PORT = 6379
+CLIENT_PORT = 10001
+METRICS_PORT = 8080  # KubeRay's default metrics-export-port
 HEAD_CPU, HEAD_MEMORY = "2", "8Gi"  # the head runs Serve's controller and proxy only (num-cpus 0)
 OPERATOR_NAMESPACE = "kuberay-system"
+# The named port KubeRay gives Ray's metrics exporter (8080; aws-eks-karpenter.md §4.4
+# head ports). A policy naming a port no container declares matches nothing.
+METRICS_PORT_NAME = "metrics"
+
+
+def rayservice_needs(gpu: GpuNodes, clients: tuple[Peer, ...]) -> WorkloadNeeds:
+    """The Ray cluster (head and workers) as one workload.
+
+    Serve's proxies answer on 8000 to ``clients`` and to the KubeRay operator, which
+    probes each proxy's /-/healthz and drives Serve through the dashboard API on 8265
+    (ray-operator/controllers/ray/utils/httpproxy_httpclient.go, dashboard_httpclient.go).
+    The dashboard and Jobs API (8265), client server (10001) and GCS (6379) run code:
+    nobody else reaches them. Ray's raylets, object managers and workers, and NCCL's
+    bootstrap, listen on random ports, so the Ray pods reach each other on any port.
+    The head's Serve controller and the workers fetch weights over HTTPS as the reader.
+    """
+    operator = Peer(namespace=OPERATOR_NAMESPACE)
+    return WorkloadNeeds(
+        name=NAME,
+        selector=selector(NAME),
+        serves=(
+            ServedPort("serve", ENGINE_PORT, (*clients, operator)),
+            ServedPort("dashboard", DASHBOARD_PORT, (operator,)),
+        ),
+        peer_any_port=True,
+        internet_egress=True,
+        cloud_identity=True,
+        capabilities=tuple(gpu.capabilities),
+        metrics=MetricsEndpoint(METRICS_PORT_NAME),
+    )
 
 
 def serve_service_name() -> str:
@@ -72,6 +119,12 @@ def llm_config(engine: EngineSettings, gpu: GpuNodes, weights: WeightsPlan) -> d
         engine_kwargs["max_num_seqs"] = engine.max_num_seqs
     if engine.max_num_batched_tokens:
         engine_kwargs["max_num_batched_tokens"] = engine.max_num_batched_tokens
+    if engine.topology.layout.expert:
+        engine_kwargs["enable_expert_parallel"] = True
+    if engine.model.reasoning_parser:
+        # Separates R1's thinking from the answer, as --reasoning-parser does for vLLM
+        # (Ray Serve LLM passes engine_kwargs to vLLM's AsyncEngineArgs).
+        engine_kwargs["reasoning_parser"] = engine.model.reasoning_parser
     if engine.model.trust_remote_code:
         engine_kwargs["trust_remote_code"] = True
     # From the bucket, Ray mirrors the files (CloudMirrorConfig.bucket_uri) before vLLM loads them.
@@ -104,12 +157,18 @@ def serve_config(engine: EngineSettings, gpu: GpuNodes, weights: WeightsPlan) ->
 
 
 def rayservice(
-    namespace: str, engine: EngineSettings, gpu: GpuNodes, weights: WeightsPlan, service_account: str, hf_token: bool
+    namespace: str,
+    engine: EngineSettings,
+    gpu: GpuNodes,
+    weights: WeightsPlan,
+    service_account: str,
+    hf_token: bool,
+    capabilities: tuple[str, ...] = (),
 ) -> Manifest:
     """The RayService: a CPU head (no Serve replicas on it) and one GPU worker per replica."""
     image = engine.image
     token_env = [hf_token_env()] if hf_token else []
-    shm_volume, shm_mount = dev_shm(engine.shm_gib)
+    shm_volume, shm_mount = dev_shm(gpu.shm_gib)
     ray_logs = {"name": "ray-logs", "emptyDir": {}}
     ray_logs_mount = {"name": "ray-logs", "mountPath": "/tmp/ray"}
     head = {
@@ -118,6 +177,7 @@ def rayservice(
             "metadata": {"labels": metadata(NAME, None, "engine")["labels"]},
             "spec": {
                 "serviceAccountName": service_account,
+                **hardened_pod(),
                 "containers": [
                     {
                         "name": "ray-head",
@@ -127,6 +187,7 @@ def rayservice(
                             {"name": "dashboard", "containerPort": DASHBOARD_PORT},
                             {"name": "client", "containerPort": 10001},
                             {"name": "serve", "containerPort": ENGINE_PORT},
+                            {"name": "metrics", "containerPort": METRICS_PORT},
                         ],
                         "env": token_env,
                         "resources": {
@@ -134,6 +195,7 @@ def rayservice(
                             "limits": {"memory": HEAD_MEMORY},
                         },
                         "volumeMounts": [ray_logs_mount],
+                        "securityContext": container_security(),
                     }
                 ],
                 "volumes": [ray_logs],
@@ -156,11 +218,14 @@ def rayservice(
             },
             "spec": {
                 "serviceAccountName": service_account,
+                **hardened_pod(),
                 **gpu_pod_fields(gpu),
                 "containers": [
                     {
                         "name": "ray-worker",
                         "image": image,
+                        # Named so scraping can find it (WorkloadNeeds.metrics).
+                        "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
                         "env": dedupe_by_name([*token_env, *weights.env, *(dict(e) for e in gpu.env)]),
                         "resources": gpu_resources(gpu, engine.gpus, engine.cpu, engine.memory),
                         "volumeMounts": [
@@ -169,10 +234,14 @@ def rayservice(
                             *weights.mounts,
                             *(dict(m) for m in gpu.volume_mounts),
                         ],
+                        "securityContext": container_security(capabilities),
                     }
                 ],
                 "volumes": dedupe_by_name([shm_volume, ray_logs, *weights.volumes, *(dict(v) for v in gpu.volumes)]),
-                **({"initContainers": [weights.wait_for_cache]} if weights.wait_for_cache else {}),
+                "initContainers": [
+                    gpu_check_container(image, gpu, engine.gpus),
+                    *filter(None, [weights.wait_for_cache]),
+                ],
             },
         },
     }
@@ -189,3 +258,39 @@ def rayservice(
             },
         },
     }
+
+
+class RayServiceEngine(Engine):
+    kind = "rayservice"
+    bucket_loader: Loader | None = "ray-mirror"
+    ready_when = "KubeRay reports the RayService's Serve application RUNNING (not awaited by Pulumi)"
+
+    def endpoint(self) -> Endpoint:
+        return Endpoint(service=serve_service_name(), port=ENGINE_PORT, path="/v1", api_key=False)
+
+    def operators(self) -> list[Operator]:
+        return [Operator("kuberay-operator", catalog.KUBERAY_OPERATOR_CHART, OPERATOR_NAMESPACE)]
+
+    def objects(self, ctx: EngineContext) -> list[EngineObject]:
+        manifest = rayservice(
+            ctx.namespace,
+            ctx.settings,
+            ctx.gpu,
+            ctx.weights,
+            ctx.service_account,
+            ctx.hf_token,
+            tuple(ctx.gpu.capabilities),
+        )
+        return [EngineObject(NAME, manifest)]
+
+    def needs(self, ctx: EngineContext) -> WorkloadNeeds:
+        return rayservice_needs(ctx.gpu, ctx.clients)
+
+    def outputs(self, ctx: EngineContext) -> EngineOutputs:
+        return EngineOutputs(
+            port_forward={
+                "engine": port_forward(ctx.namespace, serve_service_name(), ENGINE_PORT, ENGINE_PORT),
+                "ray_dashboard": port_forward(ctx.namespace, head_service_name(), DASHBOARD_PORT, DASHBOARD_PORT),
+            },
+            extra={"engine_status": f"kubectl -n {ctx.namespace} get rayservice {NAME}"},
+        )
