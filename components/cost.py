@@ -9,6 +9,7 @@ Storage, load balancers, NAT and network egress are not included.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,19 +47,24 @@ class CostEstimate:
     def unpriced(self) -> tuple[NodeOption, ...]:
         return tuple(o for o in self.options if o.usd_per_hour is None)
 
-    def _total(self, node_price: float) -> float:
-        return round(self.nodes * node_price + self.cluster_fee.usd_per_hour, 4)
+    def _total(self, pick: Callable[[list[float]], float]) -> float | None:
+        """Nodes at the price ``pick`` chooses, plus the fee; None when no option is priced."""
+        prices = [o.usd_per_hour for o in self.priced if o.usd_per_hour is not None]
+        if not self.nodes:
+            return self.cluster_fee.usd_per_hour
+        if not prices:
+            return None
+        return round(self.nodes * pick(prices) + self.cluster_fee.usd_per_hour, 4)
 
     @property
     def low(self) -> float | None:
         """USD per hour with the cheapest eligible node type; None when no option is priced."""
-        prices = [o.usd_per_hour for o in self.priced if o.usd_per_hour is not None]
-        return self._total(min(prices)) if prices or not self.nodes else None
+        return self._total(min)
 
     @property
     def high(self) -> float | None:
-        prices = [o.usd_per_hour for o in self.priced if o.usd_per_hour is not None]
-        return self._total(max(prices)) if prices or not self.nodes else None
+        """USD per hour with the dearest eligible node type."""
+        return self._total(max)
 
     def summary(self) -> str:
         """One line: the figure or range, what it covers, and what is missing."""
