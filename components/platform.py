@@ -221,6 +221,9 @@ class Monitoring:
     object_labels: Mapping[str, str] = field(default_factory=dict)
     available_series: frozenset[str] = frozenset()
     how_to_view: str = ""
+    # Labels that make the cluster's Grafana load a dashboard ConfigMap (its sidecar's);
+    # empty: the platform has no Grafana that loads them.
+    dashboard_labels: Mapping[str, str] = field(default_factory=dict)
     # What scrape objects and rules must wait for (the operator's CRDs, when the platform installs them).
     ready: Sequence[pulumi.Resource] = ()
 

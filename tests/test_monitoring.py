@@ -4,6 +4,7 @@ accepts, querying only series the pinned vLLM exports; one switch turns it all o
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,7 +17,7 @@ from components.catalog.metrics import ray_name
 from components.config import ConfigError, parse
 from components.config.monitoring import AlertsConfig
 from components.platform import Monitoring
-from components.workloads import monitoring
+from components.workloads import dashboards, monitoring
 from components.workloads.needs import MetricsEndpoint, WorkloadNeeds
 from conftest import assert_valid
 from tools.offline import StackRun
@@ -234,3 +235,37 @@ def test_defaults_parse() -> None:
     assert config.monitoring.enabled and config.monitoring.alerts.kv_cache_usage == 0.9
     with pytest.raises(ConfigError):
         parse(raw("a4high", {"monitoring": {"scrapeInterval": "0s"}}))
+
+
+# --- dashboards ----------------------------------------------------------------------------
+
+DCGM_SERIES = {"DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED"}  # dcgm-exporter default-counters.csv
+
+
+@pytest.mark.parametrize("metrics", [catalog.VLLM_METRICS, catalog.RAY_LLM_METRICS], ids=["vllm", "ray"])
+def test_dashboard_panels_query_only_exported_series(metrics: catalog.EngineMetrics) -> None:
+    board = dashboards.serving_dashboard(metrics, "llm", gpu=True)
+    assert json.loads(json.dumps(board)) == board
+    exported = VLLM_SERIES if metrics is catalog.VLLM_METRICS else {ray_name(n) for n in VLLM_SERIES}
+    titles = [p["title"] for p in board["panels"]]
+    assert {"KV cache usage", "Time to first token", "Inter-token latency", "GPU utilisation"} <= set(titles)
+    for panel in board["panels"]:
+        for target in panel["targets"]:
+            names = set(selectors(promql_parser.parse(target["expr"].replace("$__rate_interval", "5m"))))
+            assert names and names <= exported | DCGM_SERIES, (panel["title"], names)
+
+
+def test_eks_grafana_loads_the_dashboard_from_a_labelled_config_map(eks: StackRun) -> None:
+    (config_map,) = [
+        o for o in eks.kubernetes_objects() if o["kind"] == "ConfigMap" and "dashboard" in o["metadata"]["name"]
+    ]
+    assert_valid([config_map])
+    assert config_map["metadata"]["labels"] == {"grafana_dashboard": "1"}
+    board = json.loads(config_map["data"]["llm-serving.json"])
+    assert any(p["title"] == "GPU utilisation" for p in board["panels"])  # dcgm-exporter is installed
+
+
+def test_gke_has_no_grafana_config_map(a4high: StackRun) -> None:
+    assert not [
+        o for o in a4high.kubernetes_objects() if o["kind"] == "ConfigMap" and "dashboard" in o["metadata"]["name"]
+    ]

@@ -32,9 +32,12 @@ GRAFANA_PASSWORD_LENGTH = 32
 # The grafana subchart's Service: <release>-grafana, port 80 (kube-prometheus-stack values.yaml).
 GRAFANA_SERVICE = f"{RELEASE}-grafana"
 DASHBOARD_LABEL = ("grafana_dashboard", "1")
-# Series the alert rules may use on this cluster: dcgm-exporter's default counters include
-# XID errors; kube-state-metrics (in the chart) reports node conditions and capacity.
-AVAILABLE_SERIES = frozenset({"DCGM_FI_DEV_XID_ERRORS", "kube_node_status_condition"})
+# Series alerts and dashboards may use on this cluster: dcgm-exporter's default counters
+# include XID errors, GPU utilisation and framebuffer use (etc/default-counters.csv at the
+# pinned tag); kube-state-metrics (in the chart) reports node conditions and capacity.
+AVAILABLE_SERIES = frozenset(
+    {"DCGM_FI_DEV_XID_ERRORS", "DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED", "kube_node_status_condition"}
+)
 
 
 def stack_values(storage_class: str) -> dict[str, Any]:
@@ -146,6 +149,7 @@ class EksMonitoring(pulumi.ComponentResource):
             kind="prometheus-operator",
             namespace=MONITORING_NAMESPACE,
             available_series=AVAILABLE_SERIES,
+            dashboard_labels=dict([DASHBOARD_LABEL]),
             how_to_view=f"Grafana: {forward}, then http://localhost:3000 as admin (grafana_admin_password)",
             ready=(stack, dcgm),
         )

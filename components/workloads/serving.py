@@ -28,7 +28,7 @@ from components.config import OpenWebuiConfig, StackConfig
 from components.kubernetes import apply, skip_await
 from components.platform import READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, Platform
 from components.sizing import cache_job_deadline_seconds
-from components.workloads import backup, benchmark, model_cache, monitoring, open_webui
+from components.workloads import backup, benchmark, dashboards, model_cache, monitoring, open_webui
 from components.workloads.common import load_balancer_clients, selector
 from components.workloads.engine import (
     IMAGE_PULL_SECONDS,
@@ -172,6 +172,11 @@ class Serving(pulumi.ComponentResource):
             rules_object = monitoring.rules_object("llm-serving-alerts", self._ns, watch, rules)
             apply("alerts-serving", rules_object, self._opts(depends_on=list(watch.ready)))
             alert_names = [r.name for r in rules]
+        dashboard = (
+            dashboards.dashboard_config_map(metrics, self._ns, watch) if engine is not None and metrics else None
+        )
+        if dashboard is not None:
+            apply("dashboard-serving", dashboard, self._opts(depends_on=list(watch.ready)))
         outputs["monitoring"] = {"backend": watch.kind, "view": watch.how_to_view, "alerts": alert_names}
 
     def _port_forward(self, service: str, local: int, remote: int) -> str:
