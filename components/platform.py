@@ -12,7 +12,7 @@ Values that only exist after deployment (bucket names, registry URLs) are Pulumi
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -203,6 +203,15 @@ class ClusterNetwork:
 
 
 @dataclass(frozen=True)
+class DashboardPanel:
+    """One chart of a dashboard, in PromQL: what a platform's dashboard service renders."""
+
+    title: str
+    unit: str  # Grafana unit id: short, s, percent, percentunit, decmbytes
+    queries: Sequence[tuple[str, str]]  # (legend, PromQL)
+
+
+@dataclass(frozen=True)
 class Monitoring:
     """The cluster's Prometheus, as the serving layer must address it.
 
@@ -224,6 +233,9 @@ class Monitoring:
     # Labels that make the cluster's Grafana load a dashboard ConfigMap (its sidecar's);
     # empty: the platform has no Grafana that loads them.
     dashboard_labels: Mapping[str, str] = field(default_factory=dict)
+    # The platform's own dashboard service, if it has one (GKE: Cloud Monitoring): called
+    # with a resource name, a title and the panels; creates the dashboard there.
+    publish_dashboard: Callable[[str, str, Sequence[DashboardPanel]], pulumi.Resource] | None = None
     # What scrape objects and rules must wait for (the operator's CRDs, when the platform installs them).
     ready: Sequence[pulumi.Resource] = ()
 

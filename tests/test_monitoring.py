@@ -269,3 +269,14 @@ def test_gke_has_no_grafana_config_map(a4high: StackRun) -> None:
     assert not [
         o for o in a4high.kubernetes_objects() if o["kind"] == "ConfigMap" and "dashboard" in o["metadata"]["name"]
     ]
+
+
+def test_gke_publishes_the_dashboard_to_cloud_monitoring(a4high: StackRun) -> None:
+    (board,) = a4high.of_type("gcp:monitoring/dashboard:Dashboard")
+    spec = json.loads(board.inputs["dashboardJson"])
+    tiles = spec["mosaicLayout"]["tiles"]
+    assert spec["displayName"] == "LLM serving (llm)" and len(tiles) == 11  # no DCGM series declared on GKE
+    for tile in tiles:
+        for data in tile["widget"]["xyChart"]["dataSets"]:
+            names = set(selectors(promql_parser.parse(data["timeSeriesQuery"]["prometheusQuery"])))
+            assert names and names <= VLLM_SERIES, (tile["widget"]["title"], names)

@@ -28,6 +28,7 @@ import pulumi_kubernetes as k8s
 
 from components.config import GcpPlatformConfig
 from components.gcp.cluster import GkeCluster, GkeClusterArgs
+from components.gcp.dashboard import publisher
 from components.gcp.gpu_pool import GpuNodePool, GpuNodePoolArgs, gpu_nodes
 from components.gcp.identity import NodeIdentity, NodeIdentityArgs
 from components.gcp.namespace import WorkloadNamespace, WorkloadNamespaceArgs
@@ -232,9 +233,11 @@ class GcpPlatform(pulumi.ComponentResource):
                 kind="gmp",
                 namespace=GMP_NAMESPACE,
                 how_to_view=(
-                    "Cloud Monitoring, Metrics Explorer, PromQL tab: "
-                    f"https://console.cloud.google.com/monitoring/metrics-explorer?project={config.project}"
+                    "Cloud Monitoring: the 'LLM serving' dashboard at "
+                    f"https://console.cloud.google.com/monitoring/dashboards?project={config.project}; "
+                    "any query in Metrics Explorer's PromQL tab"
                 ),
+                publish_dashboard=publisher(config.project, on_google),
             ),
         )
         self.register_outputs(dict(outputs))

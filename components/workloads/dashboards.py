@@ -13,58 +13,57 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pulumi
+
 from components.catalog.metrics import EngineMetrics
-from components.platform import Manifest, Monitoring
+from components.platform import DashboardPanel, Manifest, Monitoring
 
 DASHBOARD_UID = "llm-serving"
-WINDOW = "$__rate_interval"
+WINDOW = "$__rate_interval"  # Grafana picks it from the scrape interval
+FIXED_WINDOW = "5m"  # for dashboard services without Grafana's variables
 GPU_SERIES = ("DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED")
 PANEL_WIDTH, PANEL_HEIGHT = 12, 8
 
 
-def _quantiles(histogram: str, where: str) -> list[tuple[str, str]]:
-    return [
-        (
-            f"p{q}",
-            f"histogram_quantile(0.{q}, sum by (le) (rate({histogram}_bucket{{{where}}}[{WINDOW}])))",
-        )
-        for q in (50, 95, 99)
-    ]
-
-
-def _ratio(numerator: str, denominator: str, where: str) -> str:
-    return f"sum(rate({numerator}{{{where}}}[{WINDOW}])) / sum(rate({denominator}{{{where}}}[{WINDOW}]))"
-
-
-def panels(metrics: EngineMetrics, namespace: str, gpu: bool) -> list[tuple[str, str, list[tuple[str, str]]]]:
-    """(title, unit, [(legend, expr)]) per panel."""
+def panels(metrics: EngineMetrics, namespace: str, gpu: bool, window: str = WINDOW) -> list[DashboardPanel]:
+    """The serving dashboard's charts, rates over ``window``."""
     where = f'namespace="{namespace}"'
-    found = [
+
+    def _quantiles(histogram: str) -> list[tuple[str, str]]:
+        return [
+            (f"p{q}", f"histogram_quantile(0.{q}, sum by (le) (rate({histogram}_bucket{{{where}}}[{window}])))")
+            for q in (50, 95, 99)
+        ]
+
+    def _ratio(numerator: str, denominator: str) -> str:
+        return f"sum(rate({numerator}{{{where}}}[{window}])) / sum(rate({denominator}{{{where}}}[{window}]))"
+
+    charts: list[tuple[str, str, list[tuple[str, str]]]] = [
         (
             "Requests running and waiting",
             "short",
             [("running", f"sum({metrics.running}{{{where}}})"), ("waiting", f"sum({metrics.waiting}{{{where}}})")],
         ),
         ("KV cache usage", "percentunit", [("max over engines", f"max({metrics.kv_cache_usage}{{{where}}})")]),
-        ("Time to first token", "s", _quantiles(metrics.ttft, where)),
-        ("Inter-token latency", "s", _quantiles(metrics.inter_token_latency, where)),
-        ("Time per output token (per request)", "s", _quantiles(metrics.time_per_output_token, where)),
-        ("End-to-end request latency", "s", _quantiles(metrics.e2e_latency, where)),
-        ("Queue time", "s", _quantiles(metrics.queue_time, where)),
+        ("Time to first token", "s", _quantiles(metrics.ttft)),
+        ("Inter-token latency", "s", _quantiles(metrics.inter_token_latency)),
+        ("Time per output token (per request)", "s", _quantiles(metrics.time_per_output_token)),
+        ("End-to-end request latency", "s", _quantiles(metrics.e2e_latency)),
+        ("Queue time", "s", _quantiles(metrics.queue_time)),
         (
             "Generated tokens per second",
             "short",
-            [("tokens/s", f"sum(rate({metrics.generation_tokens}{{{where}}}[{WINDOW}]))")],
+            [("tokens/s", f"sum(rate({metrics.generation_tokens}{{{where}}}[{window}]))")],
         ),
         (
             "Preemptions per second",
             "short",
-            [("preemptions/s", f"sum(rate({metrics.preemptions}{{{where}}}[{WINDOW}]))")],
+            [("preemptions/s", f"sum(rate({metrics.preemptions}{{{where}}}[{window}]))")],
         ),
         (
             "Prefix cache hit rate",
             "percentunit",
-            [("hits / queries", _ratio(metrics.prefix_cache_hits, metrics.prefix_cache_queries, where))],
+            [("hits / queries", _ratio(metrics.prefix_cache_hits, metrics.prefix_cache_queries))],
         ),
         (
             "Speculative decoding acceptance",
@@ -72,24 +71,25 @@ def panels(metrics: EngineMetrics, namespace: str, gpu: bool) -> list[tuple[str,
             [
                 (
                     "accepted / draft tokens",
-                    _ratio(metrics.spec_decode_accepted_tokens, metrics.spec_decode_draft_tokens, where),
+                    _ratio(metrics.spec_decode_accepted_tokens, metrics.spec_decode_draft_tokens),
                 )
             ],
         ),
     ]
     if gpu:
-        found += [
+        charts += [
             ("GPU utilisation", "percent", [("{{Hostname}} GPU {{gpu}}", "DCGM_FI_DEV_GPU_UTIL")]),
             ("GPU memory used", "decmbytes", [("{{Hostname}} GPU {{gpu}}", "DCGM_FI_DEV_FB_USED")]),
         ]
-    return found
+    return [DashboardPanel(title, unit, tuple(queries)) for title, unit, queries in charts]
 
 
 def serving_dashboard(metrics: EngineMetrics, namespace: str, gpu: bool) -> dict[str, Any]:
     """A Grafana dashboard (schema of Grafana's dashboard JSON model) over a Prometheus datasource."""
     datasource = {"type": "prometheus", "uid": "${datasource}"}
     built = []
-    for i, (title, unit, targets) in enumerate(panels(metrics, namespace, gpu)):
+    for i, panel in enumerate(panels(metrics, namespace, gpu)):
+        title, unit, targets = panel.title, panel.unit, panel.queries
         built.append(
             {
                 "id": i + 1,
@@ -138,3 +138,13 @@ def dashboard_config_map(metrics: EngineMetrics, namespace: str, monitoring: Mon
         },
         "data": {"llm-serving.json": json.dumps(serving_dashboard(metrics, namespace, gpu), indent=1)},
     }
+
+
+def publish(metrics: EngineMetrics, namespace: str, monitoring: Monitoring) -> pulumi.Resource | None:
+    """The dashboard in the platform's own dashboard service, where it has one."""
+    if monitoring.publish_dashboard is None:
+        return None
+    gpu = all(series in monitoring.available_series for series in GPU_SERIES)
+    return monitoring.publish_dashboard(
+        "dashboard-serving", f"LLM serving ({namespace})", panels(metrics, namespace, gpu, FIXED_WINDOW)
+    )

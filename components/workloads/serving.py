@@ -177,6 +177,8 @@ class Serving(pulumi.ComponentResource):
         )
         if dashboard is not None:
             apply("dashboard-serving", dashboard, self._opts(depends_on=list(watch.ready)))
+        elif engine is not None and metrics is not None:
+            dashboards.publish(metrics, self._ns, watch)
         outputs["monitoring"] = {"backend": watch.kind, "view": watch.how_to_view, "alerts": alert_names}
 
     def _port_forward(self, service: str, local: int, remote: int) -> str:
