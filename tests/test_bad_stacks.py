@@ -133,22 +133,22 @@ def _values() -> list[Any]:
         # silent coercion (#11.4)
         change(
             a,
-            {"platform": {"bucket": {"keepOnDestroy": "off"}}},
-            f"{p}.bucket.keepOnDestroy",
+            {"platform": {"modelStore": {"keepOnDestroy": "off"}}},
+            f"{p}.modelStore.keepOnDestroy",
             "true or false",
             "keep-on-destroy-off",
         ),
         change(
             a,
-            {"platform": {"bucket": {"keepOnDestroy": 0}}},
-            f"{p}.bucket.keepOnDestroy",
+            {"platform": {"modelStore": {"keepOnDestroy": 0}}},
+            f"{p}.modelStore.keepOnDestroy",
             "true or false",
             "keep-on-destroy-0",
         ),
         change(
             e,
-            {"platform": {"bucket": {"keepOnDestroy": "false"}}},
-            f"{p}.bucket.keepOnDestroy",
+            {"platform": {"modelStore": {"keepOnDestroy": "false"}}},
+            f"{p}.modelStore.keepOnDestroy",
             "remove the quotes",
             "keep-on-destroy-text-false",
         ),
@@ -217,10 +217,10 @@ def _values() -> list[Any]:
         change(e, {"serving": {"maxModelLen": 8192.5}}, f"{s}.maxModelLen", "whole number", "max-len-float"),
         change(
             e,
-            {"platform": {"registry": {"create": "true"}}},
-            f"{p}.registry.create",
+            {"platform": {"modelStore": {"adopt": "true", "name": "my-models"}}},
+            f"{p}.modelStore.adopt",
             "remove the quotes",
-            "registry-create-text",
+            "adopt-text",
         ),
         change(
             e,
@@ -576,9 +576,12 @@ def _values() -> list[Any]:
         ),
         change(
             a,
-            {"platform": {"bucket": {"create": False}}},
+            {
+                "platform": {"modelStore": {"kind": "none", "keepOnDestroy": None, "backupRetentionDays": None}},
+                "serving": {"openWebui": {"backup": {"enabled": False}}},
+            },
             "llm-serving:modelCache.enabled",
-            "needs the stack's",
+            "needs a bucket",
             "cache-without-bucket",
         ),
         change(

@@ -12,7 +12,6 @@ from pydantic import BaseModel
 
 from components.config import (
     AwsPlatformConfig,
-    BucketConfig,
     ConfigError,
     GcpPlatformConfig,
     ServingConfig,
@@ -46,10 +45,11 @@ def accepted(stack: str, changes: dict[str, Any]) -> StackConfig:
 
 
 def test_buckets_are_kept_on_destroy_by_default() -> None:
-    assert BucketConfig().keep_on_destroy is True
-    assert BucketConfig().create is True
-    config = accepted("eks", {"platform": {"bucket": None}})
-    assert config.platform.bucket.keep_on_destroy is True
+    config = accepted("eks", {"platform": {"modelStore": {"keepOnDestroy": None}}})
+    store = config.platform.bucket_store
+    assert store is not None
+    assert store.keep_on_destroy is True
+    assert store.adopt is False
 
 
 def test_public_access_and_unlisted_regions_are_off_by_default() -> None:

@@ -67,6 +67,7 @@ class Recorded:
     delete_before_replace: bool = False
 
     ignore_changes: list[str] = field(default_factory=list)
+    import_id: str = ""  # the `import` resource option: the id of an existing resource to adopt
 
     @property
     def kubernetes_object(self) -> Json | None:
@@ -315,6 +316,7 @@ class _RecordingMonitor(MockMonitor):
                 protect=bool(request.protect),
                 delete_before_replace=bool(request.deleteBeforeReplace),
                 ignore_changes=list(request.ignoreChanges),
+                import_id=request.importId,
             )
         )
         return response
