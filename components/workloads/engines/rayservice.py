@@ -221,8 +221,10 @@ def worker_script(prelude: str) -> str:
 def same_zone_affinity() -> Manifest:
     """A replica's pipeline stages exchange activations every step: keep all GPU workers in
     one zone (a GKE pool has one zone anyway; on EKS this keeps Karpenter from spreading
-    them over AZs, where the traffic is slower and billed). The first pod matches its own
-    term, so it may land in any zone; the others follow it."""
+    them over AZs, where the traffic is slower and billed). All replicas share the one
+    worker group, and Ray places a replica on any of its pods, so the whole group shares
+    the zone (several replicas trade zonal redundancy for it). The first pod matches its
+    own term, so it may land in any zone; the others follow it."""
     return {
         "podAffinity": {
             "requiredDuringSchedulingIgnoredDuringExecution": [
