@@ -8,6 +8,7 @@ environment before `ray start`. Assertions read the recorded resources.
 
 from __future__ import annotations
 
+import math
 import shlex
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +18,11 @@ import yaml
 from test_config import only_problem, raw
 
 from components.config import parse
-from components.workloads.engines.rayservice import GENERATED_START_CMD_ENV, OVERWRITE_CMD_ANNOTATION
+from components.workloads.engines.rayservice import (
+    ENGINE_START_TIMEOUT_ENV,
+    GENERATED_START_CMD_ENV,
+    OVERWRITE_CMD_ANNOTATION,
+)
 from conftest import assert_valid
 from fake_platforms import GKE_A4, run_serving
 from tools.offline import StackRun, run_stack
@@ -193,6 +198,18 @@ def test_pulumi_waits_for_the_serve_application(fixture: str, request: pytest.Fi
     assert rayservice(run)["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Ready"}
     assert run.outputs["engine"]["pulumi_waits_minutes"] > run.outputs["engine"]["startup_budget_minutes"]
     assert "placement group" in run.outputs["engine"]["ready_when"]
+
+
+@pytest.mark.parametrize("fixture", ["a4_ray", "p5_ray"])
+def test_ray_gives_the_engine_the_stacks_start_up_budget(fixture: str, request: pytest.FixtureRequest) -> None:
+    """Ray Serve LLM kills a replica whose engine has not started within
+    RAYLLM_ENGINE_START_TIMEOUT_S (3600 s by default): R1 from the Hub can take longer."""
+    run: StackRun = request.getfixturevalue(fixture)
+    (container,) = workers(rayservice(run))["template"]["spec"]["containers"]
+    budget = {e["name"]: e.get("value") for e in container["env"]}[ENGINE_START_TIMEOUT_ENV]
+    assert math.ceil(int(budget) / 60) == run.outputs["engine"]["startup_budget_minutes"]
+    if fixture == "p5_ray":  # R1 from the Hub: about 80 minutes, past Ray's default hour
+        assert int(budget) > 3600
 
 
 def test_wait_for_ready_false_skips_the_wait() -> None:

@@ -29,6 +29,7 @@ from components.workloads.common import (
     container_security,
     dedupe_by_name,
     dev_shm,
+    env,
     gpu_pod_fields,
     gpu_resources,
     hardened_pod,
@@ -83,6 +84,13 @@ ULIMIT = "ulimit -n ${RAY_START_ULIMIT_OPEN_FILES:-65536}"
 WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
 READY_CONDITION = "condition=Ready"
 ZONE_LABEL = "topology.kubernetes.io/zone"
+# Ray Serve LLM gives a replica this long to download (or mirror) the weights and start its
+# engine, all of its nodes' ranks included, then kills and retries it; 3600 s by default
+# (2.52.0 ray/llm/_internal/serve/constants.py ENGINE_START_TIMEOUT_S, read in
+# core/server/llm_server.py ``start``). The replica runs on a worker, whose raylet passes
+# its environment on; set to the stack's start-up budget, as VLLM_ENGINE_READY_TIMEOUT_S is
+# for the vllm engine.
+ENGINE_START_TIMEOUT_ENV = "RAYLLM_ENGINE_START_TIMEOUT_S"
 WORKER_GROUP = "gpu"
 GROUP_LABEL = "ray.io/group"  # KubeRay labels each pod with its group (utils/constant.go RayNodeGroupLabelKey)
 
@@ -295,7 +303,10 @@ def rayservice(
         "image": image,
         # Named so scraping can find it (WorkloadNeeds.metrics).
         "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
-        "env": dedupe_by_name([*token_env, *weights.env, *(dict(e) for e in gpu.env)]),
+        "env": dedupe_by_name(
+            [*token_env, env(ENGINE_START_TIMEOUT_ENV, str(engine.startup_seconds)), *weights.env]
+            + [dict(e) for e in gpu.env]
+        ),
         "resources": gpu_resources(gpu, pod_gpus, str(CPU_PER_GPU * pod_gpus), f"{MEMORY_GIB_PER_GPU * pod_gpus}Gi"),
         "volumeMounts": [
             shm_mount,
