@@ -9,8 +9,11 @@ environment before `ray start`. Assertions read the recorded resources.
 from __future__ import annotations
 
 import math
+import os
 import shlex
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -255,7 +258,7 @@ def test_eks_workers_keep_kuberays_own_command(p5_ray: StackRun) -> None:
     assert OVERWRITE_CMD_ANNOTATION not in template["metadata"]["annotations"]
 
 
-def test_the_real_gke_platform_wires_ray_workers(run_with: Callable[..., StackRun]) -> None:
+def test_the_real_gke_platform_wires_ray_workers(run_with: Callable[..., StackRun], tmp_path: Path) -> None:
     """The whole a4high program (real GKE platform on the mock engine): the workers get its
     gIB prelude, which waits for the installer and sources set_nccl_env.sh, and the
     KubeRay operator is installed."""
@@ -270,3 +273,27 @@ def test_the_real_gke_platform_wires_ray_workers(run_with: Callable[..., StackRu
     assert "networking.gke.io/interfaces" in template["metadata"]["annotations"]
     assert run.one("kubernetes:helm.sh/v3:Release", "kuberay-operator")
     assert_valid([service])
+    # Run it in bash, gIB's script and KubeRay's command stubbed: what the script exports
+    # reaches the process that replaces the shell (the raylet, and so every vLLM rank).
+    gib = tmp_path / "gib"
+    (gib / "scripts").mkdir(parents=True)
+    (gib / "scripts" / "set_nccl_env.sh").write_text("export NCCL_NET=gIB\n")
+    env = {"PATH": os.environ["PATH"], GENERATED_START_CMD_ENV: "printenv NCCL_NET"}
+    done = subprocess.run(
+        ["bash", "-c", script.replace("/usr/local/gib", str(gib))],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert (done.returncode, done.stdout) == (0, "gIB\n"), done.stderr
+    missing = subprocess.run(
+        ["bash", "-c", script.replace("/usr/local/gib", str(tmp_path / "none")).replace("sleep 5", "sleep 0")],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert missing.returncode == 1 and "gIB is not installed on this node" in missing.stderr

@@ -219,11 +219,12 @@ def serve_config(engine: EngineSettings, gpu: GpuNodes, weights: WeightsPlan) ->
 
 def worker_script(prelude: str) -> str:
     """The worker container's shell: the platform's prelude (the gIB NCCL settings on GKE),
-    then KubeRay's own ``ulimit`` and generated ``ray start`` (which runs with ``--block``).
+    then KubeRay's own ``ulimit`` (not fatal, as in KubeRay's command) and generated
+    ``ray start`` (which runs with ``--block``). The prelude fails the container itself.
     Sourced in this shell, the prelude's exports reach the raylet and every Ray worker
     process it starts, the vLLM ranks among them. Unquoted, as KubeRay's sample runs it:
     the generated command is flag words only."""
-    return f"{prelude.rstrip()}\nset -e\n{ULIMIT}\nexec ${GENERATED_START_CMD_ENV}\n"
+    return f"{prelude.rstrip()}\n{ULIMIT}\nexec ${GENERATED_START_CMD_ENV}\n"
 
 
 def same_zone_affinity() -> Manifest:
