@@ -442,6 +442,8 @@ def read_stack_file(path: Path) -> dict[str, Json]:
         document = loader.construct_document(root) if root is not None else None
     except yaml.YAMLError as err:
         raise StackFileError(path, _describe_yaml_error(err)) from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise StackFileError(path, "nested too deeply to be a stack file") from None
     finally:
         if loader is not None:
             loader.dispose()

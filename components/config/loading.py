@@ -75,7 +75,7 @@ _KINDS = {
 }
 # `pulumi config set --path` stores true/false and whole numbers typed, anything else as
 # text unless given `--type` (https://www.pulumi.com/docs/iac/cli/commands/pulumi_config_set/).
-_CLI_TYPES = {"bool_type": "bool", "int_type": "int", "float_type": "float"}
+_TYPED = ("bool_type", "int_type", "float_type")
 
 
 class ConfigError(Exception):
@@ -99,6 +99,8 @@ def _show(value: Any) -> str:
     """A value as the stack file writes it (YAML/JSON), shortened."""
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
+    if isinstance(value, IPv4Network):  # as written in the file: text
+        return repr(str(value))
     if isinstance(value, Mapping | list):
         text = json.dumps(value, default=str)
         return text if len(text) <= 60 else text[:57] + "..."
@@ -193,7 +195,7 @@ def _what_went_wrong(error: Mapping[str, Any], key: str) -> str:
     if kind == "string_type" and isinstance(value, int | float) and not isinstance(value, bool):
         # kubernetesVersion: 1.30 is the number 1.3 in YAML before this program sees it.
         return f"must be text; YAML reads an unquoted {value} as a number (1.30 even becomes 1.3): put it in quotes"
-    if kind in _CLI_TYPES and isinstance(value, str) and _looks_like(value, kind):
+    if kind in _TYPED and isinstance(value, str) and _looks_like(value, kind):
         if kind != "float_type":  # a quoted true or 8 in the file: `config set --path` writes those typed
             return f"must be {_KINDS[kind]}, not the text {value!r}: remove the quotes"
         path = key.partition(":")[2]
