@@ -35,6 +35,29 @@ VARIANTS: Mapping[str, tuple[str, Mapping[str, Any]]] = {
         {"llm-serving:serving": {"model": "deepseek-ai/DeepSeek-R1-0528", "servedModelName": "deepseek-r1-0528"}},
     ),
     "eks-ray-mirror": ("eks", {"llm-serving:modelCache": {"enabled": True}}),
+    # Ray across nodes (issue 13): 2 x A4 High as TP 8 x PP 2 by default, and the seeds'
+    # R1 FP8 on 2 x p5.48xlarge as TP 8 x PP 2.
+    "a4high-ray-two-nodes": (
+        "a4high",
+        {
+            "llm-serving:platform": {"gpuPool": {"nodeCount": 2}},
+            "llm-serving:serving": {"engine": "rayservice", "nodesPerReplica": 2},
+        },
+    ),
+    "eks-ray-p5-tp8-pp2": (
+        "eks",
+        {
+            "llm-serving:platform": {"gpuNodePools": [{"name": "p5", "instanceFamilies": ["p5"], "gpuLimit": 16}]},
+            "llm-serving:serving": {
+                "model": "deepseek-ai/DeepSeek-R1",
+                "servedModelName": "deepseek-r1",
+                "tensorParallelSize": 8,
+                "pipelineParallelSize": 2,
+                "nodesPerReplica": 2,
+                "maxModelLen": 16384,
+            },
+        },
+    ),
     "eks-vllm-runai-benchmark": (
         "eks",
         {"llm-serving:serving": {"engine": "vllm"}, "llm-serving:modelCache": {"enabled": True}, **_BENCH},
