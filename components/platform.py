@@ -82,6 +82,8 @@ class GpuNodes:
     # Linux capabilities a pod using this pool's fabric needs, e.g. IPC_LOCK to pin memory for
     # GPUDirect RDMA or EFA (vllm-serving.md §1.1 multi-node; aws-eks-karpenter.md §5).
     capabilities: Sequence[str] = ()
+    fabric: Literal["none", "rdma", "efa"] = "none"  # inter-node GPU network of the pool
+    pod_resources: Mapping[str, str] = field(default_factory=dict)  # extra extended resources a whole-node pod requests
 
 
 @dataclass(frozen=True)

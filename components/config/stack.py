@@ -33,7 +33,7 @@ def pool_shape(platform: GcpPlatformConfig | AwsPlatformConfig, pool: str) -> tu
         machine = platform.gpu_pool.machine
         return catalog.GPUS[machine.gpu], machine.gpus, machine.rdma_nics > 0
     aws_pool = next(p for p in platform.gpu_node_pools if p.name == pool)
-    return aws_pool.gpu, aws_pool.max_gpus_per_node, False
+    return aws_pool.gpu, aws_pool.max_gpus_per_node, aws_pool.efa is not None  # EFA pods take whole nodes
 
 
 def replica_pool(platform: GcpPlatformConfig | AwsPlatformConfig, serving: ServingConfig) -> str:
