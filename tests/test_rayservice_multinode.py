@@ -297,3 +297,26 @@ def test_the_real_gke_platform_wires_ray_workers(run_with: Callable[..., StackRu
         timeout=30,
     )
     assert missing.returncode == 1 and "gIB is not installed on this node" in missing.stderr
+
+
+def test_ray_on_the_efa_stack_carries_the_efa_wiring() -> None:
+    """Pulumi.eks-p5.yaml (2 x p5.48xlarge, EFA pool) with the Ray engine: each worker takes
+    its node's GPUs and EFA interfaces, keeps IPC_LOCK, gets the libfabric environment, and
+    runs the pool's prelude (the EFA userspace check) before KubeRay's `ray start`."""
+    run = run_stack("eks-p5", {"llm-serving:serving": {"engine": "rayservice"}})
+    assert run.error is None, run.error
+    service = rayservice(run)
+    assert_valid([service])
+    group = workers(service)
+    assert group["replicas"] == 2
+    template = group["template"]
+    (container,) = template["spec"]["containers"]
+    assert container["resources"]["limits"] == {"nvidia.com/gpu": "8", "vpc.amazonaws.com/efa": "32"}
+    assert container["securityContext"]["capabilities"]["add"] == ["IPC_LOCK"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["FI_PROVIDER"] == "efa" and env["FI_EFA_USE_DEVICE_RDMA"] == "1"
+    script = container["command"][2]
+    assert script.index("/opt/amazon/efa") < script.index(f"exec ${GENERATED_START_CMD_ENV}")
+    assert template["metadata"]["annotations"][OVERWRITE_CMD_ANNOTATION] == "true"
+    llm = llm_config(service)
+    assert llm["placement_group_config"]["strategy"] == "PACK" and llm["accelerator_type"] == "H100"

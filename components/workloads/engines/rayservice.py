@@ -10,10 +10,12 @@ ClusterIP. Ray Serve has no API key, so the engine is never exposed outside the 
 Across nodes (``serving.nodesPerReplica > 1``): one Ray worker pod per node takes all of
 its GPUs, so the worker group has ``replicas x nodesPerReplica`` pods, and each Serve
 replica's placement group of TP x PP one-GPU bundles is packed over as many of them
-as it needs (aws-eks-karpenter.md §5: TP inside a node, PP across nodes). On RDMA pools
-(GKE A4 High) the worker pods carry the platform's NIC annotations, host libraries,
-``IPC_LOCK`` and the gIB NCCL environment, sourced in the container's shell before
-``ray start`` so that the raylet, and every vLLM worker it forks, inherits it.
+as it needs (aws-eks-karpenter.md §5: TP inside a node, PP across nodes). On fabric pools
+the worker pods carry what the platform's ``GpuNodes`` asks of a GPU pod: on GKE A4 High
+the NIC annotations, host libraries, ``IPC_LOCK`` and the gIB NCCL environment; on an EKS
+EFA pool the EFA interfaces, ``IPC_LOCK`` and the libfabric environment. The pool's shell
+prelude runs in the container's shell before ``ray start``, so the raylet, and every vLLM
+rank it starts, inherits what it exports.
 """
 
 from __future__ import annotations
