@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cached_property
 from typing import Annotated, cast
 
@@ -44,7 +45,18 @@ def replica_pool(platform: GcpPlatformConfig | AwsPlatformConfig, serving: Servi
 def topology(platform: GcpPlatformConfig | AwsPlatformConfig, serving: ServingConfig) -> Topology:
     """The profile and explicit keys resolved against the replica's pool (unchecked)."""
     _, gpus_per_node, _ = pool_shape(platform, replica_pool(platform, serving))
-    return resolve(serving.profile, serving.model_spec, gpus_per_node, serving.explicit_layout)
+    explicit = serving.explicit_layout
+    if (
+        serving.engine == "rayservice"
+        and explicit.nodes > 1
+        and explicit.tensor is None
+        and explicit.data is None
+        and "pipeline_parallel_size" not in serving.model_fields_set
+    ):
+        # Ray spans nodes with pipeline stages only: unset, a replica over N nodes is
+        # TP = GPUs per node x PP = N, the seeds' TP 8 x PP 2 (aws-eks-karpenter.md §5).
+        explicit = replace(explicit, pipeline=explicit.nodes)
+    return resolve(serving.profile, serving.model_spec, gpus_per_node, explicit)
 
 
 def sizing_request(platform: GcpPlatformConfig | AwsPlatformConfig, serving: ServingConfig) -> SizingRequest:
@@ -91,13 +103,26 @@ def _layout_problems(
     tp, pp, dp, nodes = layout.tensor, layout.pipeline, layout.data, layout.nodes
     shape = f"TP {tp} x PP {pp} x DP {dp} = {layout.gpus} GPUs"
     problems: list[InitErrorDetails] = []
-    if nodes > 1:
+    if nodes > 1 and serving.engine != "rayservice":
         problems.append(
             rule(
                 ("nodesPerReplica",),
                 nodes,
                 "replicas that span nodes (LeaderWorkerSet or Ray across nodes) are not built yet "
                 "(serving topologies part 2); a replica takes at most one node",
+            )
+        )
+    elif nodes > 1 and (gpus_per_node % tp or layout.gpus != nodes * gpus_per_node):
+        # Ray Serve LLM across nodes: one worker pod per node takes all of its GPUs, and a
+        # replica's TP x PP ranks fill them, TP inside a node (aws-eks-karpenter.md §5).
+        problems.append(
+            rule(
+                (_layout_key(serving),),
+                _layout_value(serving),
+                f"the layout ({shape}) must fill the replica's {nodes} nodes of pool '{pool}' "
+                f"({nodes} x {gpus_per_node} GPUs, one Ray worker pod per node) with tensor parallelism "
+                f"inside a node (TP dividing {gpus_per_node}) and pipeline stages across them, e.g. "
+                f"tensorParallelSize {gpus_per_node}, pipelineParallelSize {nodes}",
             )
         )
     elif gpus_per_node % tp:

@@ -20,7 +20,8 @@ import yaml
 from tools.offline import StackRun, all_stacks, run_stack
 
 # Variants beyond the stack files (issue #10 item 2): model cache on and off, each loader,
-# benchmark on, both engines, a model with tool calling on each cloud.
+# benchmark on, both engines, a model with tool calling on each cloud, and each serving
+# profile and parallel layout of components/topology.py (DP + EP, MTP, DCP).
 _CACHE_OFF = {"llm-serving:modelCache": {"enabled": False}}
 _BENCH = {"llm-serving:benchmark": {"enabled": True}}
 VARIANTS: Mapping[str, tuple[str, Mapping[str, Any]]] = {
@@ -34,7 +35,33 @@ VARIANTS: Mapping[str, tuple[str, Mapping[str, Any]]] = {
         "a4high",
         {"llm-serving:serving": {"model": "deepseek-ai/DeepSeek-R1-0528", "servedModelName": "deepseek-r1-0528"}},
     ),
+    "a4high-throughput": ("a4high", {"llm-serving:serving": {"profile": "throughput"}}),
+    "a4high-interactivity": ("a4high", {"llm-serving:serving": {"profile": "interactivity"}}),
+    "a4high-decode-context-parallel": ("a4high", {"llm-serving:serving": {"decodeContextParallelSize": 8}}),
     "eks-ray-mirror": ("eks", {"llm-serving:modelCache": {"enabled": True}}),
+    # Ray across nodes (issue 13): 2 x A4 High as TP 8 x PP 2 by default, and the seeds'
+    # R1 FP8 on 2 x p5.48xlarge as TP 8 x PP 2.
+    "a4high-ray-two-nodes": (
+        "a4high",
+        {
+            "llm-serving:platform": {"gpuPool": {"nodeCount": 2}},
+            "llm-serving:serving": {"engine": "rayservice", "nodesPerReplica": 2},
+        },
+    ),
+    "eks-ray-p5-tp8-pp2": (
+        "eks",
+        {
+            "llm-serving:platform": {"gpuNodePools": [{"name": "p5", "instanceFamilies": ["p5"], "gpuLimit": 16}]},
+            "llm-serving:serving": {
+                "model": "deepseek-ai/DeepSeek-R1",
+                "servedModelName": "deepseek-r1",
+                "tensorParallelSize": 8,
+                "pipelineParallelSize": 2,
+                "nodesPerReplica": 2,
+                "maxModelLen": 16384,
+            },
+        },
+    ),
     "eks-vllm-runai-benchmark": (
         "eks",
         {"llm-serving:serving": {"engine": "vllm"}, "llm-serving:modelCache": {"enabled": True}, **_BENCH},
