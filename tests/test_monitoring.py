@@ -168,7 +168,8 @@ def test_gke_stack_scrapes_the_engine_and_alerts(a4high: StackRun) -> None:
 
 
 def test_one_switch_turns_monitoring_off(run_with: Callable[..., StackRun]) -> None:
-    run = run_with("a4high", {"monitoring": {"enabled": False}})
+    run = run_with("a4high", {"llm-serving:monitoring": {"enabled": False}})
+    assert run.error is None and run.of_type("kubernetes:apps/v1:Deployment")
     assert not [o for o in run.kubernetes_objects() if o["apiVersion"] == monitoring.GMP_API]
     assert "monitoring" not in run.outputs
 
@@ -210,7 +211,8 @@ def test_grafana_has_a_generated_password_and_no_anonymous_access(eks: StackRun)
 
 
 def test_eks_monitoring_switch_removes_the_stack(run_with: Callable[..., StackRun]) -> None:
-    run = run_with("eks", {"monitoring": {"enabled": False}})
+    run = run_with("eks", {"llm-serving:monitoring": {"enabled": False}})
+    assert run.error is None and run.of_type("kubernetes:helm.sh/v3:Release")
     assert not [r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "kube-prometheus-stack"]
     assert not [o for o in run.kubernetes_objects() if o["apiVersion"].startswith("monitoring.")]
 

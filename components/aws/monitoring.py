@@ -40,11 +40,19 @@ AVAILABLE_SERIES = frozenset(
 )
 
 
+def _resources(component: str) -> dict[str, dict[str, str]]:
+    return {k: dict(v) for k, v in catalog.MONITORING_RESOURCES[component].items()}
+
+
 def stack_values(storage_class: str) -> dict[str, Any]:
     """kube-prometheus-stack values (keys from its values.yaml at the pinned chart)."""
     return {
+        "prometheusOperator": {"resources": _resources("prometheus-operator")},
+        "kube-state-metrics": {"resources": _resources("kube-state-metrics")},
+        "prometheus-node-exporter": {"resources": _resources("node-exporter")},
         "prometheus": {
             "prometheusSpec": {
+                "resources": _resources("prometheus"),
                 "retention": catalog.PROMETHEUS_RETENTION,
                 "storageSpec": {
                     "volumeClaimTemplate": {
@@ -62,6 +70,7 @@ def stack_values(storage_class: str) -> dict[str, Any]:
             }
         },
         "grafana": {
+            "resources": _resources("grafana"),
             "admin": {"existingSecret": GRAFANA_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
             "grafana.ini": {"auth.anonymous": {"enabled": False}},
             "sidecar": {
@@ -73,7 +82,7 @@ def stack_values(storage_class: str) -> dict[str, Any]:
                 }
             },
         },
-        "alertmanager": {"enabled": True},
+        "alertmanager": {"enabled": True, "alertmanagerSpec": {"resources": _resources("alertmanager")}},
     }
 
 

@@ -31,6 +31,7 @@ KARPENTER_CONTROLLER_RESOURCES: Mapping[str, Mapping[str, str]] = MappingProxyTy
 KARPENTER_CONTROLLER_RESOURCES_SOURCE = (
     f"{_KP} website/content/en/v1.14/getting-started/getting-started-with-karpenter/scripts/step08-apply-helm-chart.sh"
 )
+KARPENTER_REPLICAS = 2  # the chart's default, kept (KP v1.14.1 charts/karpenter/values.yaml `replicas`)
 # Kubernetes minor versions Karpenter 1.14 supports (compatibility matrix: 1.30 needs
 # >= 0.37 ... 1.36 needs >= 1.13).
 KARPENTER_KUBERNETES_VERSIONS: tuple[str, ...] = ("1.30", "1.31", "1.32", "1.33", "1.34", "1.35", "1.36")
@@ -123,6 +124,71 @@ DCGM_EXPORTER_CHART = Chart(
 # engine's series at a 30 s interval fit with ample room).
 PROMETHEUS_RETENTION = "15d"
 PROMETHEUS_VOLUME_GIB = 50
+# Requests and limits of the monitoring stack on the system nodes (the chart sets none: its
+# values.yaml leaves every `resources: {}`, with commented examples of 200-400 Mi). Our
+# sizing for one serving cluster: Prometheus holds the engines', GPUs' and Kubernetes'
+# series (tens of thousands, a few KiB each in its head block) with room for queries;
+# the rest are small controllers. Memory limits stop a runaway pod from starving
+# Karpenter on the same node; CPU is left unlimited (no throttling on bursts).
+MONITORING_RESOURCES: Mapping[str, Mapping[str, Mapping[str, str]]] = MappingProxyType(
+    {
+        "prometheus": {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
+        "alertmanager": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+        "grafana": {"requests": {"cpu": "200m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
+        "kube-state-metrics": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+        "prometheus-operator": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+        # A DaemonSet: one per node, GPU nodes included.
+        "node-exporter": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
+    }
+)
+MONITORING_RESOURCES_SOURCE = (
+    "our sizing; keys from prometheus-community/helm-charts @cf408a29 charts/kube-prometheus-stack/values.yaml "
+    "(prometheus.prometheusSpec.resources, alertmanager.alertmanagerSpec.resources, prometheusOperator.resources, "
+    "grafana.resources, kube-state-metrics.resources, prometheus-node-exporter.resources)"
+)
+# The KubeRay operator's chart sets limits only (100m, 512Mi), so Kubernetes makes its
+# requests equal to them (ray-project/kuberay v1.7.0 @59d663ae helm-chart/kuberay-operator/values.yaml).
+KUBERAY_OPERATOR_REQUESTS: Mapping[str, str] = MappingProxyType({"cpu": "100m", "memory": "512Mi"})
+
+
+@dataclass(frozen=True)
+class NodeShape:
+    """What a system node offers before the kubelet's reservation (nodeadm computes that)."""
+
+    vcpus: int
+    memory_gib: int
+    # The VPC CNI's pod limit: enis * (ipv4_per_eni - 1) + 2 (nodeadm eni_max_pods.go).
+    enis: int
+    ipv4_per_eni: int
+    source: str
+
+    @property
+    def max_pods(self) -> int:
+        return self.enis * (self.ipv4_per_eni - 1) + 2
+
+
+_EKS_AMI_INFO = "awslabs/amazon-eks-ami @81fec2e nodeadm/internal/kubelet/instance-info.jsonl"
+_EC2_GENERAL = "https://docs.aws.amazon.com/ec2/latest/instancetypes/gp.html"
+SYSTEM_NODE_SHAPES: Mapping[str, NodeShape] = MappingProxyType(
+    {
+        "m6i.xlarge": NodeShape(4, 16, 4, 15, f"{_EC2_GENERAL}; {_EKS_AMI_INFO}"),
+        "m6i.2xlarge": NodeShape(8, 32, 4, 15, f"{_EC2_GENERAL}; {_EKS_AMI_INFO}"),
+        "m6i.4xlarge": NodeShape(16, 64, 8, 30, f"{_EC2_GENERAL}; {_EKS_AMI_INFO}"),
+    }
+)
+# What the kubelet on an EKS AL2023 node keeps back: CPU 6 % of the first core, 1 % of
+# the second, 0.5 % of the next two, 0.25 % of the rest; memory 11 MiB per pod + 255 MiB;
+# and 100 MiB hard eviction threshold (awslabs/amazon-eks-ami @81fec2e
+# nodeadm/internal/kubelet/config.go getCPUMillicoresToReserve, getMemoryMebibytesToReserve,
+# EvictionHard).
+KUBELET_CPU_RESERVE_STEPS: tuple[tuple[int, int], ...] = ((1000, 600), (2000, 100), (4000, 50), (1 << 30, 25))
+KUBELET_MEMORY_RESERVE_MIB_PER_POD = 11
+KUBELET_MEMORY_RESERVE_MIB_BASE = 255
+KUBELET_EVICTION_HARD_MIB = 100
+# Per-node allowance for EKS's own pods on every system node (VPC CNI, kube-proxy, EBS
+# CSI node, Pod Identity agent, CoreDNS, the node monitoring agent): our estimate, not a
+# published figure; add-ons mostly request 10-100m and tens of MiB each.
+SYSTEM_ADDON_ALLOWANCE: Mapping[str, str] = MappingProxyType({"cpu": "500m", "memory": "1Gi"})
 # --- EFA (Elastic Fabric Adapter) for multi-node GPU pools ----------------------------
 _KP_TYPES = f"{_KP} website/content/en/docs/reference/instance-types.md"
 # EFA interfaces per instance type: one per network card, advertised by Karpenter as

@@ -1,0 +1,111 @@
+"""The default system node group has room for every pod that lands on it.
+
+The requests are read from the recorded stack (Helm values, Deployments), not restated,
+so raising one of them without resizing the group fails here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from components import catalog
+from components.aws import system_nodes
+from components.aws.system_nodes import Resources, allocatable, requests, total
+from tools.offline import StackRun
+
+
+def _release(run: StackRun, chart: str) -> dict[str, Any] | None:
+    for release in run.of_type("kubernetes:helm.sh/v3:Release"):
+        if release.inputs["chart"].rsplit("/", 1)[-1] == chart:
+            values: dict[str, Any] = release.inputs.get("values", {})
+            return values
+    return None
+
+
+def _system_pods(run: StackRun) -> dict[str, Resources]:
+    """Requests of every pod the stack places on the system nodes, by component."""
+    karpenter = _release(run, "karpenter")
+    assert karpenter is not None
+    pods = {
+        "karpenter": requests(karpenter["controller"]["resources"]["requests"]).times(catalog.KARPENTER_REPLICAS),
+        # The operator's chart sets limits only; Kubernetes copies them into requests.
+        "kuberay-operator": requests(catalog.KUBERAY_OPERATOR_REQUESTS),
+    }
+    for obj in run.kubernetes_objects():
+        if obj["kind"] == "Deployment" and obj["metadata"]["name"] == "open-webui":
+            containers = obj["spec"]["template"]["spec"]["containers"]
+            one = total(requests(c["resources"]["requests"]) for c in containers)
+            pods["open-webui"] = one.times(obj["spec"].get("replicas", 1))
+    stack = _release(run, "kube-prometheus-stack")
+    if stack is not None:
+        recorded = {
+            "prometheus": stack["prometheus"]["prometheusSpec"]["resources"],
+            "alertmanager": stack["alertmanager"]["alertmanagerSpec"]["resources"],
+            "grafana": stack["grafana"]["resources"],
+            "kube-state-metrics": stack["kube-state-metrics"]["resources"],
+            "prometheus-operator": stack["prometheusOperator"]["resources"],
+        }
+        pods.update({name: requests(r["requests"]) for name, r in recorded.items()})
+    return pods
+
+
+def _per_node(run: StackRun) -> Resources:
+    """What every system node carries whatever is scheduled: EKS add-ons, node-exporter."""
+    allowance = requests(catalog.SYSTEM_ADDON_ALLOWANCE)
+    stack = _release(run, "kube-prometheus-stack")
+    if stack is None:
+        return allowance
+    return allowance + requests(stack["prometheus-node-exporter"]["resources"]["requests"])
+
+
+def _group(run: StackRun) -> tuple[Resources, int]:
+    group = run.one("eks:index:ManagedNodeGroup")
+    (instance_type,) = group.inputs["instanceTypes"]
+    return allocatable(catalog.SYSTEM_NODE_SHAPES[instance_type]), group.inputs["scalingConfig"]["minSize"]
+
+
+def test_allocatable_follows_the_eks_ami_reservation() -> None:
+    # m6i.2xlarge: 8 vCPU, 32 GiB, 58 pods. CPU 60 + 10 + 10 + 10 m reserved; memory
+    # 11 * 58 + 255 MiB reserved and 100 MiB eviction threshold.
+    assert catalog.SYSTEM_NODE_SHAPES["m6i.2xlarge"].max_pods == 58
+    assert allocatable(catalog.SYSTEM_NODE_SHAPES["m6i.2xlarge"]) == Resources(7910, 32768 - 893 - 100)
+    assert allocatable(catalog.SYSTEM_NODE_SHAPES["m6i.xlarge"]) == Resources(3920, 16384 - 893 - 100)
+
+
+def test_every_monitoring_component_has_requests_and_a_memory_limit(eks: StackRun) -> None:
+    pods = _system_pods(eks)
+    assert set(system_nodes.monitoring_requests()) - {"node-exporter"} <= set(pods)
+    for name, spec in catalog.MONITORING_RESOURCES.items():
+        assert requests(spec["requests"]).cpu_m > 0, name
+        assert requests(spec["limits"]).memory_mib >= requests(spec["requests"]).memory_mib, name
+
+
+@pytest.mark.parametrize("monitoring", [True, False])
+def test_default_system_group_fits_its_pods_with_a_node_to_spare(
+    run_with: Callable[..., StackRun], eks: StackRun, monitoring: bool
+) -> None:
+    run = eks if monitoring else run_with("eks", {"llm-serving:monitoring": {"enabled": False}})
+    pods = _system_pods(run)
+    assert {"karpenter", "kuberay-operator", "open-webui"} <= set(pods)
+    assert ("prometheus" in pods) is monitoring
+    node, size = _group(run)
+    # Every system node carries the per-node pods; the rest must fit on size - 1 nodes, so
+    # losing or replacing one node leaves nothing pending. Karpenter's replicas refuse to
+    # share a node, so one of them always has the spare node to itself.
+    room = (node.times(size - 1)) if size > 1 else node
+    spread = total(pods.values())
+    assert (spread + _per_node(run).times(size - 1)).fits(room), (spread, room)
+    # And the largest pod fits one node beside that node's fixed share.
+    largest = max(pods.values(), key=lambda r: r.memory_mib)
+    assert (largest + _per_node(run)).fits(node)
+
+
+def test_the_check_fails_when_the_group_is_too_small(run_with: Callable[..., StackRun]) -> None:
+    # The same pods on two m6i.xlarge leave no node to spare: the sum the test above makes
+    # is a real constraint, not one any shape passes.
+    run = run_with("eks", {"llm-serving:platform": {"systemNodeGroup": {"instanceTypes": ["m6i.xlarge"]}}})
+    pods, (node, size) = _system_pods(run), _group(run)
+    assert not (total(pods.values()) + _per_node(run).times(size - 1)).fits(node.times(size - 1))
