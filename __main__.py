@@ -9,22 +9,32 @@ import pulumi
 
 from components.config import ConfigError, GcpPlatformConfig, load_config
 from components.cost import estimate
+from components.notifications import rendered
 from components.platform import Platform
 from components.workloads import Serving, ServingArgs
 
 try:
-    config, hf_token = load_config()
+    config, secrets = load_config()
 except ConfigError as err:
     # Raised before any resource is declared; RunError prints without a traceback.
     raise pulumi.RunError(str(err)) from None
 
 stack = pulumi.get_stack()
+notify = config.monitoring.notifications
+# load_config refused notifications without their URL.
+alertmanager_config = rendered(notify, secrets.alert_webhook_url) if notify and secrets.alert_webhook_url else None
 platform: Platform
 if isinstance(config.platform, GcpPlatformConfig):
     from components.gcp import GcpPlatform, GcpPlatformArgs  # imported per cloud: each SDK is large
 
     platform = GcpPlatform(
-        "gcp", GcpPlatformArgs(config=config.platform, namespace=config.serving.namespace, stack=stack)
+        "gcp",
+        GcpPlatformArgs(
+            config=config.platform,
+            namespace=config.serving.namespace,
+            stack=stack,
+            alertmanager_config=alertmanager_config,
+        ),
     ).platform
 else:
     from components.aws import AwsPlatform, AwsPlatformArgs
@@ -36,10 +46,11 @@ else:
             namespace=config.serving.namespace,
             stack=stack,
             monitoring=config.monitoring.enabled,
+            alertmanager_config=alertmanager_config,
         ),
     ).platform
 
-serving = Serving("serving", ServingArgs(platform=platform, config=config, hf_token=hf_token, stack=stack))
+serving = Serving("serving", ServingArgs(platform=platform, config=config, hf_token=secrets.hf_token, stack=stack))
 
 for key, value in {**platform.outputs, **serving.outputs}.items():
     pulumi.export(key, value)

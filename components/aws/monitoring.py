@@ -19,7 +19,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import catalog
+from components import catalog, notifications
 from components.aws.gpu_pools import GPU_PRESENT_LABEL, GPU_TOLERATION
 from components.aws.pod_network import MONITORING_NAMESPACE
 from components.kubernetes import apply
@@ -29,6 +29,11 @@ RELEASE = "kube-prometheus-stack"
 DCGM_RELEASE = "dcgm-exporter"
 GRAFANA_SECRET = "grafana-admin"
 GRAFANA_PASSWORD_LENGTH = 32
+# Alertmanager's configuration when notifications are on: the chart then renders none of
+# its own (alertmanagerSpec.useExistingSecret) and the operator reads this Secret
+# (alertmanagerSpec.configSecret, key alertmanager.yaml: chart values.yaml; operator
+# pkg/alertmanager/operator.go). Without it the chart's default config (a null receiver) stays.
+ALERTMANAGER_SECRET = "alertmanager-serving-team"
 # The grafana subchart's Service: <release>-grafana, port 80 (kube-prometheus-stack values.yaml).
 GRAFANA_SERVICE = f"{RELEASE}-grafana"
 DASHBOARD_LABEL = ("grafana_dashboard", "1")
@@ -44,8 +49,11 @@ def _resources(component: str) -> dict[str, dict[str, str]]:
     return {k: dict(v) for k, v in catalog.MONITORING_RESOURCES[component].items()}
 
 
-def stack_values(storage_class: str) -> dict[str, Any]:
+def stack_values(storage_class: str, notifications: bool = False) -> dict[str, Any]:
     """kube-prometheus-stack values (keys from its values.yaml at the pinned chart)."""
+    alertmanager_spec: dict[str, Any] = {"resources": _resources("alertmanager")}
+    if notifications:
+        alertmanager_spec |= {"useExistingSecret": True, "configSecret": ALERTMANAGER_SECRET}
     return {
         "prometheusOperator": {"resources": _resources("prometheus-operator")},
         "kube-state-metrics": {"resources": _resources("kube-state-metrics")},
@@ -82,7 +90,7 @@ def stack_values(storage_class: str) -> dict[str, Any]:
                 }
             },
         },
-        "alertmanager": {"enabled": True, "alertmanagerSpec": {"resources": _resources("alertmanager")}},
+        "alertmanager": {"enabled": True, "alertmanagerSpec": alertmanager_spec},
     }
 
 
@@ -105,10 +113,22 @@ def grafana_secret(password: pulumi.Input[str]) -> Manifest:
     }
 
 
+def alertmanager_secret(config_yaml: pulumi.Input[str]) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": ALERTMANAGER_SECRET, "namespace": MONITORING_NAMESPACE},
+        "type": "Opaque",
+        "stringData": {notifications.CONFIG_KEY: config_yaml},
+    }
+
+
 @dataclass(frozen=True)
 class EksMonitoringArgs:
     cluster: str
     storage_class: str
+    # alertmanager.yaml (components/notifications.py), a Pulumi secret; None: no notifications.
+    alertmanager_config: pulumi.Output[str] | None = None
 
 
 class EksMonitoring(pulumi.ComponentResource):
@@ -130,6 +150,9 @@ class EksMonitoring(pulumi.ComponentResource):
             f"{name}-grafana-admin", length=GRAFANA_PASSWORD_LENGTH, special=False, opts=here
         ).result
         secret = apply(f"{name}-grafana-admin", grafana_secret(password), in_namespace)
+        secrets = [secret]
+        if args.alertmanager_config is not None:
+            secrets.append(apply(f"{name}-alertmanager", alertmanager_secret(args.alertmanager_config), in_namespace))
         chart = catalog.KUBE_PROMETHEUS_STACK_CHART
         stack = k8s.helm.v3.Release(
             f"{name}-{RELEASE}",
@@ -138,8 +161,8 @@ class EksMonitoring(pulumi.ComponentResource):
             version=chart.version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
             namespace=MONITORING_NAMESPACE,
-            values=stack_values(args.storage_class),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[secret]),
+            values=stack_values(args.storage_class, notifications=args.alertmanager_config is not None),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=secrets),
         )
         dcgm_chart = catalog.DCGM_EXPORTER_CHART
         dcgm = k8s.helm.v3.Release(

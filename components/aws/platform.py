@@ -92,6 +92,8 @@ class AwsPlatformArgs:
     namespace: str  # where workloads go; created here with their service accounts
     stack: str
     monitoring: bool = True  # install Prometheus, Grafana and dcgm-exporter (llm-serving:monitoring.enabled)
+    # Alertmanager's configuration (components/notifications.py), a secret; None: no notifications.
+    alertmanager_config: pulumi.Output[str] | None = None
 
 
 class AwsPlatform(pulumi.ComponentResource):
@@ -219,7 +221,9 @@ class AwsPlatform(pulumi.ComponentResource):
         if args.monitoring:
             stack_monitoring = EksMonitoring(
                 f"{cluster_name}-monitoring",
-                EksMonitoringArgs(cluster=cluster_name, storage_class=STORAGE_CLASS),
+                EksMonitoringArgs(
+                    cluster=cluster_name, storage_class=STORAGE_CLASS, alertmanager_config=args.alertmanager_config
+                ),
                 pulumi.ResourceOptions(parent=self, providers=[cluster.provider], depends_on=[cluster.storage_class]),
             )
             watch = stack_monitoring.monitoring

@@ -3,7 +3,7 @@
 The stack file (``Pulumi.<stack>.yaml``) carries six structured keys under the
 ``llm-serving`` namespace (``platform``, ``serving``, ``modelCache``, ``benchmark``, ``cost``,
 ``monitoring``)
-and one secret (``hfToken``). ``load_config`` reads them from ``pulumi.Config``,
+and secrets (``hfToken``, ``alertWebhookUrl``: ``StackSecrets``). ``load_config`` reads them from ``pulumi.Config``,
 validates everything before a single resource is declared, and raises ``ConfigError``
 listing *all* problems, each as ``llm-serving:<key path> = <value>: <what is allowed>``.
 The sizing gate (components/sizing.py) is one of those rules: a configuration that
@@ -46,7 +46,7 @@ from components.config.gcp import (
     GcpPlatformConfig,
     GcpSystemPoolConfig,
 )
-from components.config.loading import ConfigError, load_config, parse, read_raw_config
+from components.config.loading import ConfigError, StackSecrets, load_config, parse, read_raw_config
 from components.config.serving import (
     REMOVED_VLLM_FLAGS,
     BenchmarkConfig,
@@ -89,6 +89,7 @@ __all__ = [
     "ServiceExposure",
     "ServingConfig",
     "StackConfig",
+    "StackSecrets",
     "StoreSections",
     "gpu_pool_names",
     "load_config",

@@ -6,6 +6,7 @@ import difflib
 import json
 import types
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from ipaddress import IPv4Network
 from typing import Annotated, Any, Union, get_args, get_origin
 
@@ -24,7 +25,7 @@ from components.config.base import (
     SECRET_KEYS,
 )
 from components.config.gcp import RECURRENCE, ZULU_TIME
-from components.config.monitoring import PROM_DURATION
+from components.config.monitoring import PROM_DURATION, SLACK_CHANNEL
 from components.config.serving import IMAGE_REF
 from components.config.stack import StackConfig
 
@@ -35,6 +36,7 @@ PATTERN_WORDS: dict[str, str] = {
     GCE_NAME: "lowercase letters, digits and '-', starting with a letter, at most 63 characters",
     DURATION: "a duration in whole seconds, minutes or hours, such as 90s, 30m, 720h or 1h30m",
     PROM_DURATION: "a Prometheus duration in one unit, greater than zero, such as 30s, 5m or 1h",
+    SLACK_CHANNEL: "a Slack channel (#name) or user (@name): lowercase letters, digits, '.', '_' and '-'",
     IMAGE_REF: "an image reference such as registry/repository:tag, not empty and without spaces",
     r"^(\d+%?)$": "a number of nodes (3) or a percentage of them (10%)",
     r"^([0-9]+h)?([0-9]+m)?$": "hours and/or minutes such as 8h, 30m or 1h30m (no seconds)",
@@ -323,22 +325,46 @@ def _all_keys() -> set[str]:
     return set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
 
 
-def load_config() -> tuple[StackConfig, pulumi.Output[str] | None]:
-    """The validated stack configuration and the Hugging Face token (a secret), if set."""
+@dataclass(frozen=True)
+class StackSecrets:
+    """The stack's secret keys (``SECRET_KEYS``), each a Pulumi secret when set."""
+
+    hf_token: pulumi.Output[str] | None = None
+    # Where the Alertmanager sends notifications (llm-serving:monitoring.notifications).
+    alert_webhook_url: pulumi.Output[str] | None = None
+
+
+def _secret(config: pulumi.Config, key: str, how: str, problems: list[str]) -> pulumi.Output[str] | None:
+    if config.get(key) is None:
+        return None
+    if not pulumi.runtime.is_config_secret(f"{NAMESPACE}:{key}"):
+        problems.append(
+            f"{NAMESPACE}:{key}: is stored in plain text; set it with `pulumi config set --secret {key} {how}`"
+        )
+    return config.require_secret(key)
+
+
+def load_config() -> tuple[StackConfig, StackSecrets]:
+    """The validated stack configuration and its secrets."""
     problems: list[str] = foreign_keys(sorted(_all_keys()))
-    token: pulumi.Output[str] | None = None
     config = pulumi.Config(NAMESPACE)
-    if config.get("hfToken") is not None:
-        if not pulumi.runtime.is_config_secret(f"{NAMESPACE}:hfToken"):
-            problems.append(
-                f"{NAMESPACE}:hfToken: is stored in plain text; set it with "
-                f"`pulumi config set --secret hfToken <token>`"
-            )
-        token = config.require_secret("hfToken")
+    token = _secret(config, "hfToken", "<token>", problems)
+    webhook = _secret(config, "alertWebhookUrl", "<url>", problems)
     try:
         stack = parse(read_raw_config())
     except ConfigError as err:
         raise ConfigError(problems + err.problems) from None
+    wants = stack.monitoring.notifications
+    if wants is not None and webhook is None:
+        problems.append(
+            f"{NAMESPACE}:monitoring.notifications: receiver {wants.receiver!r} needs its URL; set it with "
+            f"`pulumi config set --secret alertWebhookUrl <url>`"
+        )
+    if wants is None and webhook is not None:
+        problems.append(
+            f"{NAMESPACE}:alertWebhookUrl: is set but nothing sends to it; add "
+            f"{NAMESPACE}:monitoring.notifications (receiver slack or webhook) or remove the key"
+        )
     if problems:
         raise ConfigError(problems)
-    return stack, token
+    return stack, StackSecrets(hf_token=token, alert_webhook_url=webhook)

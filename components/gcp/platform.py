@@ -27,6 +27,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components.config import GcpPlatformConfig
+from components.gcp.alerting import managed_alertmanager_secret
 from components.gcp.cluster import GkeCluster, GkeClusterArgs
 from components.gcp.dashboard import publisher
 from components.gcp.gpu_pool import GpuNodePool, GpuNodePoolArgs, gpu_nodes
@@ -38,6 +39,7 @@ from components.gcp.rdma import RdmaNetworking, RdmaNetworkingArgs, pod_wiring
 from components.gcp.registry import ContainerRegistry, ContainerRegistryArgs, registry_name
 from components.gcp.services import ProjectServices, ProjectServicesArgs
 from components.gcp.storage import ModelBucket, ModelBucketArgs
+from components.kubernetes import apply
 from components.platform import (
     BACKUP_SERVICE_ACCOUNT,
     READER_SERVICE_ACCOUNT,
@@ -92,6 +94,8 @@ class GcpPlatformArgs:
     config: GcpPlatformConfig
     namespace: str  # the workload namespace
     stack: str
+    # Alertmanager's configuration (components/notifications.py), a secret; None: no notifications.
+    alertmanager_config: pulumi.Output[str] | None = None
 
 
 class GcpPlatform(pulumi.ComponentResource):
@@ -166,6 +170,8 @@ class GcpPlatform(pulumi.ComponentResource):
             f"{name}-kubernetes", kubeconfig=cluster.kubeconfig, opts=pulumi.ResourceOptions(parent=self)
         )
         on_kubernetes = pulumi.ResourceOptions(parent=self, providers=[kubernetes])
+        if args.alertmanager_config is not None:
+            apply(f"{name}-alertmanager", managed_alertmanager_secret(args.alertmanager_config), on_kubernetes)
         workloads = WorkloadNamespace(
             f"{name}-workloads",
             WorkloadNamespaceArgs(args.namespace, SERVICE_ACCOUNTS),
