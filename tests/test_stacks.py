@@ -1,4 +1,4 @@
-"""Both stack files, end to end on the mock engine: config -> platform -> serving -> outputs."""
+"""Every stack file, end to end on the mock engine: config -> platform -> serving -> outputs."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import pytest
 from conftest import assert_valid, stack_run
 from tools.offline import SECRET_PLACEHOLDER, StackRun, all_stacks, secret_values
 
-STACKS = ["a4high", "eks"]
+STACKS = ["a4high", "a4high-2node", "eks"]
 COMPONENT_TYPES = {
     "a4high": "llm-serving:gcp:",
+    "a4high-2node": "llm-serving:gcp:",
     "eks": "llm-serving:aws:",
 }
 
