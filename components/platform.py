@@ -27,6 +27,31 @@ Manifest = dict[str, Any]  # a Kubernetes object or fragment as plain JSON-like 
 # to the bucket: serving pods read weights, the cache and benchmark jobs write.
 READER_SERVICE_ACCOUNT = "model-reader"
 WRITER_SERVICE_ACCOUNT = "model-writer"
+# The chat backup CronJob's account may only create objects under BACKUP_PREFIX: it can
+# neither read nor overwrite weights, nor delete earlier backups.
+BACKUP_SERVICE_ACCOUNT = "chat-backup"
+BACKUP_PREFIX = "backups/"
+SERVICE_ACCOUNTS = (READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, BACKUP_SERVICE_ACCOUNT)
+# Name of the retaining StorageClass every platform provides (Platform.retained_storage_class).
+RETAINED_STORAGE_CLASS = "llm-serving-retain"
+
+
+def retaining_storage_class(provisioner: str, parameters: Mapping[str, str]) -> Manifest:
+    """A StorageClass whose volumes outlive their claims (``reclaimPolicy: Retain``): a
+    claim deleted by ``pulumi destroy``, a namespace change or a cluster replacement
+    leaves its PersistentVolume Released and the disk in the cloud, to be bound again
+    (README "Bind a kept chat volume again"). Binding waits for the pod's node, as zonal
+    disks must (Kubernetes docs, Storage Classes: reclaimPolicy, volumeBindingMode)."""
+    return {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {"name": RETAINED_STORAGE_CLASS, "labels": {"app.kubernetes.io/part-of": "llm-serving"}},
+        "provisioner": provisioner,
+        "parameters": dict(parameters),
+        "reclaimPolicy": "Retain",
+        "volumeBindingMode": "WaitForFirstConsumer",
+        "allowVolumeExpansion": True,
+    }
 
 
 @dataclass(frozen=True)
@@ -77,6 +102,8 @@ class ModelStore:
     bucket: pulumi.Output[str]
     reader_service_account: str  # may read weights
     writer_service_account: str  # may write weights and benchmark results
+    # may only create objects under BACKUP_PREFIX (chat backups); None: no backups here
+    backup_service_account: str | None = None
     # Environment a loader needs to reach the bucket (region, S3 endpoint for GCS, ...).
     env: Mapping[str, str] = field(default_factory=dict)
     # CSI driver that mounts the bucket as a volume, if the cluster has one (GCS FUSE);
@@ -192,6 +219,10 @@ class Platform:
     load_balancing: LoadBalancing
     model_store: ModelStore | None = None
     storage_class: str | None = None  # for PersistentVolumeClaims; None = the cluster default
+    # A StorageClass (retaining_storage_class) for volumes whose data must outlive the
+    # stack, such as Open WebUI's chats; the serving layer applies it. None: the platform
+    # cannot keep volumes, and claims use ``storage_class``.
+    retained_storage_class: Manifest | None = None
     registry_url: pulumi.Output[str] | None = None
     # Resources workloads must wait for (CRDs, device plugins, network objects, namespace).
     ready: Sequence[pulumi.Resource] = ()

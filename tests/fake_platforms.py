@@ -16,6 +16,7 @@ from components.aws import pod_network as aws_network
 from components.config import AwsPlatformConfig, GcpPlatformConfig, StackConfig, parse
 from components.gcp import pod_network as gcp_network
 from components.platform import (
+    BACKUP_SERVICE_ACCOUNT,
     READER_SERVICE_ACCOUNT,
     WRITER_SERVICE_ACCOUNT,
     ClusterNetwork,
@@ -23,6 +24,7 @@ from components.platform import (
     LoadBalancing,
     ModelStore,
     Platform,
+    retaining_storage_class,
 )
 from components.workloads import Serving, ServingArgs
 from tools.offline import StackRun, load_stack_config, merge, run_program
@@ -84,9 +86,11 @@ def fake_platform(cloud: str, network: ClusterNetwork | None = None) -> Platform
                 fuse_csi_driver="gcsfuse.csi.storage.gke.io",
                 fuse_pod_annotations={"gke-gcsfuse/volumes": "true"},
                 fuse_cache_volume="gke-gcsfuse-cache",
+                backup_service_account=BACKUP_SERVICE_ACCOUNT,
             ),
             storage_class="standard-rwo",
             network=network or ClusterNetwork(),
+            retained_storage_class=retaining_storage_class("pd.csi.storage.gke.io", {"type": "pd-balanced"}),
         )
     return Platform(
         cloud="aws",
@@ -105,6 +109,7 @@ def fake_platform(cloud: str, network: ClusterNetwork | None = None) -> Platform
             reader_service_account=READER_SERVICE_ACCOUNT,
             writer_service_account=WRITER_SERVICE_ACCOUNT,
             env={"AWS_REGION": "us-west-2"},
+            backup_service_account=BACKUP_SERVICE_ACCOUNT,
         ),
         storage_class="gp3",
         network=network or ClusterNetwork(),

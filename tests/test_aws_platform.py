@@ -25,7 +25,7 @@ from components import catalog
 from components.aws import admins, gpu_pools, iam, karpenter, network
 from components.aws.karpenter import CONTROLLER_POLICIES, INTERRUPTION_RULES, ControllerScope, controller_policies
 from components.config import AwsGpuNodePoolConfig, AwsPlatformConfig, parse
-from components.platform import READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, Platform
+from components.platform import BACKUP_SERVICE_ACCOUNT, READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, Platform
 from components.workloads import Serving, ServingArgs
 from conftest import assert_valid
 from tools import kubeschema, offline
@@ -33,6 +33,8 @@ from tools.offline import Recorded, StackRun, run_stack
 
 PLATFORM = "llm-serving:platform"
 CLUSTER = "llm-eks"
+# Not auto-named: a second `up` after a destroy that kept it must fail, not start empty.
+BUCKET = f"{CLUSTER}-123456789012-us-west-2"
 ROLE = "aws:iam/role:Role"
 POLICY = "aws:iam/policy:Policy"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
@@ -48,8 +50,8 @@ VARIANT = {
         "clusterName": LONG_NAME,
         "availabilityZones": ["us-west-2a", "us-west-2b", "us-west-2c"],
         "natGateways": "single",
-        "bucket": {"keepOnDestroy": False},
-        "registry": {"create": False},
+        "modelStore": {"kind": "bucket", "keepOnDestroy": False},
+        "registry": {"kind": "none"},
         "capacityReservationIds": ["cr-0123456789abcdef0"],
         "gpuNodePools": [
             {"name": "g5", "instanceFamilies": ["g5"], "instanceSizes": ["2xlarge", "4xlarge"], "gpuLimit": 4},
@@ -157,6 +159,7 @@ EXPECTED_PARENT = {
         "llm-serving:aws:Storage"
     ),
     "aws:s3/bucketPolicy:BucketPolicy": "llm-serving:aws:Storage",
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": "llm-serving:aws:Storage",
     "aws:iam/rolePolicy:RolePolicy": "llm-serving:aws:Storage",
     "pulumi:providers:aws": "llm-serving:aws:Platform",
     "kubernetes:core/v1:Namespace": "llm-serving:aws:Platform",
@@ -177,9 +180,11 @@ EXPECTED_PARENT_BY_NAME = {
     (ROLE, "-karpenter-node"): "llm-serving:aws:Karpenter",
     (ROLE, "-model-reader"): "llm-serving:aws:Storage",
     (ROLE, "-model-writer"): "llm-serving:aws:Storage",
+    (ROLE, "-chat-backup"): "llm-serving:aws:Storage",
     (PIA, "-karpenter"): "llm-serving:aws:Karpenter",
     (PIA, "-model-reader"): "llm-serving:aws:Storage",
     (PIA, "-model-writer"): "llm-serving:aws:Storage",
+    (PIA, "-chat-backup"): "llm-serving:aws:Storage",
     (RELEASE, "-karpenter"): "llm-serving:aws:Karpenter",
     (RELEASE, "-karpenter-crd"): "llm-serving:aws:Karpenter",
     (RELEASE, "-nvidia-device-plugin"): "llm-serving:aws:GpuPools",
@@ -745,10 +750,10 @@ def test_gpu_nodes_contract_matches_the_node_pool() -> None:
 
 def test_registry(eks: StackRun, variant: StackRun) -> None:
     repository = eks.one("aws:ecr/repository:Repository")
-    assert repository.inputs["name"] == "llm-serving"
+    assert repository.inputs["name"] == CLUSTER  # named after the cluster: two stacks never share one
     assert repository.inputs["imageScanningConfiguration"] == {"scanOnPush": True}
     assert repository.inputs["imageTagMutability"] == "IMMUTABLE"
-    assert eks.outputs["registry_url"] == "123456789012.dkr.ecr.region.amazonaws.com/llm-serving"
+    assert eks.outputs["registry_url"] == f"123456789012.dkr.ecr.region.amazonaws.com/{CLUSTER}"
     assert variant.of_type("aws:ecr/repository:Repository") == []
     assert "registry_url" not in variant.outputs
 
@@ -757,7 +762,10 @@ def test_bucket_is_private_encrypted_and_kept_on_destroy(eks: StackRun) -> None:
     bucket = eks.one("aws:s3/bucket:Bucket")
     assert bucket.inputs["forceDestroy"] is False
     settings = [r for r in eks.resources if r.type.startswith("aws:s3/")]
-    assert len(settings) == 5 and all(r.retain_on_delete for r in settings)  # the bucket and its protections
+    # The bucket, its protections and lifecycle: an `up` that would replace or delete them fails
+    # (protect), and once unprotected a destroy leaves them in AWS (retain_on_delete).
+    assert len(settings) == 6 and all(r.retain_on_delete and r.protect for r in settings)
+    assert not bucket.import_id
     block = eks.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
     assert all(
         block.inputs[k] is True
@@ -775,11 +783,11 @@ def test_bucket_is_private_encrypted_and_kept_on_destroy(eks: StackRun) -> None:
 def test_bucket_is_deleted_with_the_stack_when_asked(variant: StackRun) -> None:
     bucket = variant.one("aws:s3/bucket:Bucket")
     assert bucket.inputs["forceDestroy"] is True
-    assert not any(r.retain_on_delete for r in variant.resources)
+    assert not any(r.retain_on_delete or r.protect for r in variant.resources if r.type.startswith("aws:"))
 
 
 def test_serving_service_accounts_reach_the_bucket_through_pod_identity(eks: StackRun) -> None:
-    bucket_arn = "arn:aws:s3:::llm-eks-models-0000"
+    bucket_arn = f"arn:aws:s3:::{BUCKET}"
     for account, writes in ((READER_SERVICE_ACCOUNT, False), (WRITER_SERVICE_ACCOUNT, True)):
         role = named(eks, ROLE, f"-{account}")
         assert statements(role, "assumeRolePolicy")[0]["Action"] == ["sts:AssumeRole", "sts:TagSession"]
@@ -804,7 +812,14 @@ def test_serving_service_accounts_reach_the_bucket_through_pod_identity(eks: Sta
 
 
 def test_without_a_bucket_there_is_no_model_store(run_with: Callable[..., StackRun]) -> None:
-    run = run_with("eks", {PLATFORM: {"bucket": {"create": False}}})
+    no_backup = {"openWebui": {"backup": {"enabled": False}}}
+    run = run_with(
+        "eks",
+        {
+            PLATFORM: {"modelStore": {"kind": "none", "keepOnDestroy": None, "backupRetentionDays": None}},
+            "llm-serving:serving": no_backup,
+        },
+    )
     assert run.error is None, run.error
     assert not [r for r in run.resources if r.type.startswith("aws:s3/")]
     assert [r.name for r in run.of_type(PIA)] == [f"{CLUSTER}-karpenter"]
@@ -813,6 +828,7 @@ def test_without_a_bucket_there_is_no_model_store(run_with: Callable[..., StackR
     assert {o["metadata"]["name"] for o in run.kubernetes_objects() if o["kind"] == "ServiceAccount"} == {
         READER_SERVICE_ACCOUNT,
         WRITER_SERVICE_ACCOUNT,
+        BACKUP_SERVICE_ACCOUNT,
     }
 
 
@@ -821,7 +837,7 @@ def test_without_a_bucket_there_is_no_model_store(run_with: Callable[..., StackR
 # --------------------------------------------------------------------------------------
 
 # Physical names are "<logical name>-<7 random characters>" unless set explicitly.
-NAME_LIMITS = {ROLE: 64, POLICY: 128, "aws:cloudwatch/eventRule:EventRule": 64, "aws:s3/bucket:Bucket": 63}
+NAME_LIMITS = {ROLE: 64, POLICY: 128, "aws:cloudwatch/eventRule:EventRule": 64}
 
 
 def test_derived_names_fit_aws_limits_at_the_longest_cluster_name(variant: StackRun) -> None:
@@ -832,7 +848,8 @@ def test_derived_names_fit_aws_limits_at_the_longest_cluster_name(variant: Stack
             assert "name" not in resource.inputs and "bucket" not in resource.inputs  # auto-named
             assert len(resource.name) + 8 <= limit, (type_, resource.name)
     assert len(variant.one("aws:sqs/queue:Queue").inputs["name"]) <= 80
-    assert variant.one("aws:s3/bucket:Bucket").name == f"{LONG_NAME}-models"  # lower case, as S3 requires
+    bucket = variant.one("aws:s3/bucket:Bucket").inputs["bucket"]
+    assert bucket == f"{LONG_NAME}-123456789012-us-west-2" and len(bucket) <= 63  # lower case, as S3 requires
 
 
 # --------------------------------------------------------------------------------------
@@ -873,6 +890,12 @@ def test_platform_tells_workloads_how_to_use_the_gpu_pools(captured: dict[str, A
         any(tolerates(t, taint) for t in nodes.tolerations) for taint in pool["spec"]["template"]["spec"]["taints"]
     )
     assert platform.storage_class == "gp3"
+    retained = platform.retained_storage_class
+    assert retained is not None and retained["reclaimPolicy"] == "Retain"
+    assert (retained["provisioner"], retained["parameters"]) == (
+        "ebs.csi.aws.com",
+        {"type": "gp3", "encrypted": "true"},
+    )
 
 
 def test_platform_model_store_and_load_balancers(captured: dict[str, Any]) -> None:
@@ -903,6 +926,8 @@ def test_platform_ready_is_what_workloads_must_wait_for(captured: dict[str, Any]
         f"kubernetes:core/v1:ServiceAccount {CLUSTER}-{WRITER_SERVICE_ACCOUNT}",
         f"{PIA} {CLUSTER}-{READER_SERVICE_ACCOUNT}",
         f"{PIA} {CLUSTER}-{WRITER_SERVICE_ACCOUNT}",
+        f"kubernetes:core/v1:ServiceAccount {CLUSTER}-{BACKUP_SERVICE_ACCOUNT}",
+        f"{PIA} {CLUSTER}-{BACKUP_SERVICE_ACCOUNT}",
         f"{NODE_POOL} {CLUSTER}-g5",
         f"{RELEASE} {CLUSTER}-nvidia-device-plugin",
         f"kubernetes:storage.k8s.io/v1:StorageClass {CLUSTER}-gp3",
@@ -921,7 +946,7 @@ def test_stack_outputs(eks: StackRun) -> None:
     assert eks.outputs["cluster_name"] == CLUSTER
     assert eks.outputs["cluster_location"] == "us-west-2"
     assert eks.outputs["credentials_command"] == f"aws eks update-kubeconfig --region us-west-2 --name {CLUSTER}"
-    assert eks.outputs["bucket"] == "s3://llm-eks-models-0000"
+    assert eks.outputs["bucket"] == f"s3://{BUCKET}"
     assert json.loads(eks.outputs["kubeconfig"])["kind"] == "Config"
     assert "kubeconfig" in eks.secret_outputs
 
@@ -1077,6 +1102,7 @@ def test_pod_identity_roles_trust_one_service_account_of_this_cluster(eks: Stack
         "-ebs-csi": ("kube-system", "ebs-csi-controller-sa"),
         f"-{READER_SERVICE_ACCOUNT}": ("llm", READER_SERVICE_ACCOUNT),
         f"-{WRITER_SERVICE_ACCOUNT}": ("llm", WRITER_SERVICE_ACCOUNT),
+        f"-{BACKUP_SERVICE_ACCOUNT}": ("llm", BACKUP_SERVICE_ACCOUNT),
     }
     pod_roles = [r for r in eks.of_type(ROLE) if "pods.eks.amazonaws.com" in r.inputs["assumeRolePolicy"]]
     assert len(pod_roles) == len(expected)

@@ -120,6 +120,11 @@ FILE_LEVEL = [
     bad("key-without-namespace", lambda: b"config:\n  hfToken: hf_x\n", "not of the form <namespace>:<name>"),
     bad("key-with-empty-namespace", lambda: b"config:\n  :serving: {}\n", "not of the form <namespace>:<name>"),
     bad("config-outside-config", lambda: b"llm-serving:serving:\n  engine: vllm\n", "unknown top-level key"),
+    bad(
+        "nested-too-deeply",
+        lambda: b"config:\n  llm-serving:serving: " + b"[" * 5000 + b"]" * 5000 + b"\n",
+        "nested too deeply",
+    ),
     bad("too-large", lambda: STACKS["eks"].encode() + b"#" * MAX_STACK_FILE_BYTES, "a stack file is at most"),
 ]
 
@@ -133,22 +138,22 @@ def _values() -> list[Any]:
         # silent coercion (#11.4)
         change(
             a,
-            {"platform": {"bucket": {"keepOnDestroy": "off"}}},
-            f"{p}.bucket.keepOnDestroy",
+            {"platform": {"modelStore": {"keepOnDestroy": "off"}}},
+            f"{p}.modelStore.keepOnDestroy",
             "true or false",
             "keep-on-destroy-off",
         ),
         change(
             a,
-            {"platform": {"bucket": {"keepOnDestroy": 0}}},
-            f"{p}.bucket.keepOnDestroy",
+            {"platform": {"modelStore": {"keepOnDestroy": 0}}},
+            f"{p}.modelStore.keepOnDestroy",
             "true or false",
             "keep-on-destroy-0",
         ),
         change(
             e,
-            {"platform": {"bucket": {"keepOnDestroy": "false"}}},
-            f"{p}.bucket.keepOnDestroy",
+            {"platform": {"modelStore": {"keepOnDestroy": "false"}}},
+            f"{p}.modelStore.keepOnDestroy",
             "remove the quotes",
             "keep-on-destroy-text-false",
         ),
@@ -217,10 +222,10 @@ def _values() -> list[Any]:
         change(e, {"serving": {"maxModelLen": 8192.5}}, f"{s}.maxModelLen", "whole number", "max-len-float"),
         change(
             e,
-            {"platform": {"registry": {"create": "true"}}},
-            f"{p}.registry.create",
+            {"platform": {"modelStore": {"adopt": "true", "name": "my-models"}}},
+            f"{p}.modelStore.adopt",
             "remove the quotes",
-            "registry-create-text",
+            "adopt-text",
         ),
         change(
             e,
@@ -488,6 +493,14 @@ def _values() -> list[Any]:
         ),
         change(e, {"platform": {"region": "US-WEST-2"}}, f"{p}.region", "an AWS region such as", "aws-region-pattern"),
         change(a, {"platform": {"zone": "us-central1b"}}, f"{p}.zone", "a Google Cloud zone", "gcp-zone-pattern"),
+        change(
+            e,
+            {"platform": {"gpuNodePools": [{"name": "g5", "capacityTypes": ["reserved"]}]}},
+            f"{p}.capacityReservationIds",
+            "use capacity type 'reserved'",
+            "reserved-without-ids",
+        ),
+        change(e, {"serving": {"MAXMODELLEN": 4096}}, f"{s}.MAXMODELLEN", "did you mean 'maxModelLen'", "shouting-key"),
         # shapes
         change(a, {"platform": [1, 2]}, p, "must be a map of keys, not a list", "platform-list"),
         change(e, {"serving": "vllm"}, s, "must be a map of keys", "serving-text"),
@@ -567,9 +580,12 @@ def _values() -> list[Any]:
         ),
         change(
             a,
-            {"platform": {"bucket": {"create": False}}},
+            {
+                "platform": {"modelStore": {"kind": "none", "keepOnDestroy": None, "backupRetentionDays": None}},
+                "serving": {"openWebui": {"backup": {"enabled": False}}},
+            },
             "llm-serving:modelCache.enabled",
-            "needs the stack's",
+            "needs a bucket",
             "cache-without-bucket",
         ),
         change(

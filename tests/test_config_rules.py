@@ -8,11 +8,11 @@ import types
 from typing import Any, Union, get_args, get_origin
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
+from components import catalog
 from components.config import (
     AwsPlatformConfig,
-    BucketConfig,
     ConfigError,
     GcpPlatformConfig,
     ServingConfig,
@@ -46,10 +46,11 @@ def accepted(stack: str, changes: dict[str, Any]) -> StackConfig:
 
 
 def test_buckets_are_kept_on_destroy_by_default() -> None:
-    assert BucketConfig().keep_on_destroy is True
-    assert BucketConfig().create is True
-    config = accepted("eks", {"platform": {"bucket": None}})
-    assert config.platform.bucket.keep_on_destroy is True
+    config = accepted("eks", {"platform": {"modelStore": {"keepOnDestroy": None}}})
+    store = config.platform.bucket_store
+    assert store is not None
+    assert store.keep_on_destroy is True
+    assert store.adopt is False
 
 
 def test_public_access_and_unlisted_regions_are_off_by_default() -> None:
@@ -251,3 +252,70 @@ def test_every_pattern_has_words() -> None:
     assert len(patterns) >= 15
     missing = sorted(patterns - set(PATTERN_WORDS))
     assert not missing, f"add these to components/config/loading.py PATTERN_WORDS: {missing}"
+
+
+def test_engine_image_is_the_pinned_one_of_the_engine_unless_set() -> None:
+    assert ServingConfig.model_validate({"engine": "vllm"}).engine_image == catalog.VLLM_IMAGE.ref
+    assert ServingConfig.model_validate({"engine": "rayservice"}).engine_image == catalog.RAY_LLM_IMAGE.ref
+    assert ServingConfig.model_validate({"image": "registry.example/vllm:mine"}).engine_image == (
+        "registry.example/vllm:mine"
+    )
+
+
+def test_pipeline_parallel_size_bounds() -> None:
+    assert ServingConfig.model_validate({"pipelineParallelSize": 16}).pipeline_parallel_size == 16
+    with pytest.raises(ValidationError):
+        ServingConfig.model_validate({"pipelineParallelSize": 17})
+    with pytest.raises(ValidationError):
+        ServingConfig.model_validate({"pipelineParallelSize": 0})
+
+
+def test_defaults_of_a_minimal_aws_platform() -> None:
+    platform = AwsPlatformConfig.model_validate(
+        {
+            "cloud": "aws",
+            "region": "us-west-2",
+            "availabilityZones": ["us-west-2a", "us-west-2b"],
+            "endpointPublicAccessCidrs": ["203.0.113.0/24"],
+        }
+    )
+    assert platform.kubernetes_version in catalog.KARPENTER_KUBERNETES_VERSIONS
+    assert platform.capacity_reservation_ids == []
+    assert platform.system_node_group.size == 2
+    assert str(platform.vpc_cidr) == "10.0.0.0/16"
+    assert platform.nat_gateways == "per-zone"
+
+
+def test_defaults_of_a_minimal_gcp_platform() -> None:
+    platform = GcpPlatformConfig.model_validate(
+        {
+            "cloud": "gcp",
+            "project": "my-project",
+            "region": "us-central1",
+            "zone": "us-central1-b",
+            "masterAuthorizedNetworks": [{"cidr": "203.0.113.0/24"}],
+        }
+    )
+    assert platform.release_channel == "REGULAR"
+    assert platform.deletion_protection is False
+    assert platform.gpu_pool.provisioning == "on-demand"
+
+
+def test_vpc_needs_a_slash_20() -> None:
+    accepted("eks", {"platform": {"vpcCidr": "10.0.0.0/20"}})
+    (message,) = problems("eks", {"platform": {"vpcCidr": "10.0.0.0/21"}})
+    assert message.startswith("llm-serving:platform.vpcCidr = '10.0.0.0/21': must be /20 or larger")
+
+
+def test_gke_control_plane_open_on_purpose() -> None:
+    config = accepted(
+        "a4high", {"platform": {"apiAllowInternet": True, "masterAuthorizedNetworks": [{"cidr": "0.0.0.0/0"}]}}
+    )
+    assert isinstance(config.platform, GcpPlatformConfig)
+    assert [str(n.cidr) for n in config.platform.master_authorized_networks] == ["0.0.0.0/0"]
+
+
+def test_instance_sizes_pick_the_machines() -> None:
+    config = accepted("eks", {"platform": {"gpuNodePools": [{"name": "g5", "instanceSizes": ["2xlarge"]}]}})
+    assert isinstance(config.platform, AwsPlatformConfig)
+    assert [m.name for m in config.platform.gpu_node_pools[0].machines] == ["g5.2xlarge"]

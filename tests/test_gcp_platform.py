@@ -313,13 +313,17 @@ def test_bucket_is_private_regional_and_kept_on_destroy(a4high: StackRun) -> Non
     assert bucket.inputs["uniformBucketLevelAccess"] is True
     assert bucket.inputs["publicAccessPrevention"] == "enforced"
     assert bucket.retain_on_delete is True
+    # A clusterName or region change would replace it: protect makes that `up` fail instead
+    # of orphaning 688 GB of weights (or deleting them when not kept).
+    assert bucket.protect is True
     assert bucket.inputs["forceDestroy"] is False
+    assert not bucket.import_id
 
 
 def test_bucket_not_kept_is_deleted_with_its_objects(run_with: RunWith) -> None:
-    run = run_with("a4high", {"llm-serving:platform": {"bucket": {"keepOnDestroy": False}}})
+    run = run_with("a4high", {"llm-serving:platform": {"modelStore": {"keepOnDestroy": False}}})
     bucket = run.one(BUCKET)
-    assert bucket.retain_on_delete is False
+    assert bucket.retain_on_delete is False and bucket.protect is False
     assert bucket.inputs["forceDestroy"] is True
 
 
@@ -329,6 +333,8 @@ def test_bucket_roles_go_to_workload_identity_principals(a4high: StackRun) -> No
     assert {role: m.inputs["member"] for role, m in members.items()} == {
         "roles/storage.objectViewer": f"principal://iam.googleapis.com/{pool}/subject/ns/{NAMESPACE}/sa/model-reader",
         "roles/storage.objectUser": f"principal://iam.googleapis.com/{pool}/subject/ns/{NAMESPACE}/sa/model-writer",
+        # create-only, under backups/ (tests/test_chat_data.py checks the condition)
+        "roles/storage.objectCreator": f"principal://iam.googleapis.com/{pool}/subject/ns/{NAMESPACE}/sa/chat-backup",
     }
     assert {m.inputs["bucket"] for m in members.values()} == {f"{CLUSTER}-{PROJECT}-models"}
     # The cluster creates the project's Workload Identity pool the principals live in.
@@ -350,7 +356,7 @@ def test_registry_is_a_regional_docker_repository(a4high: StackRun) -> None:
     assert (repository["format"], repository["location"], repository["repositoryId"]) == (
         "DOCKER",
         REGION,
-        "llm-serving",
+        CLUSTER,  # named after the cluster: two stacks in one project never share one
     )
 
 
@@ -358,8 +364,12 @@ def test_bucket_and_registry_are_optional(run_with: RunWith) -> None:
     run = run_with(
         "a4high",
         {
-            "llm-serving:platform": {"bucket": {"create": False}, "registry": {"create": False}},
+            "llm-serving:platform": {
+                "modelStore": {"kind": "none", "keepOnDestroy": None, "backupRetentionDays": None},
+                "registry": {"kind": "none"},
+            },
             "llm-serving:modelCache": {"enabled": False},
+            "llm-serving:serving": {"openWebui": {"backup": {"enabled": False}}},
         },
     )
     assert run.error is None, run.error
@@ -371,6 +381,7 @@ def test_bucket_and_registry_are_optional(run_with: RunWith) -> None:
     assert {o["metadata"]["name"] for o in run.kubernetes_objects() if o["kind"] == "ServiceAccount"} == {
         READER_SERVICE_ACCOUNT,
         WRITER_SERVICE_ACCOUNT,
+        "chat-backup",
     }
 
 
@@ -380,7 +391,7 @@ def test_bucket_and_registry_are_optional(run_with: RunWith) -> None:
 def test_platform_kubernetes_objects_are_schema_valid(a4high: StackRun) -> None:
     kinds = {"Namespace", "ServiceAccount", "GKENetworkParamSet", "Network", "DaemonSet"}
     objects = [o for o in a4high.kubernetes_objects() if o["kind"] in kinds]
-    assert len(objects) == 1 + 2 + 9 * 2 + 1
+    assert len(objects) == 1 + 3 + 9 * 2 + 1
     assert_valid(objects)
 
 
@@ -543,7 +554,7 @@ def test_stack_outputs(a4high: StackRun) -> None:
         "bucket": f"gs://{CLUSTER}-{PROJECT}-models",
     }
     # The repository is created in the configured project, so its URI names it.
-    assert outputs["registry_url"] == f"{REGION}-docker.pkg.dev/{PROJECT}/llm-serving"
+    assert outputs["registry_url"] == f"{REGION}-docker.pkg.dev/{PROJECT}/{CLUSTER}"
     assert "kubeconfig" in a4high.secret_outputs
 
 
@@ -650,13 +661,16 @@ def test_platform_contract(a4high: StackRun) -> None:
     assert platform.load_balancing.annotations(internal=True) == {"networking.gke.io/load-balancer-type": "Internal"}
     assert platform.load_balancing.annotations(internal=False) == {}
     assert platform.storage_class == "standard-rwo"
+    retained = platform.retained_storage_class
+    assert retained is not None and retained["reclaimPolicy"] == "Retain"
+    assert (retained["provisioner"], retained["parameters"]) == ("pd.csi.storage.gke.io", {"type": "pd-balanced"})
     assert platform.registry_url is not None
     ready = sorted(r.pulumi_resource_type for r in platform.ready)
     assert ready == sorted(
         [
             "kubernetes:core/v1:Namespace",
-            *["kubernetes:core/v1:ServiceAccount"] * 2,
-            *[BUCKET_MEMBER] * 2,
+            *["kubernetes:core/v1:ServiceAccount"] * 3,  # reader, writer, chat backup
+            *[BUCKET_MEMBER] * 3,
             *["kubernetes:networking.gke.io/v1:GKENetworkParamSet", "kubernetes:networking.gke.io/v1:Network"] * 9,
             "kubernetes:apps/v1:DaemonSet",
         ]

@@ -25,7 +25,7 @@ R1_0528 = catalog.MODELS["deepseek-ai/DeepSeek-R1-0528"]
 STORES = {
     "gs": ModelStore("gs", pulumi.Output.from_input(BUCKET), READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT),
     "s3": ModelStore(
-        "s3", pulumi.Output.from_input(BUCKET), READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, {"AWS_REGION": "x"}
+        "s3", pulumi.Output.from_input(BUCKET), READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, env={"AWS_REGION": "x"}
     ),
 }
 PLATFORMS = {"gke": ("gs", GKE_A4), "eks": ("s3", EKS_G5)}

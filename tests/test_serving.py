@@ -247,7 +247,7 @@ def test_open_webui_keeps_its_data_on_a_volume(a4: StackRun) -> None:
     volume = deployment["spec"]["template"]["spec"]["volumes"][0]
     assert volume == {"name": "data", "persistentVolumeClaim": {"claimName": "open-webui-data"}}
     pvc = a4.kubernetes_object("PersistentVolumeClaim", "open-webui-data")
-    assert pvc["spec"]["storageClassName"] == "standard-rwo"
+    assert pvc["spec"]["storageClassName"] == "llm-serving-retain"  # the platform's retaining class
     assert pvc["spec"]["resources"]["requests"]["storage"] == "10Gi"
     # A WaitForFirstConsumer claim binds only with its pod: Pulumi must not wait on it.
     assert pvc["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"

@@ -154,7 +154,12 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], str]] = [
     ),
     (
         "eks",
-        {"llm-serving:modelCache": {"enabled": True}, "llm-serving:platform": {"bucket": {"create": False}}},
+        {
+            "llm-serving:modelCache": {"enabled": True},
+            "llm-serving:platform": {
+                "modelStore": {"kind": "none", "keepOnDestroy": None, "backupRetentionDays": None}
+            },
+        },
         "llm-serving:modelCache.enabled",
     ),
     (

@@ -67,6 +67,7 @@ class Recorded:
     delete_before_replace: bool = False
 
     ignore_changes: list[str] = field(default_factory=list)
+    import_id: str = ""  # the `import` resource option: the id of an existing resource to adopt
 
     @property
     def kubernetes_object(self) -> Json | None:
@@ -315,6 +316,7 @@ class _RecordingMonitor(MockMonitor):
                 protect=bool(request.protect),
                 delete_before_replace=bool(request.deleteBeforeReplace),
                 ignore_changes=list(request.ignoreChanges),
+                import_id=request.importId,
             )
         )
         return response
@@ -440,6 +442,8 @@ def read_stack_file(path: Path) -> dict[str, Json]:
         document = loader.construct_document(root) if root is not None else None
     except yaml.YAMLError as err:
         raise StackFileError(path, _describe_yaml_error(err)) from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise StackFileError(path, "nested too deeply to be a stack file") from None
     finally:
         if loader is not None:
             loader.dispose()

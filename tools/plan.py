@@ -106,6 +106,8 @@ def _settings(r: Recorded) -> str:
         extras.append("retained on destroy")
     if r.protect:
         extras.append("protected")
+    if r.import_id:
+        extras.append(f"adopted (imports {r.import_id})")
     return "  ".join(shown + extras)
 
 

@@ -13,7 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws import iam
-from components.aws.cluster import STORAGE_CLASS, Cluster, ClusterArgs
+from components.aws.cluster import STORAGE_CLASS, Cluster, ClusterArgs, gp3_storage_class
 from components.aws.gpu_pools import GpuPools, GpuPoolsArgs
 from components.aws.karpenter import Karpenter, KarpenterArgs
 from components.aws.network import Network, NetworkArgs
@@ -22,12 +22,15 @@ from components.aws.storage import ServiceAccountAccess, Storage, StorageArgs
 from components.config import AwsPlatformConfig
 from components.kubernetes import apply
 from components.platform import (
+    BACKUP_PREFIX,
+    BACKUP_SERVICE_ACCOUNT,
     READER_SERVICE_ACCOUNT,
     WRITER_SERVICE_ACCOUNT,
     LoadBalancing,
     Manifest,
     ModelStore,
     Platform,
+    retaining_storage_class,
 )
 
 # Service annotations for a Network Load Balancer from the AWS cloud provider that EKS
@@ -54,7 +57,11 @@ REGION_ENV = ("AWS_REGION", "AWS_DEFAULT_REGION")
 BUCKET_USERS = (
     ServiceAccountAccess(READER_SERVICE_ACCOUNT, write=False),
     ServiceAccountAccess(WRITER_SERVICE_ACCOUNT, write=True),
+    ServiceAccountAccess(BACKUP_SERVICE_ACCOUNT, write=True, create_only_prefix=BACKUP_PREFIX),
 )
+# The gp3 class's provisioner and parameters, with volumes retained (chat history).
+GP3 = gp3_storage_class()
+RETAINED_GP3 = retaining_storage_class(GP3["provisioner"], GP3["parameters"])
 
 
 def namespace(name: str) -> Manifest:
@@ -160,8 +167,10 @@ class AwsPlatform(pulumi.ComponentResource):
             StorageArgs(
                 cluster=cluster_name,
                 cluster_name=cluster.name,
-                bucket=config.bucket,
-                registry=config.registry,
+                region=config.region,
+                account_id=account.account_id,
+                bucket=config.bucket_store,
+                registry=config.repository,
                 namespace=args.namespace,
                 service_accounts=BUCKET_USERS,
             ),
@@ -196,6 +205,7 @@ class AwsPlatform(pulumi.ComponentResource):
                 bucket=storage.bucket_name,
                 reader_service_account=READER_SERVICE_ACCOUNT,
                 writer_service_account=WRITER_SERVICE_ACCOUNT,
+                backup_service_account=BACKUP_SERVICE_ACCOUNT,
                 env=dict.fromkeys(REGION_ENV, config.region),
             )
             outputs["bucket"] = model_store.url()
@@ -212,6 +222,7 @@ class AwsPlatform(pulumi.ComponentResource):
             load_balancing=LOAD_BALANCING,
             model_store=model_store,
             storage_class=STORAGE_CLASS,
+            retained_storage_class=RETAINED_GP3,
             registry_url=storage.registry_url,
             ready=[
                 workload_namespace,

@@ -3,6 +3,20 @@
 Pods reach the bucket as Kubernetes service accounts bound to IAM roles through EKS
 Pod Identity: the reader role may list and get, the writer role may also put and
 delete. No access keys exist anywhere (docs/DESIGN.md, secure defaults).
+
+What keeps the data (``modelStore`` in components/config/base.py):
+
+* the bucket has a fixed name (``modelStore.name``, else cluster-ACCOUNT-REGION), never
+  Pulumi's random auto-name: after a ``destroy`` that kept it, a second ``up`` fails on
+  "BucketAlreadyOwnedByYou" instead of quietly starting over with an empty bucket; the
+  README's "Keeping data" says how to adopt it.
+* a kept bucket (``keepOnDestroy``, the default) and its settings are ``protect``-ed, so
+  an ``up`` that would replace or delete them fails before anything happens, and
+  ``retain_on_delete``: once unprotected, a destroy leaves them in AWS.
+  ``pulumi destroy --exclude-protected`` keeps them in the state for the next ``up``.
+* ``adopt`` imports the bucket by name (Pulumi's ``import`` resource option).
+* the ECR repository is named after the cluster unless ``registry.name`` is set, so two
+  stacks in one account and region never share it.
 """
 
 from __future__ import annotations
@@ -14,7 +28,9 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws import iam
-from components.config import BucketConfig, RegistryConfig
+from components.config import CloudBucket, CloudRepository
+from components.config.aws import derived_bucket_name
+from components.platform import BACKUP_PREFIX
 
 # S3 actions (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html):
 # reading a prefix needs ListBucket on the bucket and GetObject on the objects; writing
@@ -23,6 +39,8 @@ READ_BUCKET_ACTIONS = ("s3:ListBucket", "s3:GetBucketLocation")
 READ_OBJECT_ACTIONS = ("s3:GetObject",)
 WRITE_BUCKET_ACTIONS = ("s3:ListBucketMultipartUploads",)
 WRITE_OBJECT_ACTIONS = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
+# Logical name of the bucket and its settings (README "Keeping data": `pulumi import`).
+BUCKET_RESOURCE = "models"
 
 
 def bucket_access(bucket_arn: pulumi.Input[str], *, write: bool) -> pulumi.Output[str]:
@@ -34,6 +52,22 @@ def bucket_access(bucket_arn: pulumi.Input[str], *, write: bool) -> pulumi.Outpu
         [
             {"Sid": "Bucket", "Effect": "Allow", "Action": bucket_actions, "Resource": bucket_arn},
             {"Sid": "Objects", "Effect": "Allow", "Action": object_actions, "Resource": objects},
+        ]
+    )
+
+
+def create_only_under(bucket_arn: pulumi.Input[str], prefix: str) -> pulumi.Output[str]:
+    """The inline policy of an account that may only add objects under ``prefix``: no
+    list, no get, no delete (multipart uploads of large files are covered by PutObject;
+    AbortMultipartUpload lets a failed one clean up after itself)."""
+    return iam.document(
+        [
+            {
+                "Sid": "CreateUnderPrefix",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+                "Resource": pulumi.Output.concat(bucket_arn, f"/{prefix}*"),
+            }
         ]
     )
 
@@ -61,14 +95,24 @@ class ServiceAccountAccess:
 
     name: str
     write: bool
+    # Set: the account may only create objects under this prefix (chat backups), nothing else.
+    create_only_prefix: str | None = None
+
+
+def access_words(account: ServiceAccountAccess) -> str:
+    if account.create_only_prefix:
+        return f"adds objects under {account.create_only_prefix} of"
+    return "reads and writes" if account.write else "reads"
 
 
 @dataclass(frozen=True)
 class StorageArgs:
     cluster: str
     cluster_name: pulumi.Output[str]  # depends on the cluster: associations need it
-    bucket: BucketConfig
-    registry: RegistryConfig
+    region: str
+    account_id: pulumi.Input[str]  # the derived bucket name carries it (S3 names are global)
+    bucket: CloudBucket | None
+    registry: CloudRepository | None
     namespace: str
     service_accounts: Sequence[ServiceAccountAccess]
 
@@ -86,10 +130,10 @@ class Storage(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         self.registry_url = None
-        if args.registry.create:
+        if args.registry is not None:
             repository = aws.ecr.Repository(
                 f"{cluster}-registry",
-                name=args.registry.name,
+                name=args.registry.name or cluster.lower(),
                 # Serving images are deployed by tag: a tag that cannot move is a deployment
                 # that cannot change underneath you.
                 image_tag_mutability="IMMUTABLE",
@@ -103,18 +147,37 @@ class Storage(pulumi.ComponentResource):
 
         self.bucket_name = None
         self.associations = []
-        if args.bucket.create:
-            keep = args.bucket.keep_on_destroy
+        if args.bucket is not None:
+            store = args.bucket
+            keep = store.keep_on_destroy
+            bucket_name: pulumi.Input[str] = store.name or pulumi.Output.from_input(args.account_id).apply(
+                lambda account_id: derived_bucket_name(cluster, account_id, args.region)
+            )
             # A kept bucket keeps its protections too: deleting these settings on destroy
             # would leave it without its public-access block and TLS-only policy.
-            settings = pulumi.ResourceOptions(parent=self, retain_on_delete=keep)
+            # Logical names without the cluster name, so a clusterName change with
+            # modelStore.name set keeps the same resources; the aliases carry stacks made
+            # when the names had it.
+            settings = pulumi.ResourceOptions(
+                parent=self,
+                protect=keep,
+                retain_on_delete=keep,
+                aliases=[pulumi.Alias(name=f"{cluster}-models")],
+            )
             bucket = aws.s3.Bucket(
-                f"{cluster.lower()}-models",  # auto-named from this (lower case, as S3 requires)
+                BUCKET_RESOURCE,
+                bucket=bucket_name,
                 force_destroy=not keep,
-                opts=settings,
+                opts=pulumi.ResourceOptions.merge(
+                    settings,
+                    pulumi.ResourceOptions(
+                        aliases=[pulumi.Alias(name=f"{cluster.lower()}-models")],
+                        import_=store.name if store.adopt else None,
+                    ),
+                ),
             )
             aws.s3.BucketPublicAccessBlock(
-                f"{cluster}-models",
+                BUCKET_RESOURCE,
                 bucket=bucket.id,
                 block_public_acls=True,
                 block_public_policy=True,
@@ -123,13 +186,13 @@ class Storage(pulumi.ComponentResource):
                 opts=settings,
             )
             aws.s3.BucketOwnershipControls(
-                f"{cluster}-models",
+                BUCKET_RESOURCE,
                 bucket=bucket.id,
                 rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),  # no ACLs
                 opts=settings,
             )
             aws.s3.BucketServerSideEncryptionConfiguration(
-                f"{cluster}-models",
+                BUCKET_RESOURCE,
                 bucket=bucket.id,
                 rules=[
                     aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
@@ -140,20 +203,39 @@ class Storage(pulumi.ComponentResource):
                 ],
                 opts=settings,
             )
-            aws.s3.BucketPolicy(f"{cluster}-models", bucket=bucket.id, policy=tls_only(bucket.arn), opts=settings)
+            aws.s3.BucketPolicy(BUCKET_RESOURCE, bucket=bucket.id, policy=tls_only(bucket.arn), opts=settings)
+            if store.backup_retention_days:
+                # The backup account cannot delete: old backups expire by this rule.
+                aws.s3.BucketLifecycleConfiguration(
+                    BUCKET_RESOURCE,
+                    bucket=bucket.id,
+                    rules=[
+                        aws.s3.BucketLifecycleConfigurationRuleArgs(
+                            id="expire-backups",
+                            status="Enabled",
+                            filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=BACKUP_PREFIX),
+                            expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
+                                days=store.backup_retention_days
+                            ),
+                        )
+                    ],
+                    opts=settings,
+                )
 
             for account in args.service_accounts:
                 role = aws.iam.Role(
                     f"{cluster}-{account.name}",
                     assume_role_policy=iam.pod_identity_trust_policy(cluster, args.namespace, account.name),
                     description=f"EKS {cluster}: {args.namespace}/{account.name} "
-                    f"{'reads and writes' if account.write else 'reads'} the model bucket (Pod Identity)",
+                    f"{access_words(account)} the model bucket (Pod Identity)",
                     opts=child,
                 )
                 access = aws.iam.RolePolicy(
                     f"{cluster}-{account.name}",
                     role=role.id,
-                    policy=bucket_access(bucket.arn, write=account.write),
+                    policy=create_only_under(bucket.arn, account.create_only_prefix)
+                    if account.create_only_prefix
+                    else bucket_access(bucket.arn, write=account.write),
                     opts=child,
                 )
                 # After the policy: a pod that waits for the association has its permissions.

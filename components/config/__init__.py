@@ -10,7 +10,7 @@ cannot start on its GPUs is refused with the numbers.
 
 One module per concern:
 
-    base.py      the strict base model, how a rule reports, shared pieces (bucket, registry)
+    base.py      the strict base model, how a rule reports, shared pieces (model store, registry)
     gcp.py       platform: Google Cloud (GKE, A4 High pool, RoCE networks)
     aws.py       platform: AWS (EKS, Karpenter GPU NodePools)
     serving.py   engine, Open WebUI, exposure, model cache, benchmark
@@ -19,7 +19,16 @@ One module per concern:
 """
 
 from components.config.aws import AwsGpuNodePoolConfig, AwsPlatformConfig, AwsSystemNodeGroupConfig, DisruptionBudget
-from components.config.base import NAMESPACE, SECRET_KEYS, BucketConfig, RegistryConfig
+from components.config.base import (
+    NAMESPACE,
+    SECRET_KEYS,
+    CloudBucket,
+    CloudRepository,
+    ModelStoreConfig,
+    NoStore,
+    RegistryConfig,
+    StoreSections,
+)
 from components.config.gcp import (
     AuthorizedNetwork,
     GcpGpuPoolConfig,
@@ -32,6 +41,7 @@ from components.config.loading import ConfigError, load_config, parse, read_raw_
 from components.config.serving import (
     REMOVED_VLLM_FLAGS,
     BenchmarkConfig,
+    ChatBackupConfig,
     ExposureConfig,
     ModelCacheConfig,
     OpenWebuiConfig,
@@ -49,7 +59,9 @@ __all__ = [
     "AwsPlatformConfig",
     "AwsSystemNodeGroupConfig",
     "BenchmarkConfig",
-    "BucketConfig",
+    "ChatBackupConfig",
+    "CloudBucket",
+    "CloudRepository",
     "ConfigError",
     "DisruptionBudget",
     "ExposureConfig",
@@ -59,12 +71,15 @@ __all__ = [
     "GcpPlatformConfig",
     "GcpSystemPoolConfig",
     "ModelCacheConfig",
+    "ModelStoreConfig",
+    "NoStore",
     "OpenWebuiConfig",
     "PlatformConfig",
     "RegistryConfig",
     "ServiceExposure",
     "ServingConfig",
     "StackConfig",
+    "StoreSections",
     "gpu_pool_names",
     "load_config",
     "parse",

@@ -6,15 +6,14 @@ import re
 from ipaddress import IPv4Network
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from components import catalog
 from components.catalog import regions
 from components.config.base import (
     DURATION,
     K8S_NAME,
-    BucketConfig,
-    RegistryConfig,
+    StoreSections,
     Strict,
     deployer_reachable,
     internet_ranges,
@@ -22,6 +21,16 @@ from components.config.base import (
     rule,
     unlisted_region,
 )
+
+AWS_ACCOUNT_ID_LENGTH = 12
+
+
+def derived_bucket_name(cluster_name: str, account_id: str, region: str) -> str:
+    """The model bucket's name unless the stack sets one: fixed, not auto-named, so a second
+    `up` after a `destroy` that kept the bucket fails on the name instead of quietly making
+    a new empty bucket; the account and region keep it unique (S3 names are global)."""
+    return f"{cluster_name.lower()}-{account_id}-{region}"
+
 
 CapacityType = Literal["on-demand", "spot", "reserved"]
 PRINCIPAL_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$"
@@ -134,7 +143,7 @@ class AwsSystemNodeGroupConfig(Strict):
     disk_size_gib: Annotated[int, Field(ge=20)] = 100
 
 
-class AwsPlatformConfig(Strict):
+class AwsPlatformConfig(StoreSections):  # modelStore, registry: base.py
     cloud: Literal["aws"]
     # A region opened after components/catalog/regions.py was compiled.
     allow_unlisted_region: bool = False
@@ -178,8 +187,6 @@ class AwsPlatformConfig(Strict):
     # as unavailable (KP v1.14 troubleshooting.md). Off by default: the role exists once
     # per account, and creating it fails if it is already there.
     create_spot_service_linked_role: bool = False
-    bucket: BucketConfig = BucketConfig()
-    registry: RegistryConfig = RegistryConfig()
 
     @field_validator("kubernetes_version")
     @classmethod
@@ -260,6 +267,25 @@ class AwsPlatformConfig(Strict):
                 "(cr-...) here, Karpenter only launches into reservations it is given"
             )
         return ids
+
+    @model_validator(mode="after")
+    def _bucket_name_fits(self) -> AwsPlatformConfig:
+        store = self.bucket_store
+        if store is not None and store.name is None:
+            length = len(derived_bucket_name(self.cluster_name, "0" * AWS_ACCOUNT_ID_LENGTH, self.region))
+            if length > 63:
+                raise_problems(
+                    "modelStore",
+                    [
+                        rule(
+                            ("modelStore", "name"),
+                            None,
+                            f"the bucket name derived from clusterName and region would be {length} characters "
+                            "(S3 allows 63): set modelStore.name",
+                        )
+                    ],
+                )
+        return self
 
     @property
     def engines(self) -> frozenset[str]:

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import difflib
+import re
 import types
+from collections.abc import Callable
 from ipaddress import IPv4Network
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StrictBool,
+    StrictInt,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
@@ -122,17 +136,194 @@ def unlisted_region(region: str, known: list[str], cloud: str) -> str:
 # --------------------------------------------------------------------------------------
 
 
-class BucketConfig(Strict):
-    """The stack's bucket for model weights and benchmark results."""
+# Model stores and registries: one schema for every platform. Each section is a union on
+# `kind`, so a new kind of store (an S3-compatible endpoint with static keys, a
+# ReadWriteMany volume: issue #16) or registry (a pull-through mirror: issue #14) is a
+# new variant of the same section, not a new section. Kinds listed in PLANNED_* are
+# known but not built yet and are refused by name.
 
-    create: bool = True
-    # Buckets hold data: `pulumi destroy` leaves them (and their contents) in place
-    # unless this is false, in which case they are deleted with everything in them.
-    keep_on_destroy: bool = True
+# Bucket names both clouds accept: 3-63 lowercase letters, digits and hyphens, starting and
+# ending with a letter or digit (S3: docs.aws.amazon.com/AmazonS3/latest/userguide/
+# bucketnamingrules.html; GCS: cloud.google.com/storage/docs/buckets#naming). Dots are
+# left out: they break virtual-host TLS on S3 and need domain verification on GCS.
+BUCKET_NAME = r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
+# Names both an Artifact Registry repository id and an ECR repository accept.
+REPOSITORY_NAME = r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$"
+PLANNED_STORES = {
+    "s3Compatible": "an S3-compatible endpoint with static credentials (issue #16)",
+    "volume": "a ReadWriteMany volume such as NFS or CephFS (issue #16)",
+}
+REFUSED_TAG = "refused"  # the variant that reports a kind not built yet
+PLANNED_REGISTRIES = {"mirror": "a pull-through mirror of a public registry (issue #14)"}
 
 
-class RegistryConfig(Strict):
-    """A container registry for your own serving images (nodes may pull from it)."""
+def _named(pattern: str, what: str) -> Any:
+    def check(value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(pattern, value):
+            raise ValueError(what)
+        return value
 
-    create: bool = True
-    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-_/]{1,62}$")] = "llm-serving"
+    return AfterValidator(check)
+
+
+class CloudBucket(Strict):
+    """The cloud's own object store: a GCS bucket on gcp, an S3 bucket on aws, reached by
+    pods through Workload Identity / Pod Identity (no keys)."""
+
+    kind: Literal["bucket"]
+    # The bucket's name. Unset: derived from the cluster name (GCP: CLUSTER-PROJECT-models;
+    # AWS: cluster-ACCOUNT-REGION). Set it to keep the bucket through a clusterName change.
+    name: Annotated[
+        str | None,
+        _named(
+            BUCKET_NAME, "3 to 63 lowercase letters, digits and hyphens, starting and ending with a letter or digit"
+        ),
+    ] = None
+    # The bucket exists already (kept by an earlier `pulumi destroy`, or made by hand):
+    # the next `up` imports it into the stack (Pulumi's `import` resource option) instead
+    # of creating it. Needs `name`.
+    adopt: StrictBool = False
+    # True: the bucket is protected (an `up` that would replace or delete it fails) and
+    # `pulumi destroy` leaves it and its data in place. False: deleted with its contents.
+    keep_on_destroy: StrictBool = True
+    # Objects under backups/ (chat backups) expire after this many days by a lifecycle
+    # rule of the bucket (the backup account itself cannot delete); 0 keeps them forever.
+    backup_retention_days: Annotated[StrictInt, Field(ge=0, le=3650)] = 30
+
+    @model_validator(mode="after")
+    def _adoption(self) -> CloudBucket:
+        problems = []
+        if self.adopt and self.name is None:
+            problems.append(rule(("adopt",), True, "adopting a bucket needs its name: set modelStore.name"))
+        if self.adopt and not self.keep_on_destroy:
+            problems.append(
+                rule(
+                    ("keepOnDestroy",),
+                    False,
+                    "an adopted bucket holds data this stack did not write and is always kept on destroy; "
+                    "delete it yourself if you mean to",
+                )
+            )
+        raise_problems("modelStore", problems)
+        return self
+
+
+class NoStore(Strict):
+    """No model store: engines download from Hugging Face, nothing is cached or backed up."""
+
+    kind: Literal["none"]
+
+
+class NoRegistry(Strict):
+    kind: Literal["none"]
+
+
+class CloudRepository(Strict):
+    """A Docker repository of the cloud's registry (Artifact Registry on gcp, ECR on aws)
+    for the stack's own serving images."""
+
+    kind: Literal["repository"]
+    # Unset: the cluster name, so two stacks in one project or account never share one.
+    name: Annotated[
+        str | None,
+        _named(
+            REPOSITORY_NAME,
+            "2 to 63 lowercase letters, digits and hyphens, starting with a letter and ending with a letter or digit",
+        ),
+    ] = None
+
+
+def _kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        kind = value.get("kind", "missing")
+        return kind if isinstance(kind, str) else "missing"
+    return getattr(value, "kind", None)
+
+
+class _Refused(BaseModel):
+    """A variant that only exists to say why its input is refused."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    kind: str = ""
+
+
+def _refuse(message: Callable[[Any], str]) -> Any:
+    def check(value: Any) -> Any:
+        raise ValueError(message(value))
+
+    return BeforeValidator(check)
+
+
+def _store_refusal(value: Any) -> str:
+    kind = value.get("kind") if isinstance(value, dict) else None
+    if kind in PLANNED_STORES:
+        return f"kind '{kind}', {PLANNED_STORES[kind]}, is not built yet; use kind 'bucket' or 'none'"
+    if kind is None:
+        return "say which kind of model store: kind 'bucket' (the cloud's object store) or 'none'"
+    return f"unknown kind {kind!r}: use 'bucket' (the cloud's object store) or 'none'"
+
+
+def _registry_refusal(value: Any) -> str:
+    kind = value.get("kind") if isinstance(value, dict) else None
+    if kind in PLANNED_REGISTRIES:
+        return f"kind '{kind}', {PLANNED_REGISTRIES[kind]}, is not built yet; use kind 'repository' or 'none'"
+    if kind is None:
+        old = value.get("create") if isinstance(value, dict) else None
+        moved = " (the old 'create: false' is now kind 'none')" if old is False else ""
+        return f"say which kind of registry: kind 'repository' (the stack's own) or 'none'{moved}"
+    return f"unknown kind {kind!r}: use 'repository' (the stack's own) or 'none'"
+
+
+def _store_tag(value: Any) -> str:
+    kind = _kind(value)
+    return kind if kind in ("bucket", "none") else REFUSED_TAG
+
+
+def _registry_tag(value: Any) -> str:
+    kind = _kind(value)
+    return kind if kind in ("repository", "none") else REFUSED_TAG
+
+
+ModelStoreConfig = Annotated[
+    Annotated[CloudBucket, Tag("bucket")]
+    | Annotated[NoStore, Tag("none")]
+    | Annotated[_Refused, _refuse(_store_refusal), Tag(REFUSED_TAG)],
+    Discriminator(_store_tag),
+]
+RegistryConfig = Annotated[
+    Annotated[CloudRepository, Tag("repository")]
+    | Annotated[NoRegistry, Tag("none")]
+    | Annotated[_Refused, _refuse(_registry_refusal), Tag(REFUSED_TAG)],
+    Discriminator(_registry_tag),
+]
+
+
+def _moved_bucket(value: Any) -> None:
+    """The old ``platform.bucket`` section, refused with where its keys went."""
+    if value is None:
+        return None
+    old = value if isinstance(value, dict) else {}
+    if old.get("create") is False:
+        new = "modelStore: {kind: none}"
+    else:
+        keep = old.get("keepOnDestroy", True)
+        new = f"modelStore: {{kind: bucket, keepOnDestroy: {str(keep).lower()}}}"
+    raise ValueError(f"moved: write `{new}` under llm-serving:platform instead of `bucket`")
+
+
+class StoreSections(Strict):
+    """The platform keys for where models and images live, the same on every cloud."""
+
+    model_store: ModelStoreConfig = CloudBucket(kind="bucket")
+    registry: RegistryConfig = CloudRepository(kind="repository")
+    # Refused with where its keys moved (modelStore); never read.
+    bucket: Annotated[Any, AfterValidator(_moved_bucket), Field(exclude=True)] = None
+
+    @property
+    def bucket_store(self) -> CloudBucket | None:
+        """The cloud bucket this stack uses, if its model store is one."""
+        return self.model_store if isinstance(self.model_store, CloudBucket) else None
+
+    @property
+    def repository(self) -> CloudRepository | None:
+        return self.registry if isinstance(self.registry, CloudRepository) else None

@@ -15,8 +15,7 @@ from components.catalog import regions
 from components.config.base import (
     GCE_NAME,
     K8S_NAME,
-    BucketConfig,
-    RegistryConfig,
+    StoreSections,
     Strict,
     deployer_reachable,
     internet_ranges,
@@ -217,7 +216,7 @@ class GcpMaintenanceConfig(Strict):
         return recurrence
 
 
-class GcpPlatformConfig(Strict):
+class GcpPlatformConfig(StoreSections):  # modelStore, registry: base.py
     cloud: Literal["gcp"]
     # A region opened after components/catalog/regions.py was compiled.
     allow_unlisted_region: bool = False
@@ -241,8 +240,6 @@ class GcpPlatformConfig(Strict):
     network: GcpNetworkConfig = GcpNetworkConfig()
     system_pool: GcpSystemPoolConfig = GcpSystemPoolConfig()
     gpu_pool: GcpGpuPoolConfig = GcpGpuPoolConfig()
-    bucket: BucketConfig = BucketConfig()
-    registry: RegistryConfig = RegistryConfig()
     gib_version: Annotated[str, Field(pattern=r"^v\d+\.\d+\.\d+$")] = "v1.1.1"
 
     @field_validator("region")

@@ -14,7 +14,15 @@ from pulumi.runtime import config as runtime_config
 from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_camel
 
-from components.config.base import DURATION, GCE_NAME, K8S_NAME, NAMESPACE, PROVIDER_NAMESPACES, SECRET_KEYS
+from components.config.base import (
+    DURATION,
+    GCE_NAME,
+    K8S_NAME,
+    NAMESPACE,
+    PROVIDER_NAMESPACES,
+    REFUSED_TAG,
+    SECRET_KEYS,
+)
 from components.config.gcp import RECURRENCE, ZULU_TIME
 from components.config.serving import IMAGE_REF
 from components.config.stack import StackConfig
@@ -47,6 +55,7 @@ PATTERN_WORDS: dict[str, str] = {
     RECURRENCE: (
         "FREQ=DAILY, or FREQ=WEEKLY;BYDAY= followed by days (MO,TU,WE,TH,FR,SA,SU), such as FREQ=WEEKLY;BYDAY=SA,SU"
     ),
+    r"^\S+ \S+ \S+ \S+ \S+$": "a five-field cron schedule such as '17 3 * * *' (minute hour day month weekday, UTC)",
     r"^v\d+\.\d+\.\d+$": "a release tag such as v1.1.1",
     r"^[^@\s]+@[^@\s]+$": "an e-mail address such as admin@example.com",
     r"^[A-Za-z0-9][A-Za-z0-9._/-]*$": "letters, digits and . _ / -, starting with a letter or digit",
@@ -66,7 +75,7 @@ _KINDS = {
 }
 # `pulumi config set --path` stores true/false and whole numbers typed, anything else as
 # text unless given `--type` (https://www.pulumi.com/docs/iac/cli/commands/pulumi_config_set/).
-_CLI_TYPES = {"bool_type": "bool", "int_type": "int", "float_type": "float"}
+_TYPED = ("bool_type", "int_type", "float_type")
 
 
 class ConfigError(Exception):
@@ -90,6 +99,8 @@ def _show(value: Any) -> str:
     """A value as the stack file writes it (YAML/JSON), shortened."""
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
+    if isinstance(value, IPv4Network):  # as written in the file: text
+        return repr(str(value))
     if isinstance(value, Mapping | list):
         text = json.dumps(value, default=str)
         return text if len(text) <= 60 else text[:57] + "..."
@@ -139,7 +150,7 @@ def _model_at(loc: Sequence[str | int]) -> tuple[type[BaseModel] | None, list[st
             shown.append(part)
             continue
         if pending:
-            tagged = [m for m in pending if get_args(m.model_fields["cloud"].annotation) == (part,)]
+            tagged = [m for m in pending if _tag(m) == part]
             if tagged:
                 current, pending = tagged[0], []
                 continue
@@ -152,8 +163,18 @@ def _model_at(loc: Sequence[str | int]) -> tuple[type[BaseModel] | None, list[st
         current = models[0] if len(models) == 1 else None
         pending = models if len(models) > 1 else []
     last = loc[-1] if loc else ""
-    shown.append(_field(current, last)[0] if isinstance(last, str) else last)
+    if not (pending and last == REFUSED_TAG):  # a refused variant reports at its section
+        shown.append(_field(current, last)[0] if isinstance(last, str) else last)
     return current, shown
+
+
+def _tag(model: type[BaseModel]) -> str | None:
+    """The tag of a variant of a discriminated union (its ``cloud`` or ``kind``)."""
+    for name in ("cloud", "kind"):
+        if name in model.model_fields:
+            values = get_args(model.model_fields[name].annotation)
+            return str(values[0]) if len(values) == 1 else None
+    return None
 
 
 def _unknown_key(owner: type[BaseModel] | None, key: str) -> str:
@@ -174,7 +195,7 @@ def _what_went_wrong(error: Mapping[str, Any], key: str) -> str:
     if kind == "string_type" and isinstance(value, int | float) and not isinstance(value, bool):
         # kubernetesVersion: 1.30 is the number 1.3 in YAML before this program sees it.
         return f"must be text; YAML reads an unquoted {value} as a number (1.30 even becomes 1.3): put it in quotes"
-    if kind in _CLI_TYPES and isinstance(value, str) and _looks_like(value, kind):
+    if kind in _TYPED and isinstance(value, str) and _looks_like(value, kind):
         if kind != "float_type":  # a quoted true or 8 in the file: `config set --path` writes those typed
             return f"must be {_KINDS[kind]}, not the text {value!r}: remove the quotes"
         path = key.partition(":")[2]

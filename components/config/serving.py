@@ -5,7 +5,7 @@ from __future__ import annotations
 from ipaddress import IPv4Network
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, StrictBool, ValidationInfo, field_validator
 
 from components import catalog
 from components.catalog import Profile, limits
@@ -47,11 +47,24 @@ class ExposureConfig(Strict):
 IMAGE_REF = r"^\S+$"
 
 
+class ChatBackupConfig(Strict):
+    """Scheduled copies of Open WebUI's database and uploads to the model bucket
+    (components/workloads/backup.py)."""
+
+    enabled: StrictBool = True
+    # Five-field cron, in UTC (CronJob timeZone). Default: daily at 03:17.
+    schedule: Annotated[str, Field(pattern=r"^\S+ \S+ \S+ \S+ \S+$")] = "17 3 * * *"
+
+
 class OpenWebuiConfig(Strict):
     enabled: bool = True
     image: Annotated[str, Field(pattern=IMAGE_REF)] = catalog.OPEN_WEBUI_IMAGE.ref
     storage_gib: Annotated[int, Field(ge=1)] = 10
     admin_email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")] = "admin@example.com"
+    # A kept PersistentVolume to bind the chat volume to (README "Bind a kept chat volume
+    # again"); unset: a new volume is provisioned on first start.
+    volume_name: Annotated[str, Field(pattern=K8S_NAME)] | None = None
+    backup: ChatBackupConfig = ChatBackupConfig()
 
 
 # vLLM flags that no longer exist in the pinned release (vllm-serving.md §1.2, §6).

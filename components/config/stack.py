@@ -406,14 +406,14 @@ class StackConfig(Strict):
     @classmethod
     def _cache_needs_bucket(cls, cache: ModelCacheConfig, info: ValidationInfo) -> ModelCacheConfig:
         platform = info.data.get("platform")
-        if cache.enabled and platform is not None and not platform.bucket.create:
+        if cache.enabled and platform is not None and platform.bucket_store is None:
             raise_problems(
                 "modelCache",
                 [
                     rule(
                         ("enabled",),
                         True,
-                        "the model cache needs the stack's bucket (platform.bucket.create is false)",
+                        "the model cache needs a bucket (platform.modelStore.kind is 'none')",
                     )
                 ],
             )
@@ -436,6 +436,25 @@ class StackConfig(Strict):
             return cache
         raise_problems("modelCache", [rule(("loader",), cache.loader, message)])
         return cache
+
+    @field_validator("serving")
+    @classmethod
+    def _backups_need_bucket(cls, serving: ServingConfig, info: ValidationInfo) -> ServingConfig:
+        platform = info.data.get("platform")
+        ui = serving.open_webui
+        if ui.enabled and ui.backup.enabled and platform is not None and platform.bucket_store is None:
+            raise_problems(
+                "serving",
+                [
+                    rule(
+                        ("openWebui", "backup", "enabled"),
+                        True,
+                        "chat backups go to the model bucket and platform.modelStore.kind is 'none': "
+                        "set serving.openWebui.backup.enabled to false, or give the stack a bucket",
+                    )
+                ],
+            )
+        return serving
 
     @field_validator("benchmark")
     @classmethod

@@ -34,15 +34,18 @@ from components.gcp.namespace import WorkloadNamespace, WorkloadNamespaceArgs
 from components.gcp.network import Networks, NetworksArgs, plan_networks
 from components.gcp.pod_network import cluster_network
 from components.gcp.rdma import RdmaNetworking, RdmaNetworkingArgs, pod_wiring
-from components.gcp.registry import ContainerRegistry, ContainerRegistryArgs
+from components.gcp.registry import ContainerRegistry, ContainerRegistryArgs, registry_name
 from components.gcp.services import ProjectServices, ProjectServicesArgs
 from components.gcp.storage import ModelBucket, ModelBucketArgs
 from components.platform import (
+    BACKUP_SERVICE_ACCOUNT,
     READER_SERVICE_ACCOUNT,
+    SERVICE_ACCOUNTS,
     WRITER_SERVICE_ACCOUNT,
     LoadBalancing,
     ModelStore,
     Platform,
+    retaining_storage_class,
 )
 
 # CSI driver of the GKE Cloud Storage FUSE add-on (gcp-a4high.md §5.1;
@@ -65,6 +68,8 @@ GCS_FUSE_POD_ANNOTATIONS = {
 # bind on the system pool, whose machines take PD (A4 nodes take Hyperdisk only, §7.9).
 # https://cloud.google.com/kubernetes-engine/docs/how-to/persistent-volumes/gce-pd-csi-driver
 PD_STORAGE_CLASS = "standard-rwo"
+# Same provisioner and disk type as standard-rwo, but volumes are retained (chat history).
+PD_PROVISIONER, PD_PARAMETERS = "pd.csi.storage.gke.io", {"type": "pd-balanced"}
 # Service annotation for an internal passthrough Network Load Balancer; without it GKE
 # makes an external one. https://cloud.google.com/kubernetes-engine/docs/how-to/internal-load-balancing
 INTERNAL_LB_ANNOTATIONS = {"networking.gke.io/load-balancer-type": "Internal"}
@@ -128,11 +133,16 @@ class GcpPlatform(pulumi.ComponentResource):
             ModelBucket(
                 f"{name}-models",
                 ModelBucketArgs(
-                    config, args.namespace, READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, cluster.cluster
+                    config,
+                    args.namespace,
+                    READER_SERVICE_ACCOUNT,
+                    WRITER_SERVICE_ACCOUNT,
+                    cluster.cluster,
+                    backup_service_account=BACKUP_SERVICE_ACCOUNT,
                 ),
                 on_google,
             )
-            if config.bucket.create
+            if config.bucket_store
             else None
         )
         registry = (
@@ -140,13 +150,13 @@ class GcpPlatform(pulumi.ComponentResource):
                 f"{name}-registry",
                 ContainerRegistryArgs(
                     config.project,
-                    config.registry.name,
+                    registry_name(config.registry, config.cluster_name),
                     config.region,
                     f"Serving images of llm-serving stack {args.stack}",
                 ),
                 on_google,
             )
-            if config.registry.create
+            if config.repository
             else None
         )
 
@@ -156,7 +166,7 @@ class GcpPlatform(pulumi.ComponentResource):
         on_kubernetes = pulumi.ResourceOptions(parent=self, providers=[kubernetes])
         workloads = WorkloadNamespace(
             f"{name}-workloads",
-            WorkloadNamespaceArgs(args.namespace, (READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT)),
+            WorkloadNamespaceArgs(args.namespace, SERVICE_ACCOUNTS),
             on_kubernetes,
         )
         # After the VPCs the objects name, and after the GPU pool: the installer then runs
@@ -173,6 +183,7 @@ class GcpPlatform(pulumi.ComponentResource):
                 bucket=bucket.name,
                 reader_service_account=READER_SERVICE_ACCOUNT,
                 writer_service_account=WRITER_SERVICE_ACCOUNT,
+                backup_service_account=BACKUP_SERVICE_ACCOUNT,
                 fuse_csi_driver=GCS_FUSE_CSI_DRIVER,
                 fuse_pod_annotations=GCS_FUSE_POD_ANNOTATIONS,
                 fuse_cache_volume=GCS_FUSE_CACHE_VOLUME,
@@ -203,6 +214,7 @@ class GcpPlatform(pulumi.ComponentResource):
             load_balancing=LoadBalancing(internal_annotations=INTERNAL_LB_ANNOTATIONS),
             model_store=model_store,
             storage_class=PD_STORAGE_CLASS,
+            retained_storage_class=retaining_storage_class(PD_PROVISIONER, PD_PARAMETERS),
             registry_url=registry.url if registry else None,
             # Workloads start once they can run as their accounts, read the bucket, and
             # attach the RDMA NICs with gIB installed.

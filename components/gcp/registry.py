@@ -11,7 +11,15 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from components.config import CloudRepository, RegistryConfig
 from components.gcp.options import child_options
+
+
+def registry_name(config: RegistryConfig, cluster_name: str) -> str:
+    """The configured repository id, else the cluster name: two stacks in one project
+    then never share (or fight over) one repository id."""
+    assert isinstance(config, CloudRepository), "only called for a stack with its own registry"
+    return config.name or cluster_name
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,19 @@ Regional (the cluster's region, so GCS FUSE reads stay in-region, gcp-a4high.md 
 uniform bucket-level access (required for Workload Identity read-write mounts, GCS FUSE
 CSI driver docs/authentication.md) and public access prevention enforced.
 
+What keeps the data (``modelStore`` in components/config/base.py):
+
+* a kept bucket (``keepOnDestroy``, the default) is ``protect``-ed: an ``up`` that would
+  replace it (a ``clusterName`` change renames the derived bucket; a ``region`` change
+  moves it) or delete it fails with Pulumi's "protected" error before anything happens,
+  instead of orphaning or emptying it. It is also ``retain_on_delete``: once unprotected
+  (``pulumi state unprotect``) a destroy drops it from the state and leaves it in Google
+  Cloud. ``pulumi destroy --exclude-protected`` tears down everything else and keeps the
+  bucket in the state, so the next ``up`` uses it again.
+* an unkept bucket has ``force_destroy``: destroy deletes it with every object.
+* ``adopt`` imports an existing bucket by name (Pulumi's ``import`` resource option; on
+  later ``up``s the option matches the state and does nothing).
+
 Pods get roles as Workload Identity principals of their Kubernetes service accounts;
 no Google service account, no keys. The roles are the two the GCS FUSE CSI driver
 documents for its mounts (GoogleCloudPlatform/gcs-fuse-csi-driver docs/authentication.md):
@@ -13,6 +26,11 @@ documents for its mounts (GoogleCloudPlatform/gcs-fuse-csi-driver docs/authentic
 * writers: ``roles/storage.objectUser`` (objects create, get, list, update, delete;
   no IAM or bucket settings), enough for a read-write mount and for
   ``gcloud storage cp`` to create and overwrite objects.
+* the chat backup account: ``roles/storage.objectCreator`` (create only: it can neither
+  read, list, overwrite nor delete) under an IAM condition limiting it to objects whose
+  name starts with ``backups/`` (Cloud Storage IAM Conditions on ``resource.name``,
+  https://cloud.google.com/storage/docs/access-control/iam#conditions; they need the
+  uniform bucket-level access set here).
 """
 
 from __future__ import annotations
@@ -25,14 +43,24 @@ import pulumi_gcp as gcp
 from components.config import GcpPlatformConfig
 from components.gcp.identity import workload_identity_principal
 from components.gcp.options import child_options
+from components.platform import BACKUP_PREFIX
 
 READER_ROLE = "roles/storage.objectViewer"
 WRITER_ROLE = "roles/storage.objectUser"
+BACKUP_ROLE = "roles/storage.objectCreator"
+
+
+def prefix_condition(bucket: str, prefix: str) -> str:
+    """CEL expression true only for objects of ``bucket`` under ``prefix``."""
+    return f'resource.name.startsWith("projects/_/buckets/{bucket}/objects/{prefix}")'
 
 
 def bucket_name(config: GcpPlatformConfig) -> str:
-    """Globally unique because project ids are; the cluster name tells stacks apart."""
-    return f"{config.cluster_name}-{config.project}-models"
+    """The configured name, else one globally unique because project ids are, with the
+    cluster name telling stacks apart (a rename changes it: see protect above)."""
+    store = config.bucket_store
+    assert store is not None, "only called for a stack with a cloud bucket"
+    return store.name or f"{config.cluster_name}-{config.project}-models"
 
 
 @dataclass(frozen=True)
@@ -44,6 +72,8 @@ class ModelBucketArgs:
     # The first cluster with Workload Identity creates the project's pool; IAM refuses
     # principals of a pool that does not exist yet.
     workload_pool_owner: pulumi.Resource
+    # May only create objects under BACKUP_PREFIX (chat backups); None: no such account.
+    backup_service_account: str | None = None
 
 
 class ModelBucket(pulumi.ComponentResource):
@@ -56,7 +86,9 @@ class ModelBucket(pulumi.ComponentResource):
     def __init__(self, name: str, args: ModelBucketArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-serving:gcp:ModelBucket", name, None, opts)
         config = args.config
-        keep = config.bucket.keep_on_destroy
+        store = config.bucket_store
+        assert store is not None, "only built for a stack with a cloud bucket"
+        keep = store.keep_on_destroy
         bucket = gcp.storage.Bucket(
             name,
             name=bucket_name(config),
@@ -65,7 +97,23 @@ class ModelBucket(pulumi.ComponentResource):
             public_access_prevention="enforced",
             # Kept: `pulumi destroy` leaves bucket and data. Not kept: deleted with its objects.
             force_destroy=not keep,
-            opts=child_options(self, opts, retain_on_delete=keep),
+            lifecycle_rules=[
+                gcp.storage.BucketLifecycleRuleArgs(
+                    action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
+                    condition=gcp.storage.BucketLifecycleRuleConditionArgs(
+                        age=store.backup_retention_days, matches_prefixes=[BACKUP_PREFIX]
+                    ),
+                )
+            ]
+            if store.backup_retention_days
+            else None,
+            opts=child_options(
+                self,
+                opts,
+                protect=keep,
+                retain_on_delete=keep,
+                import_=bucket_name(config) if store.adopt else None,
+            ),
         )
         project = gcp.organizations.get_project_output(
             project_id=config.project, opts=pulumi.InvokeOutputOptions(parent=self)
@@ -89,5 +137,20 @@ class ModelBucket(pulumi.ComponentResource):
                 (args.writer_service_account, WRITER_ROLE),
             )
         ]
+        if args.backup_service_account:
+            self.bindings.append(
+                gcp.storage.BucketIAMMember(
+                    f"{name}-{args.backup_service_account}",
+                    bucket=bucket.name,
+                    role=BACKUP_ROLE,
+                    member=principal(args.backup_service_account),
+                    condition=gcp.storage.BucketIAMMemberConditionArgs(
+                        title="chat-backups-only",
+                        description=f"create objects under {BACKUP_PREFIX} only",
+                        expression=bucket.name.apply(lambda bucket_name: prefix_condition(bucket_name, BACKUP_PREFIX)),
+                    ),
+                    opts=child_options(self, opts, depends_on=[args.workload_pool_owner]),
+                )
+            )
         self.name, self.url = bucket.name, bucket.url
         self.register_outputs({"name": self.name, "url": self.url})

@@ -63,6 +63,8 @@ def open_webui_pvc(namespace: str, config: OpenWebuiConfig, storage_class: str |
     }
     if storage_class:
         spec["storageClassName"] = storage_class
+    if config.volume_name:  # bind a kept volume (README "Bind a kept chat volume again")
+        spec["volumeName"] = config.volume_name
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",

@@ -23,11 +23,11 @@ from typing import Any, cast
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config import StackConfig
+from components.config import OpenWebuiConfig, StackConfig
 from components.kubernetes import apply, skip_await
 from components.platform import READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, Platform
 from components.sizing import cache_job_deadline_seconds
-from components.workloads import benchmark, model_cache, open_webui
+from components.workloads import backup, benchmark, model_cache, open_webui
 from components.workloads.common import load_balancer_clients, selector
 from components.workloads.engine import (
     IMAGE_PULL_SECONDS,
@@ -300,12 +300,7 @@ class Serving(pulumi.ComponentResource):
             open_webui.SECRET_ADMIN_PASSWORD_KEY: password,
         }
         ui_secret = apply("open-webui-secret", secret(open_webui.SECRET, self._ns, "ui", data), self._opts())
-        # The claim binds when the pod is scheduled (WaitForFirstConsumer): don't wait for it.
-        pvc = apply(
-            "open-webui-data",
-            skip_await(open_webui.open_webui_pvc(self._ns, ui, self._args.platform.storage_class)),
-            self._opts(),
-        )
+        pvc = self._open_webui_volume(ui, outputs)
         key = (SECRET_API_KEY, SECRET_API_KEY_KEY) if endpoint.api_key else None
         apply(
             open_webui.NAME,
@@ -327,6 +322,34 @@ class Serving(pulumi.ComponentResource):
         outputs["open_webui_admin_password"] = pulumi.Output.secret(password)
         if config.exposure.open_webui.type == "LoadBalancer":
             outputs["open_webui_url"] = _external_url(svc, open_webui.SERVICE_PORT)
+
+    def _open_webui_volume(self, ui: OpenWebuiConfig, outputs: dict[str, pulumi.Input[Any]]) -> pulumi.CustomResource:
+        """The chat volume, kept through `pulumi destroy`, namespace and storage-class
+        changes and cluster replacements: its class retains the disk when the claim goes
+        (whoever deletes it: Pulumi, a namespace deletion, a cluster deletion), and
+        Pulumi never deletes the claim itself (retain_on_delete). A replaced claim gets a
+        new volume; the README says how to bind the kept one again, and backups go to
+        the bucket on a schedule."""
+        platform = self._args.platform
+        storage_class, depends_on = platform.storage_class, list[pulumi.Resource]()
+        if platform.retained_storage_class is not None:
+            storage_class = platform.retained_storage_class["metadata"]["name"]
+            depends_on.append(apply("retained-storage-class", platform.retained_storage_class, self._opts()))
+        # The claim binds when the pod is scheduled (WaitForFirstConsumer): don't wait for it.
+        pvc = apply(
+            "open-webui-data",
+            skip_await(open_webui.open_webui_pvc(self._ns, ui, storage_class)),
+            self._opts(depends_on=depends_on, retain_on_delete=True),
+        )
+        store = self._store
+        if ui.backup.enabled and store is not None and store.backup_service_account:
+            apply(
+                backup.NAME,
+                backup.backup_cronjob(self._ns, ui.backup, ui.image, store, self._bucket),
+                self._opts(depends_on=[pvc]),
+            )
+            outputs["open_webui_backups"] = store.url(backup.PREFIX)
+        return pvc
 
     # --- benchmark ------------------------------------------------------------------------
 
