@@ -81,8 +81,10 @@ LWS_NAMESPACE = "lws-system"  # the chart's documented namespace (charts/lws/REA
 WORKER_INDEX_LABEL = "leaderworkerset.sigs.k8s.io/worker-index"
 LEADER_ADDRESS_ENV = "LWS_LEADER_ADDRESS"
 WORKER_INDEX_ENV = "LWS_WORKER_INDEX"
-# Pulumi waits for the group's Available condition (LeaderWorkerSetAvailable: the
-# groups are up); pulumi-kubernetes >= 4.18 reads this annotation for custom resources.
+# Pulumi waits for the LeaderWorkerSet's Available condition, which the controller sets
+# only when every group is ready on the current template (reason "AllGroupsReady";
+# kubernetes-sigs/lws pkg/controllers/leaderworkerset_controller.go updateConditions);
+# pulumi-kubernetes >= 4.18 reads this annotation for custom resources.
 WAIT_FOR = "condition=Available"
 LEADER_SELECTOR = {**selector(NAME), WORKER_INDEX_LABEL: "0"}
 LEADER_WAIT_SECONDS = 5
