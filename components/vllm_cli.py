@@ -112,6 +112,8 @@ def serve_args(options: ServeOptions, loader: Sequence[str] = ()) -> list[str]:
         args += ["--max-num-batched-tokens", str(options.max_num_batched_tokens)]
     if options.model.reasoning_parser:
         args += ["--reasoning-parser", options.model.reasoning_parser]
+    if options.model.tool_call_parser:  # Open WebUI sends tools: "auto" needs both flags (issue #9 item 5)
+        args += ["--enable-auto-tool-choice", "--tool-call-parser", options.model.tool_call_parser]
     if options.model.trust_remote_code:
         args.append("--trust-remote-code")
     return [*args, *loader]

@@ -64,8 +64,9 @@ RAY_LLM_IMAGE = Image(
 )
 OPEN_WEBUI_IMAGE = Image(
     "ghcr.io/open-webui/open-webui",
-    "v0.7.2",
-    "aws-eks-karpenter.md §0, §6 (Helm chart 10.2.1, appVersion 0.7.2; pin instead of :main)",
+    "v0.12.4",
+    "newest release (PyPI open-webui 0.12.4, 2026-10-25; its CHANGELOG lists security fixes after 0.7.2); "
+    "shared/reference/audit/workloads.md finding 4. tests/conformance runs this version from PyPI",
 )
 
 # Official cloud CLI images for copying to and checking the stack's bucket from Jobs

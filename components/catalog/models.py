@@ -39,6 +39,11 @@ class ModelSpec:
     reasoning_parser: str | None = None  # vLLM --reasoning-parser
     # Only for architectures vLLM does not implement itself: it runs the repository's code.
     trust_remote_code: bool = False
+    # vLLM --tool-call-parser (a name registered in vllm/tool_parsers/__init__.py of the
+    # pinned vLLM) for a model trained to call tools; None: the model has no tool calling, so
+    # the engine runs without it and Open WebUI must not send `tools` (vLLM answers 400).
+    tool_call_parser: str | None = None
+    tool_call_source: str = ""
     # MoE (DeepSeek V3/R1): the first ``dense_layers`` layers have a dense MLP of
     # ``intermediate_size``; the others ``experts`` routed plus ``shared_experts`` shared
     # experts of ``moe_intermediate_size`` each.
@@ -81,6 +86,22 @@ class ModelSpec:
         return 2 * heads_per_rank * self.head_dim * kv_dtype_bytes
 
 
+# Tool calling (vLLM 0.33.0 vllm/tool_parsers/__init__.py registers deepseek_v3 and llama3_json;
+# vLLM docs/features/tool_calling.md lists the models each parser is for).
+_NO_TOOLS_R1 = (
+    "DeepSeek-R1 model card: no function calling (added in R1-0528); its chat template and the "
+    "distills' have no tool format, so no vLLM parser applies"
+)
+_R1_0528_TOOLS = (
+    "DeepSeek-R1-0528 model card (function calling support; its chat template emits the V3 "
+    "<｜tool▁calls▁begin｜> format); vLLM tool_calling.md: deepseek_v3 parser for DeepSeek-R1-0528"
+)
+_LLAMA31_TOOLS = (
+    "Llama 3.1 model card (JSON tool calling in its chat template); vLLM tool_calling.md: "
+    "llama3_json parser for meta-llama/Llama-3.1-*-Instruct"
+)
+
+
 def _bf16_dense(
     hf_id: str,
     params: float,
@@ -91,6 +112,8 @@ def _bf16_dense(
     vocab: int,
     source: str,
     reasoning_parser: str | None = "deepseek_r1",
+    tool_call_parser: str | None = None,
+    tool_call_source: str = _NO_TOOLS_R1,
 ) -> ModelSpec:
     weight_bytes = int(params * 2)  # BF16 checkpoint: 2 bytes per parameter [computed]
     return ModelSpec(
@@ -108,6 +131,8 @@ def _bf16_dense(
         kv_heads=kv_heads,
         head_dim=128,
         reasoning_parser=reasoning_parser,
+        tool_call_parser=tool_call_parser,
+        tool_call_source=tool_call_source,
     )
 
 
@@ -124,7 +149,7 @@ _R1_SOURCE = (
 R1_WEIGHTS_GIB_PER_GPU_TP8 = 79.74  # see _R1_SOURCE
 
 
-def _deepseek_r1(hf_id: str) -> ModelSpec:
+def _deepseek_r1(hf_id: str, tool_call_parser: str | None, tool_call_source: str) -> ModelSpec:
     return ModelSpec(
         hf_id=hf_id,
         params=671e9,
@@ -145,6 +170,8 @@ def _deepseek_r1(hf_id: str) -> ModelSpec:
         # L94) and transformers >= 5.16 (its pinned range) has DeepseekV3Config, so the
         # repository's own modeling code is never needed: no --trust-remote-code.
         trust_remote_code=False,
+        tool_call_parser=tool_call_parser,
+        tool_call_source=tool_call_source,
         experts=256,
         shared_experts=1,
         moe_intermediate_size=2048,
@@ -162,8 +189,8 @@ def _deepseek_r1(hf_id: str) -> ModelSpec:
 
 _HF = "huggingface.co/{}/blob/main/config.json"
 _MODELS = (
-    _deepseek_r1("deepseek-ai/DeepSeek-R1"),
-    _deepseek_r1("deepseek-ai/DeepSeek-R1-0528"),
+    _deepseek_r1("deepseek-ai/DeepSeek-R1", None, _NO_TOOLS_R1),
+    _deepseek_r1("deepseek-ai/DeepSeek-R1-0528", "deepseek_v3", _R1_0528_TOOLS),
     _bf16_dense(
         "deepseek-ai/DeepSeek-R1-Distill-Llama-8B",
         8.03e9,
@@ -235,6 +262,8 @@ _MODELS = (
         128256,
         "vllm-serving.md §3.1 (Llama-3.1-8B HF config)",
         reasoning_parser=None,
+        tool_call_parser="llama3_json",
+        tool_call_source=_LLAMA31_TOOLS,
     ),
     _bf16_dense(
         "meta-llama/Llama-3.1-70B-Instruct",
@@ -246,6 +275,8 @@ _MODELS = (
         128256,
         _HF.format("meta-llama/Llama-3.1-70B-Instruct"),
         reasoning_parser=None,
+        tool_call_parser="llama3_json",
+        tool_call_source=_LLAMA31_TOOLS,
     ),
 )
 MODELS: Mapping[str, ModelSpec] = MappingProxyType({m.hf_id: m for m in _MODELS})

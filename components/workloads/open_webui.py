@@ -18,10 +18,23 @@ Secret and the ``open_webui_admin_password`` stack output) is created by Open We
 its first start from ``WEBUI_ADMIN_EMAIL``/``WEBUI_ADMIN_PASSWORD``, before the pod is
 Ready and so before any Service routes to it; ``ENABLE_SIGNUP=False`` closes
 self-registration and ``DEFAULT_USER_ROLE=pending`` leaves any account created later
-without access until an admin approves it.
+without access until an admin approves it. Open WebUI creates that admin only while its
+database has no user (``create_admin_user``): the password is the initial one only, and
+changing it later happens in Open WebUI, not in the stack.
+
+Tools (issue #9 item 5). Open WebUI 0.12 sends its built-in tools with every chat from the
+page ("native" function calling); vLLM 0.33 then defaults ``tool_choice`` to "auto" and
+answers HTTP 400 unless the engine runs with ``--enable-auto-tool-choice
+--tool-call-parser``. The engine enables those where the catalog gives the model a parser
+(``ModelSpec.tool_call_parser``); everywhere else ``DEFAULT_MODEL_PARAMS`` sets "legacy"
+function calling, which never puts ``tools`` into a request: neither the built-in ones nor
+tools an admin adds later (turning only the ``builtin_tools`` capability off would still send
+those). tests/conformance drives both cases through a real browser.
 """
 
 from __future__ import annotations
+
+import json
 
 from components.config import OpenWebuiConfig, ServiceExposure
 from components.platform import LoadBalancing, Manifest
@@ -46,6 +59,13 @@ SECRET = NAME
 SECRET_KEY_KEY = "WEBUI_SECRET_KEY"
 SECRET_ADMIN_PASSWORD_KEY = "WEBUI_ADMIN_PASSWORD"
 NO_KEY = "none"  # placeholder key for an engine without authentication (Ray Serve)
+# Open WebUI 0.12.4 backend/open_webui/config.py DEFAULT_MODEL_PARAMS (JSON); "legacy" keeps
+# `tools` out of chat requests (see the module docstring).
+NO_NATIVE_TOOLS = json.dumps({"function_calling": "legacy"})
+ADMIN_PASSWORD_NOTE = (
+    "the initial password only: Open WebUI creates the admin on its first start and never "
+    "reads WEBUI_ADMIN_PASSWORD again; change the password in Open WebUI (Settings > Account)"
+)
 
 
 def open_webui_needs(clients: tuple[Peer, ...]) -> WorkloadNeeds:
@@ -78,9 +98,11 @@ def open_webui_deployment(
     config: OpenWebuiConfig,
     engine_url: str,
     api_key_secret: tuple[str, str] | None,
+    tool_calling: bool,
 ) -> Manifest:
     """``engine_url`` is the in-cluster OpenAI base URL (ending in /v1); ``api_key_secret``
-    is the (Secret, key) holding the engine's API key, or None for an engine without one."""
+    is the (Secret, key) holding the engine's API key, or None for an engine without one;
+    ``tool_calling``: the engine accepts ``tools`` with ``tool_choice`` "auto"."""
     key = env_from_secret("OPENAI_API_KEYS", *api_key_secret) if api_key_secret else env("OPENAI_API_KEYS", NO_KEY)
     container: Manifest = {
         "name": NAME,
@@ -103,10 +125,12 @@ def open_webui_deployment(
             # Its NetworkPolicy allows no internet: don't try Hugging Face or update checks
             # (docs.openwebui.com/getting-started/env-configuration, OFFLINE_MODE).
             env("OFFLINE_MODE", "True"),
+            env("ENABLE_EVALUATION_ARENA_MODELS", "False"),  # else an extra "arena-model" is listed
+            *([] if tool_calling else [env("DEFAULT_MODEL_PARAMS", NO_NATIVE_TOOLS)]),
         ],
         "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "4Gi"}},
         "volumeMounts": [{"name": "data", "mountPath": DATA_DIR}],
-        # First start runs database migrations and fetches its embedding model.
+        # First start runs database migrations.
         "startupProbe": http_probe("/health", PORT, 10, 60),
         "readinessProbe": http_probe("/health", PORT, 10, 3),
         "livenessProbe": http_probe("/health", PORT, 30, 4),

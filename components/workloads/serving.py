@@ -302,9 +302,11 @@ class Serving(pulumi.ComponentResource):
         ui_secret = apply("open-webui-secret", secret(open_webui.SECRET, self._ns, "ui", data), self._opts())
         pvc = self._open_webui_volume(ui, outputs)
         key = (SECRET_API_KEY, SECRET_API_KEY_KEY) if endpoint.api_key else None
+        # Only the vllm engine renders the tool-calling flags (components/vllm_cli.py serve_args).
+        tool_calling = config.engine == "vllm" and config.model_spec.tool_call_parser is not None
         apply(
             open_webui.NAME,
-            open_webui.open_webui_deployment(self._ns, ui, engine_url, key),
+            open_webui.open_webui_deployment(self._ns, ui, engine_url, key, tool_calling),
             self._opts(
                 depends_on=[ui_secret, pvc],
                 custom_timeouts=pulumi.CustomTimeouts(create=WEBUI_TIMEOUT, update=WEBUI_TIMEOUT),
@@ -320,6 +322,7 @@ class Serving(pulumi.ComponentResource):
         outputs["port_forward"] = port_forward
         outputs["open_webui_admin_email"] = ui.admin_email
         outputs["open_webui_admin_password"] = pulumi.Output.secret(password)
+        outputs["open_webui_admin_password_note"] = open_webui.ADMIN_PASSWORD_NOTE
         if config.exposure.open_webui.type == "LoadBalancer":
             outputs["open_webui_url"] = _external_url(svc, open_webui.SERVICE_PORT)
 

@@ -1,0 +1,165 @@
+"""What the program declares, in the shape the conformance checkers read.
+
+Runs in the project's own virtualenv: each stack file and the variants below go through
+``tools.offline.run_stack`` (the real program on Pulumi's mock engine), and the rendered
+manifests are reduced to what the real software must accept: every ``vllm serve`` and
+``vllm bench serve`` command line, the ``VLLM_*`` variables set next to them, the
+RayService's serve config, and the Open WebUI Deployment's environment.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from tools.offline import StackRun, all_stacks, run_stack
+
+# Variants beyond the stack files (issue #10 item 2): model cache on and off, each loader,
+# benchmark on, both engines, a model with tool calling on each cloud.
+_CACHE_OFF = {"llm-serving:modelCache": {"enabled": False}}
+_BENCH = {"llm-serving:benchmark": {"enabled": True}}
+VARIANTS: Mapping[str, tuple[str, Mapping[str, Any]]] = {
+    "a4high-huggingface": ("a4high", _CACHE_OFF),
+    "a4high-gcsfuse-benchmark": (
+        "a4high",
+        {"llm-serving:modelCache": {"enabled": True, "loader": "gcsfuse"}, **_BENCH},
+    ),
+    "a4high-runai-streamer": ("a4high", {"llm-serving:modelCache": {"enabled": True, "loader": "runai-streamer"}}),
+    "a4high-r1-0528-tools": (
+        "a4high",
+        {"llm-serving:serving": {"model": "deepseek-ai/DeepSeek-R1-0528", "servedModelName": "deepseek-r1-0528"}},
+    ),
+    "eks-ray-mirror": ("eks", {"llm-serving:modelCache": {"enabled": True}}),
+    "eks-vllm-runai-benchmark": (
+        "eks",
+        {"llm-serving:serving": {"engine": "vllm"}, "llm-serving:modelCache": {"enabled": True}, **_BENCH},
+    ),
+    "eks-vllm-llama-tools": (
+        "eks",
+        {
+            "llm-serving:serving": {
+                "engine": "vllm",
+                "model": "meta-llama/Llama-3.1-8B-Instruct",
+                "servedModelName": "llama-3.1-8b-instruct",
+            },
+            **_CACHE_OFF,
+        },
+    ),
+}
+
+# Shell variables in rendered scripts stand for run-time values; "1" parses as a number,
+# a name and a path alike.
+_PLACEHOLDERS = {"RUN_DIR": "/tmp/results/run", "VLLM_API_KEY": "test-key"}
+_SHELL_OPERATORS = {";", "&&", "||", "|", "&", ">", ">>", "<", "(", ")"}
+SECRET_VALUE = "conformance-secret"
+
+
+@dataclass
+class Rendered:
+    name: str
+    stack: str
+    changes: Mapping[str, Any]
+    engine: str
+    model: str
+    served_name: str
+    vllm_serve: list[list[str]] = field(default_factory=list)
+    vllm_bench: list[list[str]] = field(default_factory=list)
+    vllm_env: list[str] = field(default_factory=list)  # VLLM_* set on vLLM 0.33 containers
+    ray_serve_configs: list[dict[str, Any]] = field(default_factory=list)
+    ray_vllm_env: list[str] = field(default_factory=list)  # VLLM_* set on Ray pods
+    open_webui_env: dict[str, str] | None = None  # secrets substituted by SECRET_VALUE
+
+    @property
+    def tool_calling(self) -> bool:
+        return any("--enable-auto-tool-choice" in argv for argv in self.vllm_serve)
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "changes": dict(self.changes), "tool_calling": self.tool_calling}
+
+
+def _substitute(token: str) -> str:
+    return re.sub(r"\$\{?(\w+)\}?", lambda m: _PLACEHOLDERS.get(m[1], "1"), token)
+
+
+def vllm_commands(script: str) -> Iterator[list[str]]:
+    """Each ``vllm ...`` command in a shell script, as argv after ``vllm``."""
+    script = script.replace("\\\n", " ")
+    for line in script.splitlines():
+        if "vllm" not in line:
+            continue
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        try:
+            tokens = list(lexer)
+        except ValueError:
+            continue
+        for i, token in enumerate(tokens[:-1]):
+            if token == "vllm" and tokens[i + 1] in ("serve", "bench"):
+                argv: list[str] = []
+                for t in tokens[i + 1 :]:
+                    if t in _SHELL_OPERATORS:
+                        break
+                    argv.append(_substitute(t))
+                yield argv
+
+
+def _pod_specs(obj: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(obj, dict):
+        if isinstance(obj.get("containers"), list):
+            yield obj
+        for value in obj.values():
+            yield from _pod_specs(value)
+    elif isinstance(obj, list):
+        for value in obj:
+            yield from _pod_specs(value)
+
+
+def _script(container: Mapping[str, Any]) -> str:
+    parts = [*(container.get("command") or []), *(container.get("args") or [])]
+    return "\n".join(str(p) for p in parts)
+
+
+def _env_value(entry: Mapping[str, Any]) -> str:
+    return SECRET_VALUE if "valueFrom" in entry else str(entry.get("value", ""))
+
+
+def reduce(name: str, stack: str, changes: Mapping[str, Any], run: StackRun) -> Rendered:
+    serving = run.program_globals["config"].serving
+    out = Rendered(name, stack, changes, str(serving.engine), str(serving.model), str(serving.served_name))
+    for obj in run.kubernetes_objects():
+        if obj["kind"] == "RayService":
+            out.ray_serve_configs.append(yaml.safe_load(obj["spec"]["serveConfigV2"]))
+        for pod in _pod_specs(obj.get("spec", {})):
+            for container in [*pod.get("initContainers", []), *pod["containers"]]:
+                env_names = [e["name"] for e in container.get("env", []) if e["name"].startswith("VLLM_")]
+                if obj["kind"] == "RayService":
+                    out.ray_vllm_env += env_names
+                    continue
+                commands = list(vllm_commands(_script(container)))
+                for argv in commands:
+                    (out.vllm_serve if argv[0] == "serve" else out.vllm_bench).append(argv)
+                if commands or env_names:
+                    out.vllm_env += env_names
+        if obj["kind"] == "Deployment" and obj["metadata"]["name"] == "open-webui":
+            container = obj["spec"]["template"]["spec"]["containers"][0]
+            out.open_webui_env = {e["name"]: _env_value(e) for e in container["env"]}
+    out.vllm_env = sorted(set(out.vllm_env))
+    out.ray_vllm_env = sorted(set(out.ray_vllm_env))
+    return out
+
+
+def render(name: str) -> Rendered:
+    stack, changes = (name, {}) if name in all_stacks() else VARIANTS[name]
+    run = run_stack(stack, changes)
+    if run.error is not None:
+        raise AssertionError(f"{name}: the program failed on the mock engine: {run.error}") from run.error
+    return reduce(name, stack, changes, run)
+
+
+def names() -> list[str]:
+    return [*all_stacks(), *VARIANTS]
