@@ -34,6 +34,9 @@ VARIANTS: Mapping[str, tuple[str, Mapping[str, Any]]] = {
         "a4high",
         {"llm-serving:serving": {"model": "deepseek-ai/DeepSeek-R1-0528", "servedModelName": "deepseek-r1-0528"}},
     ),
+    # The a4high-2node stack is DP + EP across its nodes; this is the other multi-node
+    # shape, TP 8 inside each node x PP 2 across (leader and worker command lines).
+    "a4high-2node-tp-pp": ("a4high-2node", {"llm-serving:serving": {"profile": "balanced"}}),
     "eks-ray-mirror": ("eks", {"llm-serving:modelCache": {"enabled": True}}),
     "eks-vllm-runai-benchmark": (
         "eks",
@@ -54,7 +57,14 @@ VARIANTS: Mapping[str, tuple[str, Mapping[str, Any]]] = {
 
 # Shell variables in rendered scripts stand for run-time values; "1" parses as a number,
 # a name and a path alike.
-_PLACEHOLDERS = {"RUN_DIR": "/tmp/results/run", "VLLM_API_KEY": "test-key"}
+_PLACEHOLDERS = {
+    "RUN_DIR": "/tmp/results/run",
+    "VLLM_API_KEY": "test-key",
+    # A multi-node group's worker 1 (components/workloads/engines/vllm_lws.py).
+    "LEADER_IP": "10.0.0.2",
+    "NODE_RANK": "1",
+    "DP_START_RANK": "8",
+}
 _SHELL_OPERATORS = {";", "&&", "||", "|", "&", ">", ">>", "<", "(", ")"}
 SECRET_VALUE = "conformance-secret"
 
@@ -67,6 +77,7 @@ class Rendered:
     engine: str
     model: str
     served_name: str
+    nodes_per_replica: int = 1  # > 1: a LeaderWorkerSet, one `vllm serve` for the leader, one for workers
     vllm_serve: list[list[str]] = field(default_factory=list)
     vllm_bench: list[list[str]] = field(default_factory=list)
     vllm_env: list[str] = field(default_factory=list)  # VLLM_* set on vLLM 0.33 containers
@@ -130,7 +141,10 @@ def _env_value(entry: Mapping[str, Any]) -> str:
 
 def reduce(name: str, stack: str, changes: Mapping[str, Any], run: StackRun) -> Rendered:
     serving = run.program_globals["config"].serving
-    out = Rendered(name, stack, changes, str(serving.engine), str(serving.model), str(serving.served_name))
+    out = Rendered(
+        name, stack, changes, str(serving.engine), str(serving.model), str(serving.served_name),
+        int(serving.nodes_per_replica),
+    )  # fmt: skip
     for obj in run.kubernetes_objects():
         if obj["kind"] == "RayService":
             out.ray_serve_configs.append(yaml.safe_load(obj["spec"]["serveConfigV2"]))
