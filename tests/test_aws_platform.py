@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
 from collections.abc import Callable, Iterator
 from ipaddress import IPv4Network
 from typing import Any
@@ -20,6 +21,8 @@ import pulumi
 import pytest
 from test_config import only_problem, raw
 
+import components.config.stack
+import components.sizing
 import components.workloads
 from components import catalog
 from components.aws import admins, gpu_pools, iam, karpenter, network
@@ -1146,3 +1149,291 @@ def test_node_repair_and_spot_role_when_enabled(run_with: Callable[..., StackRun
     role = run.one("aws:iam/serviceLinkedRole:ServiceLinkedRole")
     assert role.inputs["awsServiceName"] == "spot.amazonaws.com"
     assert role.retain_on_delete  # account-wide: other stacks' spot launches need it
+
+
+# --------------------------------------------------------------------------------------
+# EFA pools (issue 13 item 1, EKS side): P instances whose replicas span nodes
+# --------------------------------------------------------------------------------------
+
+EFA_VARIANT = {
+    PLATFORM: {
+        "capacityReservationIds": ["cr-0123456789abcdef0"],
+        "gpuNodePools": [
+            {"name": "g5", "instanceFamilies": ["g5"], "instanceSizes": ["2xlarge", "4xlarge"], "gpuLimit": 4},
+            # On-demand in a cluster placement group ...
+            {"name": "p5", "instanceFamilies": ["p5"], "gpuLimit": 16, "efa": {"zone": "us-west-2a"}},
+            # ... and a Capacity Block, which EC2 places itself.
+            {
+                "name": "p5e",
+                "instanceFamilies": ["p5e"],
+                "capacityTypes": ["reserved"],
+                "gpuLimit": 16,
+                "efa": {"zone": "us-west-2b", "placementGroup": "none"},
+            },
+        ],
+    }
+}
+PLACEMENT_GROUP = "aws:ec2/placementGroup:PlacementGroup"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+
+
+@pytest.fixture(scope="module")
+def efa_run() -> StackRun:
+    run = run_stack("eks", EFA_VARIANT)
+    assert run.error is None, run.error
+    return run
+
+
+def test_efa_pools_get_their_own_node_class_and_strictly_valid_objects(efa_run: StackRun) -> None:
+    pools = {p: efa_run.kubernetes_object("NodePool", p) for p in ("g5", "p5", "p5e")}
+    classes = {c: efa_run.kubernetes_object("EC2NodeClass", c) for c in ("gpu", "p5", "p5e")}
+    assert_valid([*pools.values(), *classes.values()])  # tests/schemas/crds, Karpenter v1.14.1
+    for name in ("p5", "p5e"):
+        template = pools[name]["spec"]["template"]
+        assert template["spec"]["nodeClassRef"]["name"] == name
+        assert template["metadata"]["labels"]["vpc.amazonaws.com/efa.present"] == "true"
+        spec = classes[name]["spec"]
+        assert spec["associatePublicIPAddress"] is False  # several EFA interfaces refuse true
+        assert "networkInterfaces" not in spec  # Karpenter attaches one per card for EFA pods
+        assert spec["securityGroupSelectorTerms"] == [
+            {"tags": {"karpenter.sh/discovery": CLUSTER}},
+            {"tags": {"Name": f"{CLUSTER}-efa"}},
+        ]
+    assert pools["g5"]["spec"]["template"]["spec"]["nodeClassRef"]["name"] == "gpu"
+    assert "vpc.amazonaws.com/efa.present" not in pools["g5"]["spec"]["template"]["metadata"]["labels"]
+    assert "placementGroupSelector" not in classes["gpu"]["spec"]
+
+
+def test_an_efa_pool_lives_in_one_zone(efa_run: StackRun) -> None:
+    for pool, zone in (("p5", "us-west-2a"), ("p5e", "us-west-2b")):
+        requirements = efa_run.kubernetes_object("NodePool", pool)["spec"]["template"]["spec"]["requirements"]
+        assert {"key": "topology.kubernetes.io/zone", "operator": "In", "values": [zone]} in requirements
+        terms = efa_run.kubernetes_object("EC2NodeClass", pool)["spec"]["subnetSelectorTerms"]
+        (subnet,) = [
+            s
+            for s in efa_run.of_type("aws:ec2/subnet:Subnet")
+            if s.inputs["tags"] == {**s.inputs["tags"], **terms[0]["tags"]}
+        ]
+        assert subnet.inputs["availabilityZone"] == zone
+        assert subnet.inputs.get("mapPublicIpOnLaunch", False) is False  # private: no public addresses
+        assert len(terms) == 1
+
+
+def test_placement_group_for_the_on_demand_pool_only(efa_run: StackRun, eks: StackRun) -> None:
+    group = efa_run.one(PLACEMENT_GROUP)
+    assert group.inputs == {"name": f"{CLUSTER}-p5", "strategy": "cluster"}
+    assert group.delete_before_replace  # a fixed name
+    assert parent_type(efa_run, group) == "llm-serving:aws:EfaFabric"
+    selector = efa_run.kubernetes_object("EC2NodeClass", "p5")["spec"]["placementGroupSelector"]
+    assert selector == {"name": group.inputs["name"]}
+    assert "placementGroupSelector" not in efa_run.kubernetes_object("EC2NodeClass", "p5e")["spec"]
+    node_class = efa_run.one(NODE_CLASS, f"{CLUSTER}-p5-class")
+    assert depends_on(node_class, group)
+    assert not eks.of_type(PLACEMENT_GROUP) and not eks.of_type(SECURITY_GROUP)  # only with EFA pools
+
+
+def test_efa_security_group_allows_all_traffic_to_and_from_itself(efa_run: StackRun) -> None:
+    group = efa_run.one(SECURITY_GROUP)
+    vpc = efa_run.one("aws:ec2/vpc:Vpc")
+    assert group.inputs["vpcId"] == f"{vpc.name}-id"
+    assert group.inputs["tags"] == {"Name": f"{CLUSTER}-efa"}  # what the node classes select
+    assert "ingress" not in group.inputs and "egress" not in group.inputs  # only the rules below
+    group_id = f"{group.name}-id"
+    for type_ in (
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+    ):
+        rule = efa_run.one(type_)
+        assert (rule.inputs["securityGroupId"], rule.inputs["referencedSecurityGroupId"]) == (group_id, group_id)
+        assert rule.inputs["ipProtocol"] == "-1"  # every protocol and port
+        assert "cidrIpv4" not in rule.inputs
+        for name in ("p5", "p5e"):
+            assert depends_on(efa_run.one(NODE_CLASS, f"{CLUSTER}-{name}-class"), rule)
+
+
+def test_efa_device_plugin_release_on_efa_nodes_only(efa_run: StackRun, eks: StackRun) -> None:
+    release = named(efa_run, RELEASE, "-aws-efa-k8s-device-plugin")
+    chart = catalog.EFA_DEVICE_PLUGIN_CHART
+    assert (release.inputs["chart"], release.inputs["version"]) == ("aws-efa-k8s-device-plugin", "v0.5.30")
+    assert release.inputs["repositoryOpts"] == {"repo": "https://aws.github.io/eks-charts"} == {"repo": chart.repo}
+    assert (release.inputs["namespace"], release.inputs["name"]) == ("kube-system", "aws-efa-k8s-device-plugin")
+    assert parent_type(efa_run, release) == "llm-serving:aws:GpuPools"
+    values = release.inputs["values"]
+    for name in ("g5", "p5", "p5e"):
+        pool = efa_run.kubernetes_object("NodePool", name)
+        labels = pool["spec"]["template"]["metadata"]["labels"]
+        selected = all(labels.get(k) == v for k, v in values["nodeSelector"].items())
+        assert selected == (name != "g5")
+        for taint in pool["spec"]["template"]["spec"]["taints"]:
+            assert any(tolerates(t, taint) for t in values["tolerations"])
+    # Workloads wait for it as they wait for the NVIDIA plugin (Platform.ready).
+    nvidia = named(efa_run, RELEASE, "-nvidia-device-plugin")
+    waiting = [r for r in efa_run.resources if nvidia.urn in r.depends_on]
+    assert waiting and all(release.urn in r.depends_on for r in waiting)
+    platform = efa_run.program_globals["platform"]
+    assert isinstance(platform, Platform) and platform.gpu_pools["p5"].fabric == "efa"
+    assert not [r for r in eks.of_type(RELEASE) if r.name.endswith("-aws-efa-k8s-device-plugin")]
+
+
+def test_controller_may_describe_and_launch_into_placement_groups(eks: StackRun) -> None:
+    """KP v1.14 nodeclasses.md: placementGroupSelector needs ec2:DescribePlacementGroups and
+    RunInstances/CreateFleet on the group; the template's policies have both, within size."""
+    discovery = statements(named(eks, POLICY, "-karpenter-resource-discovery"))
+    assert "ec2:DescribePlacementGroups" in discovery[0]["Action"]
+    launch = statements(named(eks, POLICY, "-karpenter-node-lifecycle"))[0]
+    assert set(launch["Action"]) == {"ec2:RunInstances", "ec2:CreateFleet"}
+    assert "arn:aws:ec2:us-west-2:*:placement-group/*" in launch["Resource"]
+    for policy in eks.of_type(POLICY):
+        assert len(json.dumps(document(policy), separators=(",", ":"))) <= iam.MANAGED_POLICY_MAX_CHARS
+
+
+@pytest.mark.parametrize(("family", "interfaces"), [("p5", 32), ("p5e", 32), ("p5en", 16), ("p6-b200", 8)])
+def test_gpu_nodes_of_an_efa_pool(family: str, interfaces: int) -> None:
+    config = pool_config(name="efa", instanceFamilies=[family], gpuLimit=16, efa={"zone": "us-west-2a"})
+    nodes = gpu_pools.gpu_nodes(config)
+    assert (nodes.fabric, nodes.whole_node, nodes.gpus_per_node) == ("efa", True, 8)
+    assert nodes.pod_resources == {"vpc.amazonaws.com/efa": str(interfaces)}
+    assert {e["name"]: e["value"] for e in nodes.env} == {"FI_PROVIDER": "efa", "FI_EFA_USE_DEVICE_RDMA": "1"}
+    assert list(nodes.capabilities) == ["IPC_LOCK"]
+    assert 'export LD_LIBRARY_PATH="/opt/amazon/efa/lib:/opt/amazon/ofi-nccl/lib' in nodes.shell_prelude
+    # The engine's container asks for the interfaces with its GPUs (extended resources: request == limit).
+    resources = components.workloads.common.gpu_resources(nodes, 8, "8", "64Gi")
+    assert resources["requests"]["vpc.amazonaws.com/efa"] == resources["limits"]["vpc.amazonaws.com/efa"]
+    assert resources["limits"] == {"nvidia.com/gpu": "8", "vpc.amazonaws.com/efa": str(interfaces)}
+    plain = gpu_pools.gpu_nodes(pool_config(name="p5", instanceFamilies=["p5"], gpuLimit=16))
+    assert (plain.fabric, plain.pod_resources, plain.whole_node) == ("none", {}, False)
+    assert (config.fabric, pool_config(name="p5", instanceFamilies=["p5"]).fabric) == ("efa", "none")
+
+
+def test_efa_prelude_stops_without_the_image_libraries(tmp_path: Any) -> None:
+    """The prelude runs in bash: with the libraries it exports the path, without them it fails loudly."""
+    nodes = gpu_pools.gpu_nodes(
+        pool_config(name="efa", instanceFamilies=["p5"], gpuLimit=16, efa={"zone": "us-west-2a"})
+    )
+    missing = subprocess.run(
+        ["bash", "-c", nodes.shell_prelude + "echo started"], check=False, capture_output=True, text=True
+    )
+    assert missing.returncode == 1 and "started" not in missing.stdout
+    assert "/opt/amazon/efa/lib is not in this image" in missing.stderr
+    rooted = nodes.shell_prelude.replace("/opt/amazon", str(tmp_path))
+    for d in ("efa/lib", "ofi-nccl/lib"):
+        (tmp_path / d).mkdir(parents=True)
+    ok = subprocess.run(
+        ["bash", "-c", rooted + 'echo "$LD_LIBRARY_PATH"'],
+        check=False,
+        capture_output=True,
+        text=True,
+        env={"LD_LIBRARY_PATH": "/x"},
+    )
+    assert ok.stdout.strip() == f"{tmp_path}/efa/lib:{tmp_path}/ofi-nccl/lib:/x"
+
+
+def test_efa_interface_counts_have_a_source() -> None:
+    assert catalog.EFA_INTERFACES_SOURCE.startswith("aws/karpenter-provider-aws @v1.14.1")
+    for name in catalog.EFA_INTERFACES:
+        assert name in catalog.MACHINES and catalog.MACHINES[name].gpus == 8
+
+
+# --- bad input: one test per rule ------------------------------------------------------
+
+
+def _efa_pool(**fields: Any) -> dict[str, Any]:
+    return {"gpuNodePools": [{"name": "g5", "instanceFamilies": ["g5"]}, {"name": "p5", **fields}]}
+
+
+def test_refuses_efa_on_a_family_without_efa() -> None:
+    problem = only_problem("eks", {"platform": _efa_pool(instanceFamilies=["g6e"], efa={"zone": "us-west-2a"})})
+    assert "platform.gpuNodePools[1].efa =" in problem and "g6e.xlarge" in problem and "have no EFA" in problem
+
+
+def test_refuses_efa_types_with_different_interface_counts() -> None:
+    problem = only_problem("eks", {"platform": _efa_pool(instanceFamilies=["p5e", "p5en"], efa={"zone": "us-west-2a"})})
+    assert "different EFA interface counts (p5e.48xlarge 32, p5en.48xlarge 16)" in problem
+
+
+def test_refuses_a_placement_group_with_reserved_capacity() -> None:
+    pool = _efa_pool(instanceFamilies=["p5"], capacityTypes=["reserved"], efa={"zone": "us-west-2a"})
+    problem = only_problem("eks", {"platform": {**pool, "capacityReservationIds": ["cr-0123456789abcdef0"]}})
+    assert "placementGroup 'cluster' with capacity type 'reserved'" in problem and "placementGroup: none" in problem
+
+
+def test_refuses_an_efa_zone_outside_the_stack() -> None:
+    problem = only_problem("eks", {"platform": _efa_pool(instanceFamilies=["p5"], efa={"zone": "us-west-2c"})})
+    assert "platform.gpuNodePools[1].efa.zone =" in problem and "us-west-2a, us-west-2b" in problem
+
+
+def test_refuses_an_efa_zone_that_is_not_a_zone() -> None:
+    problem = only_problem("eks", {"platform": _efa_pool(instanceFamilies=["p5"], efa={"zone": "us-west-2"})})
+    assert "platform.gpuNodePools[1].efa.zone = 'us-west-2': not one of the stack's availabilityZones" in problem
+
+
+def test_refuses_unknown_efa_keys() -> None:
+    problem = only_problem(
+        "eks", {"platform": _efa_pool(instanceFamilies=["p5"], efa={"zone": "us-west-2a", "interfaces": 4})}
+    )
+    assert "platform.gpuNodePools[1].efa.interfaces: unknown key" in problem
+
+
+def test_refuses_more_whole_nodes_than_the_efa_pool_may_launch() -> None:
+    changes = {
+        "platform": _efa_pool(instanceFamilies=["p5"], gpuLimit=16, efa={"zone": "us-west-2a"}),
+        "serving": {"gpuPool": "p5", "tensorParallelSize": 8, "replicas": 3},
+    }
+    # Whole-node layouts use nodes x GPUs per node, so the pool-wide limit rule counts whole nodes.
+    problem = only_problem("eks", changes)
+    assert "serving.replicas = 3" in problem and "3 replica(s) x 8 GPUs exceed pool 'p5''s gpuLimit of 16" in problem
+
+
+def test_refuses_a_layout_that_leaves_part_of_an_efa_node() -> None:
+    changes = {
+        "platform": _efa_pool(instanceFamilies=["p5"], gpuLimit=16, efa={"zone": "us-west-2a"}),
+        "serving": {"gpuPool": "p5", "tensorParallelSize": 4},
+    }
+    problem = only_problem("eks", changes)
+    assert "serving.tensorParallelSize = 4" in problem and "whole node(s) in pool 'p5'" in problem
+
+
+# --------------------------------------------------------------------------------------
+# Pulumi.eks-p5.yaml (issue 13 item 3, EKS): 2 x p5.48xlarge, R1 FP8 at TP 8 x PP 2
+# --------------------------------------------------------------------------------------
+
+
+def test_eks_p5_stack_validates_with_the_multi_node_engine() -> None:
+    """The whole stack validates now that the LeaderWorkerSet engine exists; it runs as one
+    group over both nodes, over EFA (its plan and objects: tests/test_stacks.py)."""
+    config = components.config.parse(raw("eks-p5"))
+    assert config.serving.engine_kind == "vllm-lws"
+    assert components.config.stack.pool_fabric(config.platform, config.gpu_pool_name) == "efa"
+
+
+def test_eks_p5_layout_fills_both_nodes_and_fits() -> None:
+    config = raw("eks-p5")
+    platform = AwsPlatformConfig.model_validate(config["platform"])
+    serving = components.config.ServingConfig.model_validate(config["serving"])
+    layout = components.config.stack.topology(platform, serving).layout
+    assert (layout.tensor, layout.pipeline, layout.nodes, layout.gpus) == (8, 2, 2, 16)
+    report = components.sizing.size(components.config.stack.sizing_request(platform, serving))
+    assert report.fits and report.max_model_len == 32768
+    (pool,) = platform.gpu_node_pools
+    assert pool.gpu_limit == serving.replicas * layout.nodes * pool.max_gpus_per_node
+    assert pool.efa is not None and pool.efa.placement_group == "none"  # a Capacity Block
+    assert pool.capacity_types == ["reserved"] and platform.capacity_reservation_ids
+
+
+def test_eks_p5_platform_side_plans() -> None:
+    """The platform of the stack file on the mock engine (the engine itself waits for lws)."""
+    run = run_stack("eks-p5", {"llm-serving:serving": {"engine": "none"}})
+    assert run.error is None, run.error
+    node_class = run.kubernetes_object("EC2NodeClass", "p5")
+    pool = run.kubernetes_object("NodePool", "p5")
+    assert_valid([node_class, pool])
+    assert [o["metadata"]["name"] for o in run.kubernetes_objects() if o["kind"] == "EC2NodeClass"] == ["p5"]
+    assert "placementGroupSelector" not in node_class["spec"] and not run.of_type(PLACEMENT_GROUP)
+    assert node_class["spec"]["capacityReservationSelectorTerms"] == [{"id": "cr-0123456789abcdef0"}]
+    requirements = {r["key"]: r["values"] for r in pool["spec"]["template"]["spec"]["requirements"]}
+    assert requirements["karpenter.sh/capacity-type"] == ["reserved"]
+    assert requirements["topology.kubernetes.io/zone"] == ["us-west-2a"]
+    assert pool["spec"]["limits"] == {"nvidia.com/gpu": 16}
+    assert named(run, RELEASE, "-aws-efa-k8s-device-plugin").inputs["version"] == "v0.5.30"
+    nodes = run.program_globals["platform"].gpu_pools["p5"]
+    assert (nodes.fabric, dict(nodes.pod_resources)) == ("efa", {"vpc.amazonaws.com/efa": "32"})

@@ -10,16 +10,22 @@ import pytest
 from conftest import assert_valid, stack_run
 from tools.offline import SECRET_PLACEHOLDER, StackRun, all_stacks, secret_values
 
-STACKS = ["a4high", "a4high-2node", "eks"]
+STACKS = ["a4high", "a4high-2node", "eks", "eks-p5"]
 COMPONENT_TYPES = {
     "a4high": "llm-serving:gcp:",
     "a4high-2node": "llm-serving:gcp:",
     "eks": "llm-serving:aws:",
+    "eks-p5": "llm-serving:aws:",
 }
 
 
+# Stack files whose engine is not in main yet, with what they wait for; their platform side
+# and config are tested where named until they join STACKS.
+PENDING: dict[str, str] = {}
+
+
 def test_every_stack_file_is_tested() -> None:
-    assert all_stacks() == sorted(STACKS)
+    assert all_stacks() == sorted([*STACKS, *PENDING])
 
 
 @pytest.mark.parametrize("stack", STACKS)

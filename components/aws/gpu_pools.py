@@ -9,6 +9,7 @@ nodes carry (aws-eks-karpenter.md §8, first row).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import catalog
+from components.aws import efa
 from components.aws.cluster import AL2023_ROOT_DEVICE
 from components.aws.network import KARPENTER_DISCOVERY_TAG
 from components.config import AwsGpuNodePoolConfig
@@ -39,10 +41,17 @@ NODEPOOL_LABEL = "karpenter.sh/nodepool"
 INSTANCE_FAMILY = "karpenter.k8s.aws/instance-family"
 INSTANCE_SIZE = "karpenter.k8s.aws/instance-size"
 CAPACITY_TYPE = "karpenter.sh/capacity-type"
+ZONE = "topology.kubernetes.io/zone"
 ARCH = "kubernetes.io/arch"
 OS = "kubernetes.io/os"
 DEVICE_PLUGIN_RELEASE = "nvidia-device-plugin"
 DEVICE_PLUGIN_NAMESPACE = "kube-system"
+
+
+def node_class_name(pool: AwsGpuNodePoolConfig) -> str:
+    """EFA pools have their own EC2NodeClass (one zone, EFA security group, placement
+    group); the others share ``NODE_CLASS``."""
+    return pool.name if pool.efa else NODE_CLASS
 
 
 def ec2_node_class(
@@ -52,17 +61,27 @@ def ec2_node_class(
     volume_gib: int,
     capacity_reservation_ids: Sequence[str] = (),
     tags: Mapping[str, str] | None = None,
+    efa_pool: AwsGpuNodePoolConfig | None = None,
 ) -> Manifest:
-    """The EC2NodeClass all GPU pools share (KP v1.14 concepts/nodeclasses.md).
+    """The EC2NodeClass all GPU pools share, or an EFA pool's own (KP v1.14 concepts/nodeclasses.md).
 
     The AL2023 alias picks the NVIDIA AMI variant for GPU instance types by itself
-    (§2.7); it is pinned to a dated release so new AMIs do not drift the nodes.
+    (§2.7); it is pinned to a dated release so new AMIs do not drift the nodes. An EFA
+    pool's class takes the private subnet of its one zone, adds the EFA security group,
+    selects its placement group and never asks for public addresses (components/aws/efa.py).
     """
+    discovered = {"tags": {KARPENTER_DISCOVERY_TAG: cluster}}
+    subnets: list[Manifest] = [discovered]
+    security_groups: list[Manifest] = [discovered]
+    if efa_pool is not None and efa_pool.efa is not None:
+        # Tags, not ids: the subnet's Name carries its zone (network.py), and the group's Name is ours.
+        subnets = [{"tags": {**discovered["tags"], "Name": efa.zone_subnet_name(cluster, efa_pool.efa.zone)}}]
+        security_groups = [discovered, {"tags": {"Name": efa.security_group_name(cluster)}}]
     spec: dict[str, Any] = {
         "role": role,  # the role *name*; Karpenter makes the instance profile (§1.2)
         "amiSelectorTerms": [{"alias": catalog.GPU_NODE_AMI.alias}],
-        "subnetSelectorTerms": [{"tags": {KARPENTER_DISCOVERY_TAG: cluster}}],
-        "securityGroupSelectorTerms": [{"tags": {KARPENTER_DISCOVERY_TAG: cluster}}],
+        "subnetSelectorTerms": subnets,
+        "securityGroupSelectorTerms": security_groups,
         "metadataOptions": {
             "httpEndpoint": "enabled",
             "httpProtocolIPv6": "disabled",
@@ -93,10 +112,14 @@ def ec2_node_class(
         spec["capacityReservationSelectorTerms"] = [{"id": i} for i in capacity_reservation_ids]
     if tags:
         spec["tags"] = dict(tags)  # the stack's cost-allocation tags on the GPU instances too
+    if efa_pool is not None and efa_pool.efa is not None:
+        spec["associatePublicIPAddress"] = False  # several EFA interfaces cannot launch with true
+        if efa_pool.efa.placement_group == "cluster":
+            spec["placementGroupSelector"] = {"name": efa.placement_group_name(cluster, efa_pool.name)}
     return {
         "apiVersion": "karpenter.k8s.aws/v1",
         "kind": "EC2NodeClass",
-        "metadata": {"name": NODE_CLASS},
+        "metadata": {"name": node_class_name(efa_pool) if efa_pool else NODE_CLASS},
         "spec": spec,
     }
 
@@ -116,15 +139,25 @@ def node_pool(pool: AwsGpuNodePoolConfig) -> Manifest:
     ]
     if pool.instance_sizes:
         requirements.insert(1, {"key": INSTANCE_SIZE, "operator": "In", "values": list(pool.instance_sizes)})
+    labels = {GPU_PRESENT_LABEL: "true"}
+    if pool.efa:
+        # The zone for the scheduler as well as the node class's subnets: pods see where
+        # the pool's nodes will be before any exists.
+        requirements.append({"key": ZONE, "operator": "In", "values": [pool.efa.zone]})
+        labels[efa.EFA_PRESENT_LABEL] = "true"  # where the EFA device plugin runs
     return {
         "apiVersion": "karpenter.sh/v1",
         "kind": "NodePool",
         "metadata": {"name": pool.name},
         "spec": {
             "template": {
-                "metadata": {"labels": {GPU_PRESENT_LABEL: "true"}},
+                "metadata": {"labels": labels},
                 "spec": {
-                    "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": NODE_CLASS},
+                    "nodeClassRef": {
+                        "group": "karpenter.k8s.aws",
+                        "kind": "EC2NodeClass",
+                        "name": node_class_name(pool),
+                    },
                     "requirements": requirements,
                     "taints": [dict(GPU_TAINT)],
                     "expireAfter": pool.expire_after,
@@ -157,7 +190,7 @@ def device_plugin_values() -> dict[str, Any]:
 
 def gpu_nodes(pool: AwsGpuNodePoolConfig) -> GpuNodes:
     """How a workload lands on this pool's nodes (the Platform contract)."""
-    return GpuNodes(
+    nodes = GpuNodes(
         pool=pool.name,
         gpu=pool.gpu.name,
         gpus_per_node=pool.max_gpus_per_node,
@@ -167,11 +200,25 @@ def gpu_nodes(pool: AwsGpuNodePoolConfig) -> GpuNodes:
         # Any machine of the pool may host the pod: the smallest one's share.
         shm_gib=min(m.shm_gib for m in pool.machines),
     )
+    if pool.efa is None:
+        return nodes
+    wiring = efa.pod_wiring(pool)
+    return dataclasses.replace(
+        nodes,
+        # A pod takes every EFA interface of its node, so it takes the node.
+        whole_node=True,
+        fabric=pool.fabric,
+        pod_resources=wiring.pod_resources,
+        env=wiring.env,
+        shell_prelude=wiring.shell_prelude,
+        capabilities=wiring.capabilities,
+    )
 
 
 @dataclass(frozen=True)
 class GpuPoolsArgs:
     cluster: str
+    vpc_id: pulumi.Input[str]  # for the EFA security group
     pools: Sequence[AwsGpuNodePoolConfig]
     node_role_name: pulumi.Input[str]
     volume_gib: int
@@ -185,6 +232,7 @@ class GpuPools(pulumi.ComponentResource):
 
     node_pools: dict[str, pulumi.CustomResource]
     device_plugin: k8s.helm.v3.Release
+    efa_device_plugin: k8s.helm.v3.Release | None
     gpu_nodes: dict[str, GpuNodes]
 
     def __init__(self, name: str, args: GpuPoolsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -194,22 +242,57 @@ class GpuPools(pulumi.ComponentResource):
         # must outlive them on destroy to drain and terminate their nodes
         # (pulumi-kubernetes#3188; aws-eks-karpenter.md §1.9).
         after_karpenter = pulumi.ResourceOptions(parent=self, depends_on=list(args.karpenter_ready))
-        node_class = apply(
-            f"{cluster}-{NODE_CLASS}",
-            ec2_node_class(
-                cluster=cluster,
-                role=args.node_role_name,
-                volume_gib=args.volume_gib,
-                capacity_reservation_ids=args.capacity_reservation_ids,
-                tags=args.tags,
-            ),
-            after_karpenter,
-        )
+        node_classes: dict[str, pulumi.CustomResource] = {}
+        if any(p.efa is None for p in args.pools):  # the class the pools without EFA share
+            node_classes[NODE_CLASS] = apply(
+                f"{cluster}-{NODE_CLASS}",
+                ec2_node_class(
+                    cluster=cluster,
+                    role=args.node_role_name,
+                    volume_gib=args.volume_gib,
+                    capacity_reservation_ids=args.capacity_reservation_ids,
+                    tags=args.tags,
+                ),
+                after_karpenter,
+            )
+        efa_pools = tuple(p for p in args.pools if p.efa is not None)
+        self.efa_device_plugin = None
+        if efa_pools:
+            fabric = efa.EfaFabric(
+                cluster, efa.EfaFabricArgs(cluster, args.vpc_id, efa_pools), pulumi.ResourceOptions(parent=self)
+            )
+            for pool in efa_pools:
+                node_classes[pool.name] = apply(
+                    f"{cluster}-{pool.name}-class",
+                    ec2_node_class(
+                        cluster=cluster,
+                        role=args.node_role_name,
+                        volume_gib=args.volume_gib,
+                        capacity_reservation_ids=args.capacity_reservation_ids,
+                        tags=args.tags,
+                        efa_pool=pool,
+                    ),
+                    # The groups it selects exist first and go last.
+                    pulumi.ResourceOptions(parent=self, depends_on=[*args.karpenter_ready, *fabric.ready]),
+                )
+            efa_chart = catalog.EFA_DEVICE_PLUGIN_CHART
+            self.efa_device_plugin = k8s.helm.v3.Release(
+                f"{cluster}-{efa.DEVICE_PLUGIN_RELEASE}",
+                name=efa.DEVICE_PLUGIN_RELEASE,
+                chart=efa_chart.name,
+                version=efa_chart.version,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=efa_chart.repo),
+                namespace=efa.DEVICE_PLUGIN_NAMESPACE,
+                values=efa.device_plugin_values(GPU_TOLERATION),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         self.node_pools = {
             pool.name: apply(
                 f"{cluster}-{pool.name}",
                 node_pool(pool),
-                pulumi.ResourceOptions(parent=self, depends_on=[node_class, *args.karpenter_ready]),
+                pulumi.ResourceOptions(
+                    parent=self, depends_on=[node_classes[node_class_name(pool)], *args.karpenter_ready]
+                ),
             )
             for pool in args.pools
         }

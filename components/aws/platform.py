@@ -153,6 +153,7 @@ class AwsPlatform(pulumi.ComponentResource):
             cluster_name,
             GpuPoolsArgs(
                 cluster=cluster_name,
+                vpc_id=network.vpc_id,
                 pools=config.gpu_node_pools,
                 node_role_name=karpenter.node_role_name,
                 volume_gib=config.gpu_node_volume_gib,
@@ -230,6 +231,7 @@ class AwsPlatform(pulumi.ComponentResource):
                 *storage.associations,
                 *gpu_pools.node_pools.values(),
                 gpu_pools.device_plugin,
+                *filter(None, [gpu_pools.efa_device_plugin]),
                 cluster.storage_class,
             ],
             outputs=outputs,

@@ -13,6 +13,12 @@ profiles); this package re-exports every name, so code reads ``catalog.GPUS``.
 """
 
 from components.catalog.aws import (
+    EFA_DEVICE_PLUGIN_CHART,
+    EFA_ENV,
+    EFA_IMAGE_LIBRARY_DIRS,
+    EFA_INTERFACES,
+    EFA_INTERFACES_SOURCE,
+    EFA_RESOURCE,
     EKS_KUBERNETES_VERSION,
     GPU_NODE_AMI,
     IMDS_HOP_LIMIT_GPU_NODES,
@@ -85,6 +91,12 @@ __all__ = [
     "BUCKET_UPLOAD_BYTES_PER_S",
     "CUDA_12_8",
     "CUDA_13_0",
+    "EFA_DEVICE_PLUGIN_CHART",
+    "EFA_ENV",
+    "EFA_IMAGE_LIBRARY_DIRS",
+    "EFA_INTERFACES",
+    "EFA_INTERFACES_SOURCE",
+    "EFA_RESOURCE",
     "EKS_KUBERNETES_VERSION",
     "ENGINE_INIT_SECONDS",
     "GB",

@@ -99,3 +99,47 @@ NVIDIA_DEVICE_PLUGIN_CHART = Chart(
 # longer needs it: karpenter.py sets AWS_REGION).
 IMDS_HOP_LIMIT_GPU_NODES = 1  # KP v1.14 nodeclasses.md metadataOptions default
 IMDS_HOP_LIMIT_SYSTEM_NODES = 2  # pulumi-eks nodejs/eks/nodes/nodegroup.ts createMNGCustomLaunchTemplate
+
+# --- EFA (Elastic Fabric Adapter) for multi-node GPU pools ----------------------------
+_KP_TYPES = f"{_KP} website/content/en/docs/reference/instance-types.md"
+# EFA interfaces per instance type: one per network card, advertised by Karpenter as
+# `vpc.amazonaws.com/efa` capacity and attached (InterfaceType efa, one per card) when a
+# pod requests that resource (KP pkg/providers/instance/instance.go getEFACountForInstance,
+# pkg/providers/launchtemplate/launchtemplate.go generateNetworkInterfaces).
+EFA_INTERFACES: Mapping[str, int] = MappingProxyType(
+    {
+        "p4d.24xlarge": 4,
+        "p4de.24xlarge": 4,
+        "p5.48xlarge": 32,
+        "p5e.48xlarge": 32,
+        "p5en.48xlarge": 16,
+        "p6-b200.48xlarge": 8,
+    }
+)
+EFA_INTERFACES_SOURCE = f"{_KP_TYPES} (`vpc.amazonaws.com/efa` per type)"
+# The extended resource the EFA device plugin advertises and pods request (KP
+# pkg/apis/v1/labels.go ResourceEFA; aws-eks-karpenter.md §3).
+EFA_RESOURCE = "vpc.amazonaws.com/efa"
+# AWS's EFA device plugin from the eks-charts repository: the chart version carries a `v`
+# (aws/eks-charts gh-pages index.yaml @c7f9ea5: aws-efa-k8s-device-plugin v0.5.30,
+# appVersion v0.5.20; stable/aws-efa-k8s-device-plugin/Chart.yaml @5239609). ai-on-eks
+# pins v0.5.13 through aws-ia/eks-data-addons (audit/settled.md).
+EFA_DEVICE_PLUGIN_CHART = Chart(
+    "aws-efa-k8s-device-plugin",
+    "v0.5.30",
+    "https://aws.github.io/eks-charts",
+    "aws/eks-charts gh-pages index.yaml (c7f9ea5, 2026-08-03) and stable/aws-efa-k8s-device-plugin/Chart.yaml "
+    "@5239609 (appVersion v0.5.20)",
+)
+# libfabric's provider and GPUDirect RDMA over EFA, as ai-on-eks' LWS vLLM example sets
+# them (aws-eks-karpenter.md §5 "EFA on p5/p4d"; audit/settled.md).
+EFA_ENV: Mapping[str, str] = MappingProxyType({"FI_PROVIDER": "efa", "FI_EFA_USE_DEVICE_RDMA": "1"})
+# Where the EFA userspace (libfabric with the efa provider, and the aws-ofi-nccl NCCL
+# plugin) lives inside an image built with AWS's EFA installer. vLLM's own Dockerfile
+# unpacks it there and its entrypoint docker/entrypoints/efa-entrypoint.sh prepends these
+# to LD_LIBRARY_PATH when an EFA device is visible (vllm-project/vllm @c648b8bc
+# docker/Dockerfile "Install the AWS EFA userspace", EFA_INSTALLER_VERSION=1.50.0). The
+# AL2023 NVIDIA AMI installs EFA with `efa_installer.sh --minimal` (awslabs/amazon-eks-ami
+# @81fec2e templates/al2023/provisioners/install-efa.sh): the kernel driver, not these
+# libraries, so there is nothing on the host to mount.
+EFA_IMAGE_LIBRARY_DIRS: tuple[str, ...] = ("/opt/amazon/efa/lib", "/opt/amazon/ofi-nccl/lib")

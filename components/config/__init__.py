@@ -18,7 +18,13 @@ One module per concern:
     loading.py   reading Pulumi config, turning pydantic errors into stack-key messages
 """
 
-from components.config.aws import AwsGpuNodePoolConfig, AwsPlatformConfig, AwsSystemNodeGroupConfig, DisruptionBudget
+from components.config.aws import (
+    AwsEfaConfig,
+    AwsGpuNodePoolConfig,
+    AwsPlatformConfig,
+    AwsSystemNodeGroupConfig,
+    DisruptionBudget,
+)
 from components.config.base import (
     NAMESPACE,
     SECRET_KEYS,
@@ -55,6 +61,7 @@ __all__ = [
     "REMOVED_VLLM_FLAGS",
     "SECRET_KEYS",
     "AuthorizedNetwork",
+    "AwsEfaConfig",
     "AwsGpuNodePoolConfig",
     "AwsPlatformConfig",
     "AwsSystemNodeGroupConfig",

@@ -52,6 +52,25 @@ class DisruptionBudget(Strict):
         return duration
 
 
+class AwsEfaConfig(Strict):
+    """EFA for a pool whose replicas span nodes (P instances: p4d, p4de, p5, p5e, p5en, p6-b200).
+
+    The pool gets its own EC2NodeClass: subnets of one zone, a security group that allows
+    all traffic to and from itself (EFA's requirement), and optionally a cluster placement
+    group. Pods on it take whole nodes and request every EFA interface of the node, which
+    makes Karpenter attach one per network card (components/aws/efa.py).
+    """
+
+    # The pool's one zone, one of the stack's availabilityZones: EFA traffic does not cross
+    # zones, and a cluster placement group lives in a single zone (KP v1.14
+    # concepts/nodeclasses.md placementGroupSelector).
+    zone: str
+    # "cluster": the program creates a cluster placement group and Karpenter launches the
+    # pool's instances into it. "none": for Capacity Blocks, whose instances EC2 already
+    # co-locates in an UltraCluster and which EC2 will not launch into a placement group.
+    placement_group: Literal["cluster", "none"] = "cluster"
+
+
 class AwsGpuNodePoolConfig(Strict):
     """One Karpenter NodePool of NVIDIA GPU instances."""
 
@@ -75,6 +94,8 @@ class AwsGpuNodePoolConfig(Strict):
     # most expireAfter + terminationGracePeriod.
     termination_grace_period: Annotated[str, Field(pattern=DURATION)] = "24h"
     budgets: list[DisruptionBudget] = [DisruptionBudget()]
+    # EFA across nodes for multi-node replicas (None: no inter-node fabric).
+    efa: AwsEfaConfig | None = None
 
     @field_validator("instance_families")
     @classmethod
@@ -113,9 +134,50 @@ class AwsGpuNodePoolConfig(Strict):
             )
         return limit
 
+    @field_validator("efa")
+    @classmethod
+    def _efa_instances(cls, efa: AwsEfaConfig | None, info: ValidationInfo) -> AwsEfaConfig | None:
+        families = info.data.get("instance_families")
+        if efa is None or not families:
+            return efa
+        machines = _pool_machines(families, info.data.get("instance_sizes"))
+        without = [m.name for m in machines if m.name not in catalog.EFA_INTERFACES]
+        if without:
+            raise ValueError(
+                f"{', '.join(without)} have no EFA; EFA pools take instance families with EFA interfaces: "
+                f"{', '.join(sorted({n.split('.')[0] for n in catalog.EFA_INTERFACES}))}"
+            )
+        counts = {catalog.EFA_INTERFACES[m.name] for m in machines}
+        if len(counts) > 1:
+            per_type = ", ".join(f"{m.name} {catalog.EFA_INTERFACES[m.name]}" for m in machines)
+            raise ValueError(
+                f"the pool's instance types have different EFA interface counts ({per_type}); a whole-node pod "
+                "requests all of them, so an EFA pool takes types with one count: split it into pools"
+            )
+        capacity = info.data.get("capacity_types") or []
+        if efa.placement_group == "cluster" and "reserved" in capacity:
+            raise ValueError(
+                "placementGroup 'cluster' with capacity type 'reserved': EC2 places Capacity Block instances "
+                "in an UltraCluster itself, and a placement group can keep a launch from using the reservation "
+                "(aws-parallelcluster refuses the pair, aws/aws-parallelcluster#6311; eksctl-io/eksctl#7949); "
+                "an On-Demand Capacity Reservation is not reserved in the group this program creates either; "
+                "set efa.placementGroup: none"
+            )
+        return efa
+
     @property
     def machines(self) -> tuple[catalog.MachineSpec, ...]:
         return _pool_machines(self.instance_families, self.instance_sizes)
+
+    @property
+    def fabric(self) -> Literal["none", "efa"]:
+        """The pool's inter-node GPU network (``GpuNodes.fabric``)."""
+        return "efa" if self.efa else "none"
+
+    @property
+    def efa_interfaces(self) -> int:
+        """EFA interfaces of each node of the pool (0 without EFA; one count per pool)."""
+        return catalog.EFA_INTERFACES[self.machines[0].name] if self.efa else 0
 
     @property
     def gpu(self) -> catalog.GpuSpec:
@@ -252,6 +314,27 @@ class AwsPlatformConfig(StoreSections):  # modelStore, registry: base.py
                 rule((i, "name"), name, "pool names must be unique")
                 for i, name in enumerate(names)
                 if names.index(name) != i
+            ],
+        )
+        return pools
+
+    @field_validator("gpu_node_pools")
+    @classmethod
+    def _efa_zone_is_a_stack_zone(
+        cls, pools: list[AwsGpuNodePoolConfig], info: ValidationInfo
+    ) -> list[AwsGpuNodePoolConfig]:
+        zones = info.data.get("availability_zones") or []
+        raise_problems(
+            "gpuNodePools",
+            [
+                rule(
+                    (i, "efa", "zone"),
+                    pool.efa.zone,
+                    f"not one of the stack's availabilityZones ({', '.join(zones)}): the EFA pool's nodes "
+                    "launch into that zone's private subnet",
+                )
+                for i, pool in enumerate(pools)
+                if pool.efa is not None and zones and pool.efa.zone not in zones
             ],
         )
         return pools

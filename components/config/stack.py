@@ -32,16 +32,16 @@ def pool_shape(platform: GcpPlatformConfig | AwsPlatformConfig, pool: str) -> tu
         machine = platform.gpu_pool.machine
         return catalog.GPUS[machine.gpu], machine.gpus, machine.rdma_nics > 0
     aws_pool = next(p for p in platform.gpu_node_pools if p.name == pool)
-    return aws_pool.gpu, aws_pool.max_gpus_per_node, False
+    return aws_pool.gpu, aws_pool.max_gpus_per_node, aws_pool.efa is not None  # EFA pods take whole nodes
 
 
 def pool_fabric(platform: GcpPlatformConfig | AwsPlatformConfig, pool: str) -> str:
     """The inter-node GPU network of a pool (``GpuNodes.fabric`` on the platform side):
-    GKE's A4/A3 Ultra pools are wired for GPUDirect RDMA over RoCE; EKS pools have none
-    until they attach EFA."""
+    GKE's A4/A3 Ultra pools are wired for GPUDirect RDMA over RoCE; an EKS pool has EFA
+    when it has an ``efa`` section."""
     if isinstance(platform, GcpPlatformConfig):
         return "rdma" if platform.gpu_pool.machine.rdma_nics > 0 else "none"
-    return "none"
+    return next(p for p in platform.gpu_node_pools if p.name == pool).fabric
 
 
 def replica_pool(platform: GcpPlatformConfig | AwsPlatformConfig, serving: ServingConfig) -> str:
@@ -103,7 +103,11 @@ def _layout_problems(
             rule(("tensorParallelSize",), tp, f"must divide the {gpus_per_node} GPUs per node of pool '{pool}'")
         )
     elif (whole_node or nodes > 1) and layout.gpus != nodes * gpus_per_node:
-        why = "RDMA pods take the whole node" if whole_node else "a replica that spans nodes takes whole nodes"
+        why = (
+            f"pods on its {pool_fabric(platform, pool).upper()} fabric take the whole node"
+            if whole_node
+            else "a replica that spans nodes takes whole nodes"
+        )
         problems.append(
             rule(
                 (_layout_key(serving),),

@@ -166,9 +166,10 @@ def gpu_resources(gpu: GpuNodes, count: int, cpu: str, memory: str) -> Manifest:
     scheduler and Karpenter pick a big enough node) but not capped: an engine owns its
     GPUs' node, and a memory cap would only add OOM kills while weights stream in.
     """
+    extra = dict(gpu.pod_resources)  # e.g. the node's EFA interfaces (whole-node pools)
     return {
-        "requests": {gpu.resource_name: str(count), "cpu": cpu, "memory": memory},
-        "limits": {gpu.resource_name: str(count)},
+        "requests": {gpu.resource_name: str(count), **extra, "cpu": cpu, "memory": memory},
+        "limits": {gpu.resource_name: str(count), **extra},
     }
 
 
