@@ -45,7 +45,16 @@ import pulumi
 from components.config import ChatBackupConfig
 from components.platform import BACKUP_PREFIX, Manifest, ModelStore
 from components.workloads import open_webui
-from components.workloads.common import concat, env, metadata, script_container, selector, store_env
+from components.workloads.common import (
+    TMP_VOLUME,
+    concat,
+    env,
+    hardened_pod,
+    metadata,
+    script_container,
+    selector,
+    store_env,
+)
 from components.workloads.needs import WorkloadNeeds
 
 NAME = "chat-backup"
@@ -125,7 +134,6 @@ def backup_cronjob(
     assert store.backup_service_account, "the platform grants no account for backups"
     shared = {"name": "snapshot", "mountPath": SNAPSHOT_DIR}
     data = {"name": "data", "mountPath": open_webui.DATA_DIR}
-    hardened = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
     snapshot = script_container(
         "snapshot",
         image,
@@ -139,8 +147,8 @@ def backup_cronjob(
         ],
         mounts=[data, shared],
         shell="python3",
+        read_only_root=True,
     )
-    snapshot["securityContext"] = {**hardened, "readOnlyRootFilesystem": True}
     upload = script_container(
         "upload",
         store.cli_image,
@@ -148,8 +156,8 @@ def backup_cronjob(
         requests={"cpu": "100m", "memory": "256Mi"},
         env=[env("BACKUP_URL", backup_url(store, bucket)), *store_env(store)],
         mounts=[{**shared, "readOnly": True}],
+        read_only_root=True,  # the CLI's config goes to $HOME, the pod's /tmp volume
     )
-    upload["securityContext"] = hardened
     pod: Manifest = {
         "metadata": {"labels": metadata(NAME, None, "ui")["labels"]},
         "spec": {
@@ -163,12 +171,14 @@ def backup_cronjob(
                     ]
                 }
             },
-            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+            # Root, as the files on Open WebUI's volume are (its image runs as UID 0).
+            **hardened_pod(),
             "initContainers": [snapshot],
             "containers": [upload],
             "volumes": [
                 {"name": "data", "persistentVolumeClaim": {"claimName": open_webui.PVC_NAME}},
                 {"name": "snapshot", "emptyDir": {}},
+                TMP_VOLUME,
             ],
         },
     }

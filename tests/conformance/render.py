@@ -20,7 +20,8 @@ import yaml
 from tools.offline import StackRun, all_stacks, run_stack
 
 # Variants beyond the stack files (issue #10 item 2): model cache on and off, each loader,
-# benchmark on, both engines, a model with tool calling on each cloud.
+# benchmark on, both engines, a model with tool calling on each cloud, and each serving
+# profile and parallel layout of components/topology.py (DP + EP, MTP, DCP).
 _CACHE_OFF = {"llm-serving:modelCache": {"enabled": False}}
 _BENCH = {"llm-serving:benchmark": {"enabled": True}}
 VARIANTS: Mapping[str, tuple[str, Mapping[str, Any]]] = {
@@ -34,6 +35,9 @@ VARIANTS: Mapping[str, tuple[str, Mapping[str, Any]]] = {
         "a4high",
         {"llm-serving:serving": {"model": "deepseek-ai/DeepSeek-R1-0528", "servedModelName": "deepseek-r1-0528"}},
     ),
+    "a4high-throughput": ("a4high", {"llm-serving:serving": {"profile": "throughput"}}),
+    "a4high-interactivity": ("a4high", {"llm-serving:serving": {"profile": "interactivity"}}),
+    "a4high-decode-context-parallel": ("a4high", {"llm-serving:serving": {"decodeContextParallelSize": 8}}),
     # The a4high-2node stack is DP + EP across its nodes; this is the other multi-node
     # shape, TP 8 inside each node x PP 2 across (leader and worker command lines).
     "a4high-2node-tp-pp": ("a4high-2node", {"llm-serving:serving": {"profile": "balanced"}}),
