@@ -535,7 +535,16 @@ def _values() -> list[Any]:
         change(a, {"serving": {"tensorParallelSize": 3}}, f"{s}.tensorParallelSize", "must divide", "tp-3"),
         change(e, {"serving": {"model": "gpt-5"}}, f"{s}.model", "unknown model", "unknown-model"),
         change(e, {"serving": {"namespace": "kube-system"}}, f"{s}.namespace", "not one of", "reserved-namespace"),
-        change(a, {"serving": {"engine": "rayservice"}}, f"{s}.engine", "not available on cloud 'gcp'", "ray-on-gke"),
+        change(
+            a,
+            {
+                "platform": {"gpuPool": {"nodeCount": 2}},
+                "serving": {"engine": "rayservice", "nodesPerReplica": 2, "tensorParallelSize": 16},
+            },
+            f"{s}.tensorParallelSize",
+            "tensor parallelism inside a node",
+            "ray-tp-across-nodes",
+        ),
         change(
             e, {"serving": {"maxModelLen": 100}}, f"{s}.maxModelLen", "greater than or equal to 256", "max-len-small"
         ),

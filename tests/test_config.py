@@ -205,11 +205,6 @@ def test_rdma_pods_take_the_whole_node() -> None:
     assert "the layout (TP 4 x PP 1 x DP 1 = 4 GPUs) must use the 1 x 8 GPUs of the replica's whole node" in message
 
 
-def test_rayservice_is_not_offered_on_gke() -> None:
-    message = only_problem("a4high", {"serving": {"engine": "rayservice"}})
-    assert message == "llm-serving:serving.engine = 'rayservice': not available on cloud 'gcp'; allowed: none, vllm"
-
-
 # --- AWS platform ------------------------------------------------------------------------
 
 

@@ -134,7 +134,7 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("a4high", {"llm-serving:platform": {"clusterName": "LLM_Cluster"}}, "llm-serving:platform.clusterName"),
     ("a4high", {"llm-serving:serving": {"tensorParallelSize": 3}}, "llm-serving:serving.tensorParallelSize"),
-    ("a4high", {"llm-serving:serving": {"engine": "rayservice"}}, "llm-serving:serving.engine"),
+    ("a4high", {"llm-serving:serving": {"engine": "rayservice", "nodesPerReplica": 2}}, "llm-serving:serving.replicas"),
     ("a4high", {"llm-serving:serving": {"maxModelLn": 4096}}, "llm-serving:serving.maxModelLn"),
     (
         "a4high",

@@ -316,13 +316,6 @@ def test_a_pool_without_fabric_is_refused_unless_the_stack_opts_in() -> None:
     assert (layout.tensor, layout.pipeline, layout.nodes) == (8, 2, 2)
 
 
-def test_the_ray_engine_is_refused_across_nodes() -> None:
-    found = problems("eks", {"serving": {"engine": "rayservice", "nodesPerReplica": 2, "allowTcpInterconnect": True}})
-    assert any(
-        p.startswith("llm-serving:serving.nodesPerReplica = 2: the rayservice engine runs a replica") for p in found
-    )
-
-
 # --- sizing across nodes ----------------------------------------------------------------
 
 

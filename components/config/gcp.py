@@ -327,9 +327,9 @@ class GcpPlatformConfig(StoreSections):  # modelStore, registry: base.py
 
     @property
     def engines(self) -> frozenset[str]:
-        # A4 High serves one model per node with single-node TP 8 vLLM; the RayService
-        # engine is not wired for the RDMA multi-network pods.
-        return frozenset({"vllm"})
+        # Both engines' GPU pods carry the RDMA wiring (GpuNodes: NIC annotations, gIB,
+        # IPC_LOCK); the KubeRay operator is installed by the rayservice engine itself.
+        return frozenset({"vllm", "rayservice"})
 
     @property
     def loaders(self) -> frozenset[str]:

@@ -87,7 +87,8 @@ class ServingConfig(Strict):
     # Every key below that is left unset comes from the profile and the model.
     profile: Profile = "balanced"
     # The parallel layout of one replica (components/topology.py). Unset TP and DP: the
-    # replica takes nodesPerReplica whole nodes, as DP (MoE under "throughput") or TP.
+    # replica takes nodesPerReplica whole nodes, as DP (MoE under "throughput") or TP; the
+    # rayservice engine over several nodes as TP per node x PP across them (config/stack.py).
     tensor_parallel_size: Annotated[int, Field(ge=1, le=64)] | None = None
     pipeline_parallel_size: Annotated[int, Field(ge=1, le=16)] = 1
     data_parallel_size: Annotated[int, Field(ge=1, le=64)] | None = None

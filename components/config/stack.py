@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cached_property
 from typing import Annotated, cast
 
@@ -51,7 +52,18 @@ def replica_pool(platform: GcpPlatformConfig | AwsPlatformConfig, serving: Servi
 def topology(platform: GcpPlatformConfig | AwsPlatformConfig, serving: ServingConfig) -> Topology:
     """The profile and explicit keys resolved against the replica's pool (unchecked)."""
     _, gpus_per_node, _ = pool_shape(platform, replica_pool(platform, serving))
-    return resolve(serving.profile, serving.model_spec, gpus_per_node, serving.explicit_layout)
+    explicit = serving.explicit_layout
+    if (
+        serving.engine == "rayservice"
+        and explicit.nodes > 1
+        and explicit.tensor is None
+        and explicit.data is None
+        and "pipeline_parallel_size" not in serving.model_fields_set
+    ):
+        # Ray spans nodes with pipeline stages only: unset, a replica over N nodes is
+        # TP = GPUs per node x PP = N, the seeds' TP 8 x PP 2 (aws-eks-karpenter.md §5).
+        explicit = replace(explicit, pipeline=explicit.nodes)
+    return resolve(serving.profile, serving.model_spec, gpus_per_node, explicit)
 
 
 def sizing_request(platform: GcpPlatformConfig | AwsPlatformConfig, serving: ServingConfig) -> SizingRequest:
@@ -98,7 +110,20 @@ def _layout_problems(
     tp, pp, dp, nodes = layout.tensor, layout.pipeline, layout.data, layout.nodes
     shape = f"TP {tp} x PP {pp} x DP {dp} = {layout.gpus} GPUs"
     problems: list[InitErrorDetails] = []
-    if gpus_per_node % tp:
+    if nodes > 1 and serving.engine == "rayservice" and (gpus_per_node % tp or layout.gpus != nodes * gpus_per_node):
+        # Ray Serve LLM across nodes: one worker pod per node takes all of its GPUs, and a
+        # replica's TP x PP ranks fill them, TP inside a node (aws-eks-karpenter.md §5).
+        problems.append(
+            rule(
+                (_layout_key(serving),),
+                _layout_value(serving),
+                f"the layout ({shape}) must fill the replica's {nodes} nodes of pool '{pool}' "
+                f"({nodes} x {gpus_per_node} GPUs, one Ray worker pod per node) with tensor parallelism "
+                f"inside a node (TP dividing {gpus_per_node}) and pipeline stages across them, e.g. "
+                f"tensorParallelSize {gpus_per_node}, pipelineParallelSize {nodes}",
+            )
+        )
+    elif gpus_per_node % tp:
         problems.append(
             rule(("tensorParallelSize",), tp, f"must divide the {gpus_per_node} GPUs per node of pool '{pool}'")
         )
@@ -170,20 +195,13 @@ def _layout_problems(
 def _spanning_problems(
     platform: GcpPlatformConfig | AwsPlatformConfig, serving: ServingConfig, pool: str, shape: str
 ) -> list[InitErrorDetails]:
-    """A replica over several nodes: an engine that spans nodes, one of the two shapes the
-    multi-node engine starts (components/workloads/engines/vllm_lws.py), and a fabric."""
+    """A replica over several nodes (the vllm engine as a LeaderWorkerSet, or Ray across
+    nodes): one of the two shapes the multi-node vLLM engine starts
+    (components/workloads/engines/vllm_lws.py), and a fabric between the nodes."""
     layout = topology(platform, serving).layout
     problems = []
-    if serving.engine != "vllm":
-        problems.append(
-            rule(
-                ("nodesPerReplica",),
-                layout.nodes,
-                f"the {serving.engine} engine runs a replica on one node; use engine vllm for a replica "
-                "that spans nodes (a LeaderWorkerSet)",
-            )
-        )
-    if layout.data > 1 and layout.pipeline > 1:
+    # (The rayservice engine refuses data parallelism altogether, in _layout_problems.)
+    if layout.data > 1 and layout.pipeline > 1 and serving.engine == "vllm":
         problems.append(
             rule(
                 (_layout_key(serving),),

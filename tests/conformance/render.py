@@ -42,6 +42,30 @@ VARIANTS: Mapping[str, tuple[str, Mapping[str, Any]]] = {
     # shape, TP 8 inside each node x PP 2 across (leader and worker command lines).
     "a4high-2node-tp-pp": ("a4high-2node", {"llm-serving:serving": {"profile": "balanced"}}),
     "eks-ray-mirror": ("eks", {"llm-serving:modelCache": {"enabled": True}}),
+    # Ray across nodes (issue 13): 2 x A4 High as TP 8 x PP 2 by default, and the seeds'
+    # R1 FP8 on 2 x p5.48xlarge as TP 8 x PP 2.
+    "a4high-ray-two-nodes": (
+        "a4high",
+        {
+            "llm-serving:platform": {"gpuPool": {"nodeCount": 2, "compactPlacement": True}},
+            "llm-serving:serving": {"engine": "rayservice", "nodesPerReplica": 2},
+        },
+    ),
+    "eks-ray-p5-tp8-pp2": (
+        "eks",
+        {
+            "llm-serving:platform": {"gpuNodePools": [{"name": "p5", "instanceFamilies": ["p5"], "gpuLimit": 16}]},
+            "llm-serving:serving": {
+                "model": "deepseek-ai/DeepSeek-R1",
+                "servedModelName": "deepseek-r1",
+                "tensorParallelSize": 8,
+                "pipelineParallelSize": 2,
+                "nodesPerReplica": 2,
+                "maxModelLen": 16384,
+                "allowTcpInterconnect": True,  # a p5 pool without its EFA section
+            },
+        },
+    ),
     "eks-vllm-runai-benchmark": (
         "eks",
         {"llm-serving:serving": {"engine": "vllm"}, "llm-serving:modelCache": {"enabled": True}, **_BENCH},

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.conformance
 
 # The vLLM inside rayproject/ray-llm:2.52.0 (requirements-ray.txt says how it was found).
 RAY_LLM_VLLM = re.findall(r"^vllm==(\S+)", (HERE / "requirements-ray.txt").read_text(), re.MULTILINE)[0]
-RAY_STACKS = ("eks", "eks-ray-mirror")
+RAY_STACKS = ("eks", "eks-ray-mirror", "a4high-ray-two-nodes", "eks-ray-p5-tp8-pp2")
+MULTI_NODE = {"a4high-ray-two-nodes": "B200", "eks-ray-p5-tp8-pp2": "H100"}
 
 
 def _llm_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -70,6 +71,21 @@ def test_rendered_serve_config_validates(index: int) -> None:
         assert app["ok"], f"{name}: Ray refused the serve config: {app.get('error')}"
         for llm in app["llm_configs"]:
             assert llm["model_id"] == rendered()[name].served_name
+
+
+@pytest.mark.parametrize("name", sorted(MULTI_NODE))
+def test_a_replica_across_two_nodes_packs_sixteen_gpu_bundles(name: str) -> None:
+    """Ray's own reading of the rendered placement: 16 one-GPU bundles (TP 8 x PP 2) packed
+    over the nodes, tagged with the GPU type Ray detects on them, and a GPU engine (the
+    B200 is missing from the list Ray 2.52 falls back on without explicit bundles)."""
+    (app,) = report()["configs"][RAY_STACKS.index(name)]
+    (llm,) = app["llm_configs"]
+    assert llm["placement_strategy"] == "PACK"
+    assert llm["placement_bundles"] == [{"CPU": 0.0, "GPU": 1.0, f"accelerator_type:{MULTI_NODE[name]}": 0.001}] * 16
+    assert llm["use_gpu"] is True
+    kwargs = llm["engine_kwargs"]
+    assert (kwargs["tensor_parallel_size"], kwargs["pipeline_parallel_size"]) == (8, 2)
+    assert {"distributed_executor_backend", "pipeline_parallel_size"} <= set(llm["engine_args_keys"])
 
 
 def test_every_vllm_env_var_on_ray_pods_exists() -> None:

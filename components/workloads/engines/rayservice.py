@@ -6,6 +6,16 @@ image: the pinned ``rayproject/ray-llm`` image bundles a matching vLLM. KubeRay 
 ``<name>-serve-svc`` (port 8000) and ``<name>-head-svc`` (dashboard 8265), both
 ClusterIP. Ray Serve has no API key, so the engine is never exposed outside the cluster
 (the config refuses a LoadBalancer for it).
+
+Across nodes (``serving.nodesPerReplica > 1``): one Ray worker pod per node takes all of
+its GPUs, so the worker group has ``replicas x nodesPerReplica`` pods, and each Serve
+replica's placement group of TP x PP one-GPU bundles is packed over as many of them
+as it needs (aws-eks-karpenter.md §5: TP inside a node, PP across nodes). On fabric pools
+the worker pods carry what the platform's ``GpuNodes`` asks of a GPU pod: on GKE A4 High
+the NIC annotations, host libraries, ``IPC_LOCK`` and the gIB NCCL environment; on an EKS
+EFA pool the EFA interfaces, ``IPC_LOCK`` and the libfabric environment. The pool's shell
+prelude runs in the container's shell before ``ray start``, so the raylet, and every vLLM
+rank it starts, inherits what it exports.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from components.workloads.common import (
     container_security,
     dedupe_by_name,
     dev_shm,
+    env,
     gpu_pod_fields,
     gpu_resources,
     hardened_pod,
@@ -28,7 +39,13 @@ from components.workloads.common import (
     metadata,
     selector,
 )
-from components.workloads.engine import ENGINE_PORT, EngineSettings, hf_token_env
+from components.workloads.engine import (
+    CPU_PER_GPU,
+    ENGINE_PORT,
+    MEMORY_GIB_PER_GPU,
+    EngineSettings,
+    hf_token_env,
+)
 from components.workloads.engines.base import (
     Endpoint,
     Engine,
@@ -53,6 +70,31 @@ OPERATOR_NAMESPACE = "kuberay-system"
 # The named port KubeRay gives Ray's metrics exporter (8080; aws-eks-karpenter.md §4.4
 # head ports). A policy naming a port no container declares matches nothing.
 METRICS_PORT_NAME = "metrics"
+# KubeRay leaves a container's command alone when its pod template carries this annotation,
+# and hands over the `ray start` command it generated in KUBERAY_GEN_RAY_START_CMD
+# (kuberay v1.7.0 ray-operator/controllers/ray/common/pod.go BuildPod, utils/constant.go;
+# sample ray-operator/config/samples/ray-cluster.overwrite-command.yaml).
+OVERWRITE_CMD_ANNOTATION = "ray.io/overwrite-container-cmd"
+GENERATED_START_CMD_ENV = "KUBERAY_GEN_RAY_START_CMD"
+# KubeRay's own prefix to `ray start` (pod.go: "ulimit -n ${RAY_START_ULIMIT_OPEN_FILES:-65536}").
+ULIMIT = "ulimit -n ${RAY_START_ULIMIT_OPEN_FILES:-65536}"
+# Pulumi waits for this condition of the RayService (pulumi-kubernetes >= 4.18 `pulumi.com/waitFor`).
+# KubeRay v1.7 sets Ready once the cluster has serve endpoints, and switches traffic to a
+# cluster only when every Serve application on it is RUNNING (rayservice_controller.go
+# calculateConditions, getAndCheckServeStatus); Ray Serve reports the LLM application
+# RUNNING only once each replica's placement group is placed and its engine has loaded.
+WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
+READY_CONDITION = "condition=Ready"
+ZONE_LABEL = "topology.kubernetes.io/zone"
+# Ray Serve LLM gives a replica this long to download (or mirror) the weights and start its
+# engine, all of its nodes' ranks included, then kills and retries it; 3600 s by default
+# (2.52.0 ray/llm/_internal/serve/constants.py ENGINE_START_TIMEOUT_S, read in
+# core/server/llm_server.py ``start``). The replica runs on a worker, whose raylet passes
+# its environment on; set to the stack's start-up budget, as VLLM_ENGINE_READY_TIMEOUT_S is
+# for the vllm engine.
+ENGINE_START_TIMEOUT_ENV = "RAYLLM_ENGINE_START_TIMEOUT_S"
+WORKER_GROUP = "gpu"
+GROUP_LABEL = "ray.io/group"  # KubeRay labels each pod with its group (utils/constant.go RayNodeGroupLabelKey)
 
 
 def rayservice_needs(gpu: GpuNodes, clients: tuple[Peer, ...]) -> WorkloadNeeds:
@@ -111,6 +153,9 @@ def llm_config(engine: EngineSettings, gpu: GpuNodes, weights: WeightsPlan) -> d
     engine_kwargs: dict[str, Any] = {
         "tensor_parallel_size": engine.tensor_parallel,
         "pipeline_parallel_size": engine.pipeline_parallel,
+        # Ray Serve LLM forces and allows only "ray" (2.52.0 engines/vllm/vllm_models.py
+        # get_initialization_kwargs); stated so the rendered config says how ranks span nodes.
+        "distributed_executor_backend": "ray",
         "max_model_len": engine.max_model_len,
         "gpu_memory_utilization": engine.gpu_memory_utilization,
         "kv_cache_dtype": engine.kv_cache_dtype,
@@ -133,11 +178,29 @@ def llm_config(engine: EngineSettings, gpu: GpuNodes, weights: WeightsPlan) -> d
         "model_loading_config": {"model_id": engine.served_name, "model_source": source},
         "accelerator_type": catalog.GPUS[gpu.gpu].ray_accelerator_type,
         "engine_kwargs": engine_kwargs,
+        "placement_group_config": placement_group_config(engine),
         "deployment_config": {
             # One replica per worker: the cluster is sized to exactly these GPUs.
             "autoscaling_config": {"min_replicas": engine.replicas, "max_replicas": engine.replicas},
         },
     }
+
+
+def placement_group_config(engine: EngineSettings) -> dict[str, Any]:
+    """One one-GPU bundle per vLLM rank (TP x PP), as Ray Serve LLM would make by default
+    (2.52.0 engines/vllm/vllm_models.py ``placement_bundles``), with the strategy stated.
+
+    On one node ``STRICT_PACK``: a replica's TP group never straddles two pods. Across
+    nodes ``PACK``: each worker pod offers exactly one node's GPUs, so the bundles fill one
+    node and spill over to the next, a PP stage per node (Ray's doc
+    serve/llm/user-guides/cross-node-parallelism.md; aws-eks-karpenter.md §5); vLLM's Ray
+    executor orders ranks by node, so each TP group stays on its node's NVLink.
+    Explicit bundles also make Ray treat accelerator types its fixed list misses (B200)
+    as GPUs (``VLLMEngineConfig.use_gpu`` checks the bundles first).
+    """
+    ranks = engine.tensor_parallel * engine.pipeline_parallel
+    strategy = "PACK" if engine.topology.layout.nodes > 1 else "STRICT_PACK"
+    return {"bundles": [{"GPU": 1} for _ in range(ranks)], "strategy": strategy}
 
 
 def serve_config(engine: EngineSettings, gpu: GpuNodes, weights: WeightsPlan) -> pulumi.Input[str]:
@@ -156,6 +219,37 @@ def serve_config(engine: EngineSettings, gpu: GpuNodes, weights: WeightsPlan) ->
     )
 
 
+def worker_script(prelude: str) -> str:
+    """The worker container's shell: the platform's prelude (the gIB NCCL settings on GKE),
+    then KubeRay's own ``ulimit`` (not fatal, as in KubeRay's command) and generated
+    ``ray start`` (which runs with ``--block``). The prelude fails the container itself.
+    Sourced in this shell, the prelude's exports reach the raylet and every Ray worker
+    process it starts, the vLLM ranks among them. Unquoted, as KubeRay's sample runs it:
+    the generated command is flag words only."""
+    return f"{prelude.rstrip()}\n{ULIMIT}\nexec ${GENERATED_START_CMD_ENV}\n"
+
+
+def same_zone_affinity() -> Manifest:
+    """A replica's pipeline stages exchange activations every step: keep all GPU workers in
+    one zone (a GKE pool has one zone anyway; on EKS this keeps Karpenter from spreading
+    them over AZs, where the traffic is slower and billed). All replicas share the one
+    worker group, and Ray places a replica on any of its pods, so the whole group shares
+    the zone (several replicas trade zonal redundancy for it). The first pod matches its
+    own term, so it may land in any zone; the others follow it."""
+    return {
+        "podAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "labelSelector": {
+                        "matchLabels": {**selector(NAME), GROUP_LABEL: WORKER_GROUP},
+                    },
+                    "topologyKey": ZONE_LABEL,
+                }
+            ]
+        }
+    }
+
+
 def rayservice(
     namespace: str,
     engine: EngineSettings,
@@ -165,7 +259,8 @@ def rayservice(
     hf_token: bool,
     capabilities: tuple[str, ...] = (),
 ) -> Manifest:
-    """The RayService: a CPU head (no Serve replicas on it) and one GPU worker per replica."""
+    """The RayService: a CPU head (no Serve replicas on it: ``num-cpus``/``num-gpus`` 0) and
+    ``nodesPerReplica`` GPU worker pods per replica."""
     image = engine.image
     token_env = [hf_token_env()] if hf_token else []
     shm_volume, shm_mount = dev_shm(gpu.shm_gib)
@@ -202,53 +297,63 @@ def rayservice(
             },
         },
     }
+    nodes = engine.topology.layout.nodes
+    # One worker pod per node of each replica, each taking that node's share of the GPUs
+    # (the whole node across nodes: config requires TP x PP = nodes x GPUs per node).
+    pod_gpus = engine.gpus // nodes
+    container: Manifest = {
+        "name": "ray-worker",
+        "image": image,
+        # Named so scraping can find it (WorkloadNeeds.metrics).
+        "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
+        "env": dedupe_by_name(
+            [*token_env, env(ENGINE_START_TIMEOUT_ENV, str(engine.startup_seconds)), *weights.env]
+            + [dict(e) for e in gpu.env]
+        ),
+        "resources": gpu_resources(gpu, pod_gpus, str(CPU_PER_GPU * pod_gpus), f"{MEMORY_GIB_PER_GPU * pod_gpus}Gi"),
+        "volumeMounts": [
+            shm_mount,
+            ray_logs_mount,
+            *weights.mounts,
+            *(dict(m) for m in gpu.volume_mounts),
+        ],
+        "securityContext": container_security(capabilities),
+    }
+    # Karpenter must not consolidate a node that holds a loaded model.
+    annotations = merge_annotations(
+        {"karpenter.sh/do-not-disrupt": "true"}, gpu.pod_annotations, weights.pod_annotations
+    )
+    if gpu.shell_prelude:
+        container["command"] = ["/bin/bash", "-c", worker_script(gpu.shell_prelude)]
+        annotations[OVERWRITE_CMD_ANNOTATION] = "true"
+    pod_spec: Manifest = {
+        "serviceAccountName": service_account,
+        **hardened_pod(),
+        **gpu_pod_fields(gpu),
+        "containers": [container],
+        "volumes": dedupe_by_name([shm_volume, ray_logs, *weights.volumes, *(dict(v) for v in gpu.volumes)]),
+        "initContainers": [
+            gpu_check_container(image, gpu, pod_gpus),
+            *filter(None, [weights.wait_for_cache]),
+        ],
+    }
+    if nodes > 1:
+        pod_spec["affinity"] = same_zone_affinity()
     worker = {
-        "groupName": "gpu",
-        "replicas": engine.replicas,
-        "minReplicas": engine.replicas,
-        "maxReplicas": engine.replicas,
+        "groupName": WORKER_GROUP,
+        "replicas": engine.replicas * nodes,
+        "minReplicas": engine.replicas * nodes,
+        "maxReplicas": engine.replicas * nodes,
         "rayStartParams": {},
         "template": {
-            "metadata": {
-                "labels": metadata(NAME, None, "engine")["labels"],
-                # Karpenter must not consolidate a node that holds a loaded model.
-                "annotations": merge_annotations(
-                    {"karpenter.sh/do-not-disrupt": "true"}, gpu.pod_annotations, weights.pod_annotations
-                ),
-            },
-            "spec": {
-                "serviceAccountName": service_account,
-                **hardened_pod(),
-                **gpu_pod_fields(gpu),
-                "containers": [
-                    {
-                        "name": "ray-worker",
-                        "image": image,
-                        # Named so scraping can find it (WorkloadNeeds.metrics).
-                        "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
-                        "env": dedupe_by_name([*token_env, *weights.env, *(dict(e) for e in gpu.env)]),
-                        "resources": gpu_resources(gpu, engine.gpus, engine.cpu, engine.memory),
-                        "volumeMounts": [
-                            shm_mount,
-                            ray_logs_mount,
-                            *weights.mounts,
-                            *(dict(m) for m in gpu.volume_mounts),
-                        ],
-                        "securityContext": container_security(capabilities),
-                    }
-                ],
-                "volumes": dedupe_by_name([shm_volume, ray_logs, *weights.volumes, *(dict(v) for v in gpu.volumes)]),
-                "initContainers": [
-                    gpu_check_container(image, gpu, engine.gpus),
-                    *filter(None, [weights.wait_for_cache]),
-                ],
-            },
+            "metadata": {"labels": metadata(NAME, None, "engine")["labels"], "annotations": annotations},
+            "spec": pod_spec,
         },
     }
     return {
         "apiVersion": "ray.io/v1",
         "kind": "RayService",
-        "metadata": metadata(NAME, namespace, "engine"),
+        "metadata": metadata(NAME, namespace, "engine", annotations={WAIT_FOR_ANNOTATION: READY_CONDITION}),
         "spec": {
             "serveConfigV2": serve_config(engine, gpu, weights),
             "rayClusterConfig": {
@@ -263,7 +368,10 @@ def rayservice(
 class RayServiceEngine(Engine):
     kind = "rayservice"
     bucket_loader: Loader | None = "ray-mirror"
-    ready_when = "KubeRay reports the RayService's Serve application RUNNING (not awaited by Pulumi)"
+    ready_when = (
+        "KubeRay sets the RayService's Ready condition: its Serve application is RUNNING, every replica's "
+        "placement group placed (on all of its nodes) and its engine loaded"
+    )
 
     def endpoint(self) -> Endpoint:
         return Endpoint(service=serve_service_name(), port=ENGINE_PORT, path="/v1", api_key=False)
@@ -281,7 +389,7 @@ class RayServiceEngine(Engine):
             ctx.hf_token,
             tuple(ctx.gpu.capabilities),
         )
-        return [EngineObject(NAME, manifest)]
+        return [EngineObject(NAME, manifest, awaited=True)]
 
     def needs(self, ctx: EngineContext) -> WorkloadNeeds:
         return rayservice_needs(ctx.gpu, ctx.clients)

@@ -32,9 +32,14 @@ def check_app(app: dict[str, Any]) -> dict[str, Any]:
         engine_fields = {f.name for f in dataclasses.fields(AsyncEngineArgs)}
         result["llm_configs"] = []
         for config in args.llm_configs:
-            config.get_engine_config()  # raises on an engine_kwargs key vLLM does not have
+            engine = config.get_engine_config()  # raises on an engine_kwargs key vLLM does not have
             result["llm_configs"].append(
                 {
+                    # How a replica is placed: its bundles and strategy, and whether Ray treats
+                    # its accelerator as a GPU (vllm_models.py VLLMEngineConfig).
+                    "placement_strategy": engine.placement_strategy,
+                    "placement_bundles": engine.placement_bundles,
+                    "use_gpu": engine.use_gpu,
                     "model_id": config.model_id,
                     "accelerator_type": config.accelerator_type,
                     "engine_kwargs": config.engine_kwargs,
