@@ -8,6 +8,7 @@ from __future__ import annotations
 import pulumi
 
 from components.config import ConfigError, GcpPlatformConfig, load_config
+from components.cost import estimate
 from components.platform import Platform
 from components.workloads import Serving, ServingArgs
 
@@ -29,10 +30,18 @@ else:
     from components.aws import AwsPlatform, AwsPlatformArgs
 
     platform = AwsPlatform(
-        "aws", AwsPlatformArgs(config=config.platform, namespace=config.serving.namespace, stack=stack)
+        "aws",
+        AwsPlatformArgs(
+            config=config.platform,
+            namespace=config.serving.namespace,
+            stack=stack,
+            monitoring=config.monitoring.enabled,
+        ),
     ).platform
 
 serving = Serving("serving", ServingArgs(platform=platform, config=config, hf_token=hf_token, stack=stack))
 
 for key, value in {**platform.outputs, **serving.outputs}.items():
     pulumi.export(key, value)
+# List prices from components/catalog/prices.py or llm-serving:cost; a range where Karpenter may choose.
+pulumi.export("gpuCostPerHour", estimate(config).output())

@@ -12,7 +12,7 @@ Values that only exist after deployment (bucket names, registry URLs) are Pulumi
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -207,6 +207,44 @@ class ClusterNetwork:
 
 
 @dataclass(frozen=True)
+class DashboardPanel:
+    """One chart of a dashboard, in PromQL: what a platform's dashboard service renders."""
+
+    title: str
+    unit: str  # Grafana unit id: short, s, percent, percentunit, decmbytes
+    queries: Sequence[tuple[str, str]]  # (legend, PromQL)
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    """The cluster's Prometheus, as the serving layer must address it.
+
+    ``kind``: "gmp" (Google Cloud Managed Service for Prometheus: PodMonitoring and Rules,
+    monitoring.googleapis.com/v1) or "prometheus-operator" (PodMonitor and PrometheusRule,
+    monitoring.coreos.com/v1). ``namespace``: where its collectors run (the same namespace
+    ``ClusterNetwork.metrics_scraper_namespaces`` lets into the workloads). ``object_labels``:
+    labels the operator's Prometheus selects monitors and rules by (kube-prometheus-stack:
+    its release label). ``available_series``: GPU and node series the cluster is known to
+    export (DCGM fields, kube-state-metrics), so alerts only use series that exist. ``how_to_view``: a sentence for the
+    stack outputs saying where the metrics and dashboards are.
+    """
+
+    kind: Literal["gmp", "prometheus-operator"]
+    namespace: str
+    object_labels: Mapping[str, str] = field(default_factory=dict)
+    available_series: frozenset[str] = frozenset()
+    how_to_view: str = ""
+    # Labels that make the cluster's Grafana load a dashboard ConfigMap (its sidecar's);
+    # empty: the platform has no Grafana that loads them.
+    dashboard_labels: Mapping[str, str] = field(default_factory=dict)
+    # The platform's own dashboard service, if it has one (GKE: Cloud Monitoring): called
+    # with a resource name, a title and the panels; creates the dashboard there.
+    publish_dashboard: Callable[[str, str, Sequence[DashboardPanel]], pulumi.Resource] | None = None
+    # What scrape objects and rules must wait for (the operator's CRDs, when the platform installs them).
+    ready: Sequence[pulumi.Resource] = ()
+
+
+@dataclass(frozen=True)
 class Platform:
     """A Kubernetes cluster with GPU pools, ready for workloads."""
 
@@ -230,6 +268,8 @@ class Platform:
     outputs: Mapping[str, pulumi.Input[Any]] = field(default_factory=dict)
     # Address ranges, node endpoints and scrapers the workloads' NetworkPolicies name.
     network: ClusterNetwork = field(default_factory=ClusterNetwork)
+    # The cluster's Prometheus; None: none that the serving layer may address.
+    monitoring: Monitoring | None = None
 
     def gpu_pool(self, name: str | None = None) -> GpuNodes:
         """The named GPU pool, or the first one."""

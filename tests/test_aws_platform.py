@@ -165,13 +165,15 @@ EXPECTED_PARENT = {
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": "llm-serving:aws:Storage",
     "aws:iam/rolePolicy:RolePolicy": "llm-serving:aws:Storage",
     "pulumi:providers:aws": "llm-serving:aws:Platform",
-    "kubernetes:core/v1:Namespace": "llm-serving:aws:Platform",
     "kubernetes:core/v1:ServiceAccount": "llm-serving:aws:Platform",
     "llm-serving:aws:Network": "llm-serving:aws:Platform",
     "llm-serving:aws:Cluster": "llm-serving:aws:Platform",
     "llm-serving:aws:Karpenter": "llm-serving:aws:Platform",
     "llm-serving:aws:GpuPools": "llm-serving:aws:Platform",
     "llm-serving:aws:Storage": "llm-serving:aws:Platform",
+    "llm-serving:aws:Monitoring": "llm-serving:aws:Platform",
+    "kubernetes:core/v1:Secret": "llm-serving:aws:Monitoring",
+    "random:index/randomPassword:RandomPassword": "llm-serving:aws:Monitoring",
     "llm-serving:aws:ClusterCreator": "llm-serving:aws:Cluster",
     "random:index/randomId:RandomId": "llm-serving:aws:ClusterCreator",
 }
@@ -191,6 +193,10 @@ EXPECTED_PARENT_BY_NAME = {
     (RELEASE, "-karpenter"): "llm-serving:aws:Karpenter",
     (RELEASE, "-karpenter-crd"): "llm-serving:aws:Karpenter",
     (RELEASE, "-nvidia-device-plugin"): "llm-serving:aws:GpuPools",
+    (RELEASE, "-monitoring-kube-prometheus-stack"): "llm-serving:aws:Monitoring",
+    (RELEASE, "-monitoring-dcgm-exporter"): "llm-serving:aws:Monitoring",
+    ("kubernetes:core/v1:Namespace", "-llm"): "llm-serving:aws:Platform",
+    ("kubernetes:core/v1:Namespace", "-monitoring-namespace"): "llm-serving:aws:Monitoring",
 }
 
 

@@ -246,3 +246,59 @@ def test_missing_paths_and_empty_directories_are_errors(tmp_path: Path, capsys: 
         f"error: {tmp_path / 'nope.json'}: No such file or directory",
         f"error: {tmp_path / 'empty'}: no .json files in this directory",
     ]
+
+
+# --- cost: $ per million tokens from the throughput and an hourly price ----------------------
+
+
+def test_usd_per_million_tokens_is_price_over_tokens_per_hour() -> None:
+    # 1000 tok/s is 3.6 M tokens an hour: $36/h makes $10 per million.
+    assert bench_report.usd_per_million(36.0, 1000.0) == pytest.approx(10.0)
+    assert bench_report.usd_per_million(36.0, 0.0) is None
+
+
+def test_summary_adds_cost_columns_per_concurrency(sweep: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, sweep, "--usd-per-hour", "36")
+    assert status == 0
+    header, *rows = out.splitlines()
+    assert "$/M out" in header and "$/M tot" in header
+    first = rows[0].split()  # c1: 80 prompts, 128 output / 1152 total tokens each, in 41.25 s
+    out_tps, total_tps = 80 * 128 / 41.25, 80 * 1152 / 41.25
+    assert first[-3] == f"{36 / (out_tps * 3600) * 1e6:.2f}"
+    assert first[-2] == f"{36 / (total_tps * 3600) * 1e6:.2f}"
+    assert "USD per million output, total tokens at $36/h" in out
+
+
+def test_without_a_price_there_are_no_cost_columns(sweep: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, sweep)
+    assert "$/M" not in out
+
+
+def test_full_table_has_a_cost_section(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path / "one.json", result(8))
+    status, out, _ = run(capsys, path, "--usd-per-hour", "55.04")
+    assert status == 0
+    tps = 80 * 128 / 50.0
+    assert "Cost at $55.04/h" in out
+    assert f"$ per million output tokens:{'':<12} {55.04 / (tps * 3600) * 1e6:.2f}" in out
+
+
+def test_total_tokens_fall_back_to_counts_over_duration(tmp_path: Path) -> None:
+    (parsed,) = bench_report.load(write(tmp_path / "r.json", result(4, total_token_throughput=None)))
+    assert bench_report.total_tokens_per_second(parsed) == pytest.approx(80 * 1152 / 45.0)
+
+
+@pytest.mark.parametrize("price", ["0", "-3", "abc", "nan"])
+def test_a_bad_price_is_refused(sweep: Path, price: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        bench_report.main([str(sweep), "--usd-per-hour", price])
+    assert exit_.value.code == 2
+    assert "--usd-per-hour" in capsys.readouterr().err
+
+
+def test_plot_with_a_price_has_a_cost_panel(sweep: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    png = tmp_path / "cost.png"
+    status, _, _ = run(capsys, sweep, "--plot", png, "--usd-per-hour", "36")
+    assert status == 0 and png.read_bytes().startswith(PNG_MAGIC)
+    width = struct.unpack(">I", png.read_bytes()[16:20])[0]
+    assert width == 4 * 5 * 110  # four panels of 5 inches at 110 dpi

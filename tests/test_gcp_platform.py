@@ -505,6 +505,8 @@ def test_every_child_has_its_component_as_parent(a4high: StackRun) -> None:
         BUCKET: "llm-serving:gcp:ModelBucket",
         BUCKET_MEMBER: "llm-serving:gcp:ModelBucket",
         REPOSITORY: "llm-serving:gcp:ContainerRegistry",
+        # Published by the serving layer through Monitoring.publish_dashboard, owned by the platform.
+        "gcp:monitoring/dashboard:Dashboard": "llm-serving:gcp:Platform",
         "kubernetes:core/v1:Namespace": "llm-serving:gcp:WorkloadNamespace",
         "kubernetes:core/v1:ServiceAccount": "llm-serving:gcp:WorkloadNamespace",
         "kubernetes:networking.gke.io/v1:GKENetworkParamSet": "llm-serving:gcp:RdmaNetworking",

@@ -297,7 +297,7 @@ def _rate(result: BenchResult) -> str:
     return "inf" if math.isinf(result.request_rate) else f"{result.request_rate:g}"
 
 
-def full_table(result: BenchResult) -> list[str]:
+def full_table(result: BenchResult, usd_per_hour: float | None = None) -> list[str]:
     """The console table of `vllm bench serve` (the seed recipe's layout), under a line naming the run."""
     context = (
         f"{result.source}: {result.model_id or 'model not recorded'}, max concurrency {_concurrency(result)}, "
@@ -321,6 +321,8 @@ def full_table(result: BenchResult) -> list[str]:
         stats += [(f"P{which}", value) for which, value in latency.percentiles]
         lines.append(_rule(title, "-"))
         lines += _rows([(f"{name} {label} (ms):", value) for name, value in stats if value is not None])
+    if usd_per_hour is not None:
+        lines += cost_rows(result, usd_per_hour)
     return [*lines, "=" * WIDTH]
 
 
@@ -357,9 +359,11 @@ SUMMARY_COLUMNS = (
 )
 
 
-def summary_table(results: Sequence[BenchResult]) -> list[str]:
-    """One row per run, in the order given; latencies in ms."""
+def summary_table(results: Sequence[BenchResult], usd_per_hour: float | None = None) -> list[str]:
+    """One row per run, in the order given; latencies in ms; with a price, $ per million tokens."""
     columns = list(SUMMARY_COLUMNS)
+    if usd_per_hour is not None:
+        columns += cost_columns(usd_per_hour)
     if len({r.model_id for r in results}) > 1:
         columns.append(Column("model", lambda r: r.model_id or "-", left=True))
     columns.append(Column("result", lambda r: r.source, left=True))
@@ -372,7 +376,67 @@ def summary_table(results: Sequence[BenchResult]) -> list[str]:
         ).rstrip()
         for row in cells
     ]
-    return [*lines, "latencies in ms; conc = max concurrency (inf: unbounded); rate = request rate (req/s)"]
+    legend = "latencies in ms; conc = max concurrency (inf: unbounded); rate = request rate (req/s)"
+    if usd_per_hour is not None:
+        legend += f"; $/M out, $/M tot = USD per million output, total tokens at ${usd_per_hour:g}/h"
+    return [*lines, legend]
+
+
+# --------------------------------------------------------------------------------------
+# Cost: dollars per million tokens at each point, from the throughput and an hourly price
+# --------------------------------------------------------------------------------------
+# The price is what the serving nodes cost per hour (the stack output ``gpuCostPerHour``,
+# components/cost.py, or your own rate). A point's cost per million tokens is that price
+# divided by the tokens it produced per hour: what a million tokens cost when the endpoint
+# runs at that concurrency all the time.
+
+SECONDS_PER_HOUR = 3600
+TOKENS_PER_UNIT = 1_000_000
+
+
+def usd_per_million(usd_per_hour: float, tokens_per_second: float | None) -> float | None:
+    if not tokens_per_second or tokens_per_second <= 0:
+        return None
+    return usd_per_hour / (tokens_per_second * SECONDS_PER_HOUR) * TOKENS_PER_UNIT
+
+
+def total_tokens_per_second(result: BenchResult) -> float | None:
+    """``total_token_throughput`` where saved, otherwise (input + output tokens) / duration."""
+    if result.total_token_throughput is not None:
+        return result.total_token_throughput
+    if result.duration <= 0:
+        return None
+    return (result.total_input_tokens + result.total_output_tokens) / result.duration
+
+
+def cost_columns(usd_per_hour: float) -> tuple[Column, ...]:
+    return (
+        Column("$/M out", lambda r: _fmt(usd_per_million(usd_per_hour, r.output_throughput))),
+        Column("$/M tot", lambda r: _fmt(usd_per_million(usd_per_hour, total_tokens_per_second(r)))),
+    )
+
+
+def cost_rows(result: BenchResult, usd_per_hour: float) -> list[str]:
+    """The full table's cost section."""
+    return [
+        _rule(f" Cost at ${usd_per_hour:g}/h ", "-"),
+        *_rows(
+            [
+                ("$ per million output tokens:", usd_per_million(usd_per_hour, result.output_throughput)),
+                ("$ per million total tokens:", usd_per_million(usd_per_hour, total_tokens_per_second(result))),
+            ]
+        ),
+    ]
+
+
+def cost_panel(usd_per_hour: float) -> Panel:
+    return Panel(
+        f"$ per million tokens (at ${usd_per_hour:g}/h)",
+        (
+            ("output", lambda r: usd_per_million(usd_per_hour, r.output_throughput)),
+            ("total", lambda r: usd_per_million(usd_per_hour, total_tokens_per_second(r))),
+        ),
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -414,13 +478,15 @@ LINE_STYLES = ("o-", "x--")
 NO_MODEL = "model not recorded"
 
 
-def plot(results: Sequence[BenchResult], path: Path) -> None:
-    """A PNG with TTFT, TPOT and output throughput against max concurrency, one series per model."""
+def plot(results: Sequence[BenchResult], path: Path, usd_per_hour: float | None = None) -> None:
+    """A PNG with TTFT, TPOT and output throughput against max concurrency, one series per model;
+    with a price, a fourth panel of $ per million output and total tokens."""
+    panels = PANELS if usd_per_hour is None else (*PANELS, cost_panel(usd_per_hour))
     models: dict[str, list[BenchResult]] = {}
     for result in sorted(results, key=lambda r: plot_position(r, results)):
         models.setdefault(result.model_id or NO_MODEL, []).append(result)
-    figure = Figure(figsize=(15, 4.5), layout="constrained")  # no pyplot: no global state, no GUI backend
-    for axes, panel in zip(figure.subplots(1, len(PANELS)), PANELS, strict=True):
+    figure = Figure(figsize=(5 * len(panels), 4.5), layout="constrained")  # no pyplot: no global state, no GUI
+    for axes, panel in zip(figure.subplots(1, len(panels)), panels, strict=True):
         for color, (model, runs) in enumerate(sorted(models.items())):  # one colour per model
             for (label, value), style in zip(panel.lines, LINE_STYLES, strict=False):
                 points = [(plot_position(r, results), y) for r in runs if (y := value(r)) is not None]
@@ -591,7 +657,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("paths", nargs="+", type=Path, help="result JSON files, or directories to search for them")
     parser.add_argument("--plot", type=Path, metavar="PNG", help="also draw TTFT, TPOT and throughput vs concurrency")
     parser.add_argument("--full", action="store_true", help="the full table for every result, not one row each")
+    parser.add_argument(
+        "--usd-per-hour",
+        type=_price,
+        metavar="USD",
+        help="what the serving nodes cost per hour: adds $ per million output and total tokens to the tables and "
+        "the plot (e.g. the stack output: pulumi stack output gpuCostPerHour --json, usdPerHourHigh)",
+    )
     return parser.parse_args(argv)
+
+
+def _price(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of US dollars") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a price per hour must be a positive number")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -603,14 +686,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     results.sort(key=by_concurrency)
     if len(results) == 1 or args.full:
-        print("\n\n".join("\n".join(full_table(result)) for result in results))
+        print("\n\n".join("\n".join(full_table(result, args.usd_per_hour)) for result in results))
     else:
-        print("\n".join(summary_table(results)))
+        print("\n".join(summary_table(results, args.usd_per_hour)))
     if engine := engine_metrics_table(engine_metrics_of(results)):
         print("\n" + "\n".join(engine))
     if args.plot:
         try:
-            plot(results, args.plot)
+            plot(results, args.plot, args.usd_per_hour)
         except OSError as err:
             print(f"error: cannot write {args.plot}: {_reason(err)}", file=sys.stderr)
             return 1

@@ -31,6 +31,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 import pulumi  # noqa: E402
 
 from components.config import StackConfig  # noqa: E402
+from components.cost import estimate  # noqa: E402
 from components.sizing import format_report  # noqa: E402
 from tools import kubeschema  # noqa: E402
 from tools.offline import Recorded, StackFileError, StackRun, load_stack_config, run_stack  # noqa: E402
@@ -212,6 +213,8 @@ def plan(stack: str, stack_file: Path, out: Path) -> int:
     if parsed.sizing:
         print(f"profile {parsed.topology.profile}: {parsed.topology.layout.describe()}")
     print(format_report(parsed.sizing) if parsed.sizing else "no engine (serving.engine: none)")
+    print("\n-- GPU cost per hour (list prices; storage, load balancers and egress not included) --")
+    print("\n".join(estimate(parsed).lines()))
     print(f"\n-- resources ({len(run.resources)}) --")
     print("\n".join(resource_tree(run)))
     print("\n-- stack outputs --")

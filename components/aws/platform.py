@@ -16,6 +16,7 @@ from components.aws import iam
 from components.aws.cluster import STORAGE_CLASS, Cluster, ClusterArgs, gp3_storage_class
 from components.aws.gpu_pools import GpuPools, GpuPoolsArgs
 from components.aws.karpenter import Karpenter, KarpenterArgs
+from components.aws.monitoring import EksMonitoring, EksMonitoringArgs
 from components.aws.network import Network, NetworkArgs
 from components.aws.pod_network import cluster_network
 from components.aws.storage import ServiceAccountAccess, Storage, StorageArgs
@@ -90,6 +91,7 @@ class AwsPlatformArgs:
     config: AwsPlatformConfig
     namespace: str  # where workloads go; created here with their service accounts
     stack: str
+    monitoring: bool = True  # install Prometheus, Grafana and dcgm-exporter (llm-serving:monitoring.enabled)
 
 
 class AwsPlatform(pulumi.ComponentResource):
@@ -213,6 +215,16 @@ class AwsPlatform(pulumi.ComponentResource):
         if storage.registry_url is not None:
             outputs["registry_url"] = storage.registry_url
 
+        watch = None
+        if args.monitoring:
+            stack_monitoring = EksMonitoring(
+                f"{cluster_name}-monitoring",
+                EksMonitoringArgs(cluster=cluster_name, storage_class=STORAGE_CLASS),
+                pulumi.ResourceOptions(parent=self, providers=[cluster.provider], depends_on=[cluster.storage_class]),
+            )
+            watch = stack_monitoring.monitoring
+            outputs.update(stack_monitoring.outputs)
+
         self.platform = Platform(
             cloud="aws",
             cluster_name=cluster_name,
@@ -236,5 +248,6 @@ class AwsPlatform(pulumi.ComponentResource):
             ],
             outputs=outputs,
             network=cluster_network(config),
+            monitoring=watch,
         )
         self.register_outputs(outputs)

@@ -13,6 +13,7 @@ profiles); this package re-exports every name, so code reads ``catalog.GPUS``.
 """
 
 from components.catalog.aws import (
+    DCGM_EXPORTER_CHART,
     EFA_DEVICE_PLUGIN_CHART,
     EFA_ENV,
     EFA_IMAGE_LIBRARY_DIRS,
@@ -31,8 +32,11 @@ from components.catalog.aws import (
     KARPENTER_KUBERNETES_VERSIONS,
     KARPENTER_KUBERNETES_VERSIONS_SOURCE,
     KARPENTER_VERSION,
+    KUBE_PROMETHEUS_STACK_CHART,
     NODE_MONITORING_AGENT_ADDON,
     NVIDIA_DEVICE_PLUGIN_CHART,
+    PROMETHEUS_RETENTION,
+    PROMETHEUS_VOLUME_GIB,
     AmiAlias,
 )
 from components.catalog.engines import (
@@ -80,6 +84,7 @@ from components.catalog.images import (
     Image,
 )
 from components.catalog.machines import AWS_GPU_FAMILIES, MACHINES, MachineSpec, aws_family_machines
+from components.catalog.metrics import ENGINE_METRICS, RAY_LLM_METRICS, VLLM_METRICS, EngineMetrics
 from components.catalog.models import MODELS, ModelSpec
 from components.catalog.profiles import PROFILES, Profile, ProfileSpec
 from components.catalog.units import GB, GIB, Attention, Cloud
@@ -91,6 +96,7 @@ __all__ = [
     "BUCKET_UPLOAD_BYTES_PER_S",
     "CUDA_12_8",
     "CUDA_13_0",
+    "DCGM_EXPORTER_CHART",
     "EFA_DEVICE_PLUGIN_CHART",
     "EFA_ENV",
     "EFA_IMAGE_LIBRARY_DIRS",
@@ -99,6 +105,7 @@ __all__ = [
     "EFA_RESOURCE",
     "EKS_KUBERNETES_VERSION",
     "ENGINE_INIT_SECONDS",
+    "ENGINE_METRICS",
     "GB",
     "GCLOUD_CLI_IMAGE",
     "GIB",
@@ -126,6 +133,7 @@ __all__ = [
     "KARPENTER_KUBERNETES_VERSIONS_SOURCE",
     "KARPENTER_VERSION",
     "KUBERAY_OPERATOR_CHART",
+    "KUBE_PROMETHEUS_STACK_CHART",
     "LWS_CHART",
     "MACHINES",
     "MODELS",
@@ -135,11 +143,15 @@ __all__ = [
     "NVIDIA_DEVICE_PLUGIN_CHART",
     "OPEN_WEBUI_IMAGE",
     "PROFILES",
+    "PROMETHEUS_RETENTION",
+    "PROMETHEUS_VOLUME_GIB",
     "RAY_LLM_IMAGE",
+    "RAY_LLM_METRICS",
     "RAY_VERSION",
     "VLLM_ENGINE_READY_TIMEOUT_DEFAULT_S",
     "VLLM_IMAGE",
     "VLLM_MEMORY_MODEL",
+    "VLLM_METRICS",
     "VLLM_V0_MEMORY_MODEL",
     "AmiAlias",
     "Attention",
@@ -147,6 +159,7 @@ __all__ = [
     "Cloud",
     "CudaBuild",
     "EngineMemoryModel",
+    "EngineMetrics",
     "GkeGpuDriver",
     "GpuSpec",
     "Image",

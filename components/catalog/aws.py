@@ -100,6 +100,29 @@ NVIDIA_DEVICE_PLUGIN_CHART = Chart(
 IMDS_HOP_LIMIT_GPU_NODES = 1  # KP v1.14 nodeclasses.md metadataOptions default
 IMDS_HOP_LIMIT_SYSTEM_NODES = 2  # pulumi-eks nodejs/eks/nodes/nodegroup.ts createMNGCustomLaunchTemplate
 
+# The monitoring stack an EKS cluster lacks (audit/aws.md F6): Prometheus operator,
+# Prometheus, Alertmanager, Grafana, kube-state-metrics, node-exporter in one chart; its
+# operator v0.93.1 serves the monitoring.coreos.com/v1 CRDs vendored in the tests (v0.93.0).
+KUBE_PROMETHEUS_STACK_CHART = Chart(
+    "kube-prometheus-stack",
+    "88.5.3",
+    "https://prometheus-community.github.io/helm-charts",
+    "prometheus-community/helm-charts @cf408a29 (2026-08-22) charts/kube-prometheus-stack/Chart.yaml "
+    "(version 88.5.3, appVersion v0.93.1, grafana 12.11.1 from grafana-community); values.yaml blob 958534f2",
+)
+# NVIDIA's exporter of DCGM fields for GPU nodes; its default counter list includes
+# DCGM_FI_DEV_XID_ERRORS (etc/default-counters.csv), the ECC counters are opt-in.
+DCGM_EXPORTER_CHART = Chart(
+    "dcgm-exporter",
+    "4.8.2",
+    "https://nvidia.github.io/dcgm-exporter/helm-charts",
+    "NVIDIA/dcgm-exporter @d5e5f510 (tag 4.5.3-4.8.2) deployment/Chart.yaml (version 4.8.2), deployment/values.yaml "
+    "(image nvcr.io/nvidia/k8s/dcgm-exporter:4.5.3-4.8.2-distroless, serviceMonitor.enabled, customMetrics)",
+)
+# Prometheus keeps this much history on a volume of this size (our choice: two weeks of an
+# engine's series at a 30 s interval fit with ample room).
+PROMETHEUS_RETENTION = "15d"
+PROMETHEUS_VOLUME_GIB = 50
 # --- EFA (Elastic Fabric Adapter) for multi-node GPU pools ----------------------------
 _KP_TYPES = f"{_KP} website/content/en/docs/reference/instance-types.md"
 # EFA interfaces per instance type: one per network card, advertised by Karpenter as

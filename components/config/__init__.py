@@ -1,7 +1,8 @@
 """Stack configuration: strict pydantic models, every default, every cross-field rule.
 
-The stack file (``Pulumi.<stack>.yaml``) carries four structured keys under the
-``llm-serving`` namespace (``platform``, ``serving``, ``modelCache``, ``benchmark``)
+The stack file (``Pulumi.<stack>.yaml``) carries six structured keys under the
+``llm-serving`` namespace (``platform``, ``serving``, ``modelCache``, ``benchmark``, ``cost``,
+``monitoring``)
 and one secret (``hfToken``). ``load_config`` reads them from ``pulumi.Config``,
 validates everything before a single resource is declared, and raises ``ConfigError``
 listing *all* problems, each as ``llm-serving:<key path> = <value>: <what is allowed>``.
@@ -14,6 +15,8 @@ One module per concern:
     gcp.py       platform: Google Cloud (GKE, A4 High pool, RoCE networks)
     aws.py       platform: AWS (EKS, Karpenter GPU NodePools)
     serving.py   engine, Open WebUI, exposure, model cache, benchmark
+    cost.py      prices the catalog lacks (reservations, committed use, other regions)
+    monitoring.py  scraping and alerts on or off, alert thresholds
     stack.py     the whole stack: rules across sections, derived views (sizing)
     loading.py   reading Pulumi config, turning pydantic errors into stack-key messages
 """

@@ -24,6 +24,7 @@ from components.config.base import (
     SECRET_KEYS,
 )
 from components.config.gcp import RECURRENCE, ZULU_TIME
+from components.config.monitoring import PROM_DURATION
 from components.config.serving import IMAGE_REF
 from components.config.stack import StackConfig
 
@@ -33,6 +34,7 @@ PATTERN_WORDS: dict[str, str] = {
     K8S_NAME: "lowercase letters, digits and '-', starting and ending with a letter or digit",
     GCE_NAME: "lowercase letters, digits and '-', starting with a letter, at most 63 characters",
     DURATION: "a duration in whole seconds, minutes or hours, such as 90s, 30m, 720h or 1h30m",
+    PROM_DURATION: "a Prometheus duration in one unit, greater than zero, such as 30s, 5m or 1h",
     IMAGE_REF: "an image reference such as registry/repository:tag, not empty and without spaces",
     r"^(\d+%?)$": "a number of nodes (3) or a percentage of them (10%)",
     r"^([0-9]+h)?([0-9]+m)?$": "hours and/or minutes such as 8h, 30m or 1h30m (no seconds)",

@@ -12,7 +12,9 @@ from pydantic_core import InitErrorDetails
 from components import catalog
 from components.config.aws import AwsPlatformConfig
 from components.config.base import Strict, raise_problems, rule
+from components.config.cost import CostConfig
 from components.config.gcp import GcpPlatformConfig
+from components.config.monitoring import MonitoringConfig
 from components.config.serving import BenchmarkConfig, ModelCacheConfig, ServingConfig
 from components.sizing import KvCacheDtype, SizingReport, SizingRequest, size
 from components.topology import Topology, resolve
@@ -412,6 +414,8 @@ class StackConfig(Strict):
     serving: ServingConfig = ServingConfig()
     model_cache: ModelCacheConfig = ModelCacheConfig()
     benchmark: BenchmarkConfig = BenchmarkConfig()
+    cost: CostConfig = CostConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
 
     # Rules across sections are field validators on the later section, so they run (and
     # report) even when an unrelated section has problems of its own.
@@ -501,6 +505,28 @@ class StackConfig(Strict):
                     key = ("platform", "gpuPool", "driverVersion")
                     raise_problems("platform", [rule(key, platform.gpu_pool.driver_version, problem)])
         return self
+
+    @field_validator("cost")
+    @classmethod
+    def _prices_name_this_stacks_machines(cls, cost: CostConfig, info: ValidationInfo) -> CostConfig:
+        platform = info.data.get("platform")
+        if platform is None:
+            return cost
+        if isinstance(platform, GcpPlatformConfig):
+            machines = [platform.gpu_pool.machine_type]
+        else:
+            machines = list(dict.fromkeys(m.name for p in platform.gpu_node_pools for m in p.machines))
+        problems = [
+            rule(
+                ("nodeHourlyUsd", name),
+                price,
+                f"not a GPU machine type of this stack's pools; prices may be given for {', '.join(machines)}",
+            )
+            for name, price in cost.node_hourly_usd.items()
+            if name not in machines
+        ]
+        raise_problems("cost", problems)
+        return cost
 
     # --- derived views the program uses -----------------------------------------------
 

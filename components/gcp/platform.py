@@ -28,11 +28,12 @@ import pulumi_kubernetes as k8s
 
 from components.config import GcpPlatformConfig
 from components.gcp.cluster import GkeCluster, GkeClusterArgs
+from components.gcp.dashboard import publisher
 from components.gcp.gpu_pool import GpuNodePool, GpuNodePoolArgs, gpu_nodes
 from components.gcp.identity import NodeIdentity, NodeIdentityArgs
 from components.gcp.namespace import WorkloadNamespace, WorkloadNamespaceArgs
 from components.gcp.network import Networks, NetworksArgs, plan_networks
-from components.gcp.pod_network import cluster_network
+from components.gcp.pod_network import GMP_NAMESPACE, cluster_network
 from components.gcp.rdma import RdmaNetworking, RdmaNetworkingArgs, pod_wiring
 from components.gcp.registry import ContainerRegistry, ContainerRegistryArgs, registry_name
 from components.gcp.services import ProjectServices, ProjectServicesArgs
@@ -44,6 +45,7 @@ from components.platform import (
     WRITER_SERVICE_ACCOUNT,
     LoadBalancing,
     ModelStore,
+    Monitoring,
     Platform,
     retaining_storage_class,
 )
@@ -226,5 +228,16 @@ class GcpPlatform(pulumi.ComponentResource):
             ],
             outputs=outputs,
             network=cluster_network(config),
+            # Managed collection is on (cluster.py): PodMonitoring and Rules reach it.
+            monitoring=Monitoring(
+                kind="gmp",
+                namespace=GMP_NAMESPACE,
+                how_to_view=(
+                    "Cloud Monitoring: the 'LLM serving' dashboard at "
+                    f"https://console.cloud.google.com/monitoring/dashboards?project={config.project}; "
+                    "any query in Metrics Explorer's PromQL tab"
+                ),
+                publish_dashboard=publisher(config.project, on_google),
+            ),
         )
         self.register_outputs(dict(outputs))

@@ -23,11 +23,12 @@ from typing import Any, cast
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import catalog
 from components.config import OpenWebuiConfig, StackConfig
 from components.kubernetes import apply, skip_await
 from components.platform import READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, Platform
 from components.sizing import cache_job_deadline_seconds
-from components.workloads import backup, benchmark, model_cache, open_webui
+from components.workloads import backup, benchmark, dashboards, model_cache, monitoring, open_webui
 from components.workloads.common import load_balancer_clients, selector
 from components.workloads.engine import (
     IMAGE_PULL_SECONDS,
@@ -104,6 +105,9 @@ class Serving(pulumi.ComponentResource):
             for p in network_policies(self._ns, platform.network, list(self._needs.values()))
         ]
 
+        if config.monitoring.enabled and platform.monitoring is not None:
+            self._monitoring(engine, ctx, outputs)
+
         self._hf_secret = self._hf_token_secret(args.hf_token)
         cache_job = self._model_cache(outputs) if config.model_cache.enabled else None
 
@@ -149,6 +153,33 @@ class Serving(pulumi.ComponentResource):
         if config.benchmark.enabled:
             needs.append(benchmark.benchmark_needs(uploads=self._store is not None))
         return needs
+
+    def _monitoring(
+        self, engine: Engine | None, ctx: EngineContext | None, outputs: dict[str, pulumi.Input[Any]]
+    ) -> None:
+        """Scrape every workload that declares metrics; alert on the engine."""
+        watch = self._args.platform.monitoring
+        assert watch is not None
+        settings = self._args.config.monitoring
+        for needs in self._needs.values():
+            scrape = monitoring.scrape_object(needs, self._ns, watch, settings.scrape_interval)
+            if scrape is not None:
+                apply(f"scrape-{needs.name}", scrape, self._opts(depends_on=list(watch.ready)))
+        alert_names: list[str] = []
+        metrics = catalog.ENGINE_METRICS.get(engine.kind) if engine is not None else None
+        if engine is not None and ctx is not None and metrics is not None and settings.alerts.enabled:
+            rules = monitoring.engine_alerts(engine.needs(ctx), metrics, self._ns, watch, settings.alerts)
+            rules_object = monitoring.rules_object("llm-serving-alerts", self._ns, watch, rules)
+            apply("alerts-serving", rules_object, self._opts(depends_on=list(watch.ready)))
+            alert_names = [r.name for r in rules]
+        dashboard = (
+            dashboards.dashboard_config_map(metrics, self._ns, watch) if engine is not None and metrics else None
+        )
+        if dashboard is not None:
+            apply("dashboard-serving", dashboard, self._opts(depends_on=list(watch.ready)))
+        elif engine is not None and metrics is not None:
+            dashboards.publish(metrics, self._ns, watch)
+        outputs["monitoring"] = {"backend": watch.kind, "view": watch.how_to_view, "alerts": alert_names}
 
     def _port_forward(self, service: str, local: int, remote: int) -> str:
         return f"kubectl -n {self._ns} port-forward svc/{service} {local}:{remote}"
