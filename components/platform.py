@@ -82,8 +82,12 @@ class GpuNodes:
     # Linux capabilities a pod using this pool's fabric needs, e.g. IPC_LOCK to pin memory for
     # GPUDirect RDMA or EFA (vllm-serving.md §1.1 multi-node; aws-eks-karpenter.md §5).
     capabilities: Sequence[str] = ()
-    fabric: Literal["none", "rdma", "efa"] = "none"  # inter-node GPU network of the pool
-    pod_resources: Mapping[str, str] = field(default_factory=dict)  # extra extended resources a whole-node pod requests
+    # Inter-node GPU network of the pool: "rdma" (GPUDirect RDMA over RoCE/InfiniBand), "efa"
+    # (AWS Elastic Fabric Adapter), or "none" (TCP sockets only, too slow for a replica
+    # that spans nodes; config refuses one there unless the stack opts in).
+    fabric: Literal["none", "rdma", "efa"] = "none"
+    # Extra extended resources a whole-node pod requests, e.g. {"vpc.amazonaws.com/efa": "32"}.
+    pod_resources: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

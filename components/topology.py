@@ -77,12 +77,19 @@ def resolve(profile: Profile, model: ModelSpec, gpus_per_node: int, explicit: Ex
 
     Without explicit TP/DP the replica takes ``nodes x gpus_per_node`` GPUs: MoE models
     under a data-parallel-attention profile spread them as DP (TP 1), everything else as
-    TP, each divided by PP. Validation (config) checks the result; this only decides.
+    TP, each divided by PP. A replica over several nodes without an explicit PP keeps TP
+    inside the node and runs one pipeline stage per node (vLLM's recommended multi-node
+    default, vllm-project/recipes strategies/multi_node_tp_pp.yaml; vllm-serving.md §1.1).
+    Validation (config) checks the result; this only decides.
     """
     spec = PROFILES[profile]
+    pipeline = explicit.pipeline
     if explicit.tensor is None and explicit.data is None:
-        ranks = max(1, explicit.nodes * gpus_per_node // explicit.pipeline)
-        if spec.data_parallel_attention and model.is_moe:
+        dp_attention = spec.data_parallel_attention and model.is_moe
+        if explicit.nodes > 1 and pipeline == 1 and not dp_attention:
+            pipeline = explicit.nodes
+        ranks = max(1, explicit.nodes * gpus_per_node // pipeline)
+        if dp_attention:
             tensor, data = 1, ranks
         else:
             tensor, data = ranks, 1
@@ -97,7 +104,7 @@ def resolve(profile: Profile, model: ModelSpec, gpus_per_node: int, explicit: Ex
         mtp = spec.mtp_speculative_tokens if model.mtp_layers else 0
     return Topology(
         profile=profile,
-        layout=Layout(tensor, explicit.pipeline, data, expert, explicit.decode_context, explicit.nodes),
+        layout=Layout(tensor, pipeline, data, expert, explicit.decode_context, explicit.nodes),
         kv_cache_dtype=kv,
         gpu_memory_utilization=explicit.gpu_memory_utilization or spec.gpu_memory_utilization,
         performance_mode=spec.performance_mode,

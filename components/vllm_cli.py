@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from components.catalog import ModelSpec
-from components.topology import Topology
+from components.topology import Layout, Topology
 
 PORT = 8000  # vLLM's own default (FrontendArgs.port, entrypoints/common/cli_args.py)
 
@@ -38,6 +38,13 @@ ALIASES = {
 }
 # Owned although never rendered: the key comes from the Secret through VLLM_API_KEY.
 API_KEY_FLAG = "--api-key"
+
+# Rendezvous of a replica over several nodes, without Ray (0.33.0 vllm/config/parallel.py):
+# the leader's torch.distributed port (master_port, L320) and the data-parallel RPC port
+# every node shares (data_parallel_rpc_port, L161); both vLLM's defaults, written out so
+# the two sides of a group cannot disagree.
+MASTER_PORT = 29501
+DP_RPC_PORT = 29550
 
 LOADERS_WITH_ARGS = ("huggingface", "runai-streamer")
 RUNAI_CONCURRENCY = 16  # the streamer's reader threads (vllm-serving.md §4.2 tuning example)
@@ -112,6 +119,39 @@ def serve_args(options: ServeOptions, loader: Sequence[str] = ()) -> list[str]:
     return [*args, *loader]
 
 
+def group_args(layout: Layout, node_rank: str, leader_address: str, dp_start_rank: str) -> list[str]:
+    """Flags that make one node's ``vllm serve`` part of a replica over ``layout.nodes``
+    nodes, after ``serve_args`` (0.33.0 arg_utils.py L1175-1178, L1253-1275; serve.py).
+
+    Node 0 (the leader) runs the API server; the others run ``--headless`` (engine
+    processes only). TP x PP across nodes uses the multiprocessing rendezvous
+    (``--nnodes``/``--node-rank``/``--master-addr``/``--master-port``); DP (+ EP) across
+    nodes gives each node ``data / nodes`` DP ranks, starting at ``dp_start_rank``, all
+    meeting at ``--data-parallel-address`` (vLLM's data-parallel deployment guide).
+    ``node_rank``, ``leader_address`` and ``dp_start_rank`` may be shell words such as
+    ``$NODE_RANK``, known only inside the pod.
+    """
+    leader = node_rank == "0"
+    if layout.data > 1:
+        args = [
+            "--data-parallel-size-local", str(layout.data // layout.nodes),
+            "--data-parallel-address", leader_address,
+            "--data-parallel-rpc-port", str(DP_RPC_PORT),
+        ]  # fmt: skip
+        if not leader:
+            # A start rank on the leader would switch it to hybrid load balancing
+            # (arg_utils.py L2489-2491); on workers it places their DP ranks.
+            args += ["--data-parallel-start-rank", dp_start_rank]
+    else:
+        args = [
+            "--nnodes", str(layout.nodes),
+            "--node-rank", node_rank,
+            "--master-addr", leader_address,
+            "--master-port", str(MASTER_PORT),
+        ]  # fmt: skip
+    return args if leader else [*args, "--headless"]
+
+
 def canonical_flag(arg: str) -> str | None:
     """The long flag an argument sets (``-tp=4`` -> ``--tensor-parallel-size``), or None for
     a value. vLLM's parser accepts underscores for dashes and ``--no-X`` for booleans."""
@@ -138,6 +178,10 @@ def owned_flags(options: ServeOptions) -> frozenset[str]:
         max_num_batched_tokens=1,
     )
     rendered = [*serve_args(options), *serve_args(everything)]
+    # The rendezvous of a replica over several nodes, both shapes, leader and worker.
+    for data in (1, 2):
+        layout = replace(options.topology.layout, data=data, nodes=2)
+        rendered += [*group_args(layout, "0", "a", "0"), *group_args(layout, "1", "a", "1")]
     for loader in LOADERS_WITH_ARGS:
         rendered += loader_args(loader, "/dir", options.topology.layout.tensor)
     flags = {canonical_flag(a) for a in rendered}

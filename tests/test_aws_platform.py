@@ -1404,14 +1404,12 @@ def test_refuses_a_layout_that_leaves_part_of_an_efa_node() -> None:
 # --------------------------------------------------------------------------------------
 
 
-def test_eks_p5_stack_waits_only_for_the_multi_node_engine() -> None:
-    """Everything in the stack file validates except the one rule the LeaderWorkerSet
-    engine (branch lws-2) removes. Once it is merged (with lws-2's ``pool_fabric`` reading
-    ``AwsGpuNodePoolConfig.fabric`` for AWS pools), this test gives way to the stack-wide
-    tests: move eks-p5 from test_stacks.PENDING to STACKS and add it to .ci/run's plan loop
-    (a trial merge planned it: 21 objects, all strictly valid)."""
-    problem = only_problem("eks-p5", {})
-    assert problem.startswith("llm-serving:serving.nodesPerReplica = 2: replicas that span nodes")
+def test_eks_p5_stack_validates_with_the_multi_node_engine() -> None:
+    """The whole stack validates now that the LeaderWorkerSet engine exists; it runs as one
+    group over both nodes, over EFA (its plan and objects: tests/test_stacks.py)."""
+    config = components.config.parse(raw("eks-p5"))
+    assert config.serving.engine_kind == "vllm-lws"
+    assert components.config.stack.pool_fabric(config.platform, config.gpu_pool_name) == "efa"
 
 
 def test_eks_p5_layout_fills_both_nodes_and_fits() -> None:

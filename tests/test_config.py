@@ -32,7 +32,7 @@ def only_problem(stack: str, changes: dict[str, Any]) -> str:
     return found[0]
 
 
-@pytest.mark.parametrize("stack", ["a4high", "eks"])
+@pytest.mark.parametrize("stack", ["a4high", "a4high-2node", "eks", "eks-p5"])
 def test_stack_files_validate(stack: str) -> None:
     config = parse(raw(stack))
     assert isinstance(config, StackConfig)

@@ -319,3 +319,15 @@ def test_instance_sizes_pick_the_machines() -> None:
     config = accepted("eks", {"platform": {"gpuNodePools": [{"name": "g5", "instanceSizes": ["2xlarge"]}]}})
     assert isinstance(config.platform, AwsPlatformConfig)
     assert [m.name for m in config.platform.gpu_node_pools[0].machines] == ["g5.2xlarge"]
+
+
+def test_layout_sizes_start_at_one() -> None:
+    # One data-parallel rank is the plain layout, not a refusal.
+    config = accepted("a4high", {"serving": {"dataParallelSize": 1, "tensorParallelSize": 8}})
+    assert config.topology.layout.data == 1
+
+
+def test_benchmark_defaults_are_the_seed_recipes_workload() -> None:
+    # shared/seeds: random dataset, 1000 input and 1000 output tokens
+    benchmark = accepted("eks", {}).benchmark
+    assert (benchmark.input_len, benchmark.output_len) == (1000, 1000)

@@ -596,7 +596,14 @@ def test_gpu_nodes_tell_pods_how_to_use_the_a4_high_pool(a4high: StackRun) -> No
         "host-gib": "/usr/local/gib",
     }
     assert {e["name"]: e["value"] for e in nodes.env} == {"LD_LIBRARY_PATH": "/usr/local/nvidia/lib64"}
-    assert nodes.shell_prelude.rstrip().endswith(". /usr/local/gib/scripts/set_nccl_env.sh")
+    # gIB's settings, then gpu-recipes' A4 overrides after them (a later export wins).
+    assert nodes.shell_prelude.rstrip().endswith(
+        ". /usr/local/gib/scripts/set_nccl_env.sh\n"
+        "export NCCL_SOCKET_IFNAME=eth0,eth1\n"
+        "export NCCL_TUNER_CONFIG_PATH=/usr/local/gib/configs/tuner_config_a4.txtpb"
+    )
+    assert nodes.fabric == "rdma"
+    assert dict(nodes.pod_resources) == {}  # the RDMA NICs come with the node's annotations
     # A node without gIB after the wait fails the container instead of serving without RDMA.
     assert 'echo "gIB is not installed on this node" >&2; exit 1' in nodes.shell_prelude
 

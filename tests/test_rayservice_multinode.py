@@ -32,7 +32,7 @@ from tools.offline import StackRun, run_stack
 
 # Two A4 High nodes (16 x B200) serving R1 through Ray: TP 8 x PP 2 by default.
 A4_RAY: dict[str, dict[str, Any]] = {
-    "platform": {"gpuPool": {"nodeCount": 2}},
+    "platform": {"gpuPool": {"nodeCount": 2, "compactPlacement": True}},  # required across nodes
     "serving": {"engine": "rayservice", "nodesPerReplica": 2},
 }
 # The seeds' layout on EKS: R1 FP8 over 2 x p5.48xlarge (8 x H100 each), TP 8 x PP 2.
@@ -46,6 +46,8 @@ EKS_P5_RAY: dict[str, dict[str, Any]] = {
         "pipelineParallelSize": 2,
         "nodesPerReplica": 2,
         "maxModelLen": 16384,
+        # This pool has no EFA section (Ray on the EFA pool: Pulumi.eks-p5.yaml's tests).
+        "allowTcpInterconnect": True,
     },
 }
 
@@ -119,9 +121,17 @@ def test_a_layout_that_leaves_gpus_of_its_nodes_idle_is_refused() -> None:
 
 def test_the_gke_pool_must_hold_every_node_of_every_replica() -> None:
     message = only_problem(
-        "a4high", {**A4_RAY, "platform": {"gpuPool": {"nodeCount": 3}}, "serving": {**A4_RAY["serving"], "replicas": 2}}
+        "a4high",
+        {
+            **A4_RAY,
+            "platform": {"gpuPool": {"nodeCount": 3, "compactPlacement": True}},
+            "serving": {**A4_RAY["serving"], "replicas": 2},
+        },
     )
-    assert message.startswith("llm-serving:serving.replicas = 2: 2 replica(s) need 4 node(s) of pool 'a4high'")
+    assert message.startswith(
+        "llm-serving:serving.replicas = 2: 2 replica(s) x 2 nodes per replica (nodesPerReplica) need 4 node(s) "
+        "of pool 'a4high'"
+    )
 
 
 def test_the_eks_pool_limit_must_hold_every_gpu_of_every_replica() -> None:

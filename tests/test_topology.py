@@ -83,10 +83,12 @@ def test_layout_gpus_must_match_the_replica() -> None:
     assert "must use the 1 x 8 GPUs" in message
 
 
-def test_multi_node_replicas_are_not_built_yet() -> None:
-    message = only_problem("a4high", {"serving": {"nodesPerReplica": 2}})
-    assert message.startswith("llm-serving:serving.nodesPerReplica = 2: replicas that span nodes")
-    assert "not built yet" in message
+def test_a_replica_over_nodes_needs_the_pool_to_hold_them() -> None:
+    """Multi-node replicas are built (tests/test_vllm_lws.py); one node in the pool is too few."""
+    found = problems("a4high", {"serving": {"nodesPerReplica": 2}})
+    assert found[0].startswith(
+        "llm-serving:serving.replicas = 1: 1 replica(s) x 2 nodes per replica (nodesPerReplica) need 2 node(s)"
+    )
 
 
 def test_expert_parallel_only_for_moe_models() -> None:
@@ -208,7 +210,8 @@ def test_ray_engine_gets_the_reasoning_parser() -> None:
 
 def test_registry_covers_every_configurable_engine() -> None:
     configurable = set(ServingConfig.model_fields["engine"].annotation.__args__) - {"none"}  # type: ignore[union-attr]
-    assert set(ENGINES) == configurable
+    # vllm over several nodes per replica is its own engine module (ServingConfig.engine_kind).
+    assert set(ENGINES) == configurable | {"vllm-lws"}
 
 
 def context(stack: str) -> EngineContext:

@@ -97,3 +97,16 @@ KUBERAY_OPERATOR_CHART = Chart(
     "https://ray-project.github.io/kuberay-helm/",
     "aws-eks-karpenter.md §0, §4.3 (KubeRay v1.7.0, 2026-08-19); CRD schemas in shared/schemas are v1.7.0",
 )
+
+# LeaderWorkerSet (kubernetes-sigs/lws): the controller and CRD for multi-node engine
+# replicas. Published as an OCI chart (charts/lws/README.md "From the OCI registry";
+# https://lws.sigs.k8s.io/docs/installation/#install-by-helm); chart versions follow the
+# release tags without the "v". v0.10.0 is the release whose CRD schema is vendored in
+# tests/schemas/crds (tests/schemas/SOURCES.md).
+LWS_CHART = Chart(
+    "oci://registry.k8s.io/lws/charts/lws",
+    "0.10.0",
+    "",
+    "kubernetes-sigs/lws v0.10.0: charts/lws, published at oci://registry.k8s.io/lws/charts/lws; "
+    "CRD schema vendored from config/crd/bases at the same tag",
+)

@@ -94,7 +94,12 @@ class ServingConfig(Strict):
     data_parallel_size: Annotated[int, Field(ge=1, le=64)] | None = None
     expert_parallel: bool | None = None  # MoE only: experts divided over the DP x TP ranks
     decode_context_parallel_size: Annotated[int, Field(ge=1, le=64)] = 1  # divides TP; shards the KV cache
+    # > 1: a replica spans whole nodes; the vllm engine then runs as a LeaderWorkerSet
+    # (components/workloads/engines/vllm_lws.py), one pod per node.
     nodes_per_replica: Annotated[int, Field(ge=1, le=64)] = 1
+    # A replica may span nodes of a pool without an RDMA/EFA fabric (NCCL over TCP
+    # sockets: an order of magnitude slower between nodes; for tests, not for serving).
+    allow_tcp_interconnect: bool = False
     mtp_speculative_tokens: Annotated[int, Field(ge=0, le=8)] | None = None  # 0: off; needs MTP weights
     max_model_len: Annotated[int, Field(ge=256)] | None = None  # None: the largest that fits
     gpu_memory_utilization: Annotated[float, Field(gt=0.5, le=0.98)] | None = None
@@ -173,6 +178,14 @@ class ServingConfig(Strict):
     @property
     def served_name(self) -> str:
         return self.served_model_name or self.model.rsplit("/", 1)[-1].lower()
+
+    @property
+    def engine_kind(self) -> str:
+        """The engine module that runs this stack (components/workloads/engines/): ``vllm``
+        over more than one node per replica is the LeaderWorkerSet engine ``vllm-lws``."""
+        if self.engine == "vllm" and self.nodes_per_replica > 1:
+            return "vllm-lws"
+        return self.engine
 
     @property
     def engine_image(self) -> str:

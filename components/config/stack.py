@@ -38,6 +38,15 @@ def pool_shape(platform: GcpPlatformConfig | AwsPlatformConfig, pool: str) -> tu
     return aws_pool.gpu, aws_pool.max_gpus_per_node, aws_pool.efa is not None  # EFA pods take whole nodes
 
 
+def pool_fabric(platform: GcpPlatformConfig | AwsPlatformConfig, pool: str) -> str:
+    """The inter-node GPU network of a pool (``GpuNodes.fabric`` on the platform side):
+    GKE's A4/A3 Ultra pools are wired for GPUDirect RDMA over RoCE; an EKS pool has EFA
+    when it has an ``efa`` section."""
+    if isinstance(platform, GcpPlatformConfig):
+        return "rdma" if platform.gpu_pool.machine.rdma_nics > 0 else "none"
+    return next(p for p in platform.gpu_node_pools if p.name == pool).fabric
+
+
 def replica_pool(platform: GcpPlatformConfig | AwsPlatformConfig, serving: ServingConfig) -> str:
     return serving.gpu_pool or gpu_pool_names(platform)[0]
 
@@ -103,16 +112,7 @@ def _layout_problems(
     tp, pp, dp, nodes = layout.tensor, layout.pipeline, layout.data, layout.nodes
     shape = f"TP {tp} x PP {pp} x DP {dp} = {layout.gpus} GPUs"
     problems: list[InitErrorDetails] = []
-    if nodes > 1 and serving.engine != "rayservice":
-        problems.append(
-            rule(
-                ("nodesPerReplica",),
-                nodes,
-                "replicas that span nodes (LeaderWorkerSet or Ray across nodes) are not built yet "
-                "(serving topologies part 2); a replica takes at most one node",
-            )
-        )
-    elif nodes > 1 and (gpus_per_node % tp or layout.gpus != nodes * gpus_per_node):
+    if nodes > 1 and serving.engine == "rayservice" and (gpus_per_node % tp or layout.gpus != nodes * gpus_per_node):
         # Ray Serve LLM across nodes: one worker pod per node takes all of its GPUs, and a
         # replica's TP x PP ranks fill them, TP inside a node (aws-eks-karpenter.md §5).
         problems.append(
@@ -129,13 +129,18 @@ def _layout_problems(
         problems.append(
             rule(("tensorParallelSize",), tp, f"must divide the {gpus_per_node} GPUs per node of pool '{pool}'")
         )
-    elif whole_node and layout.gpus != nodes * gpus_per_node:
+    elif (whole_node or nodes > 1) and layout.gpus != nodes * gpus_per_node:
+        why = (
+            f"pods on its {pool_fabric(platform, pool).upper()} fabric take the whole node"
+            if whole_node
+            else "a replica that spans nodes takes whole nodes"
+        )
         problems.append(
             rule(
                 (_layout_key(serving),),
                 _layout_value(serving),
                 f"the layout ({shape}) must use the {nodes} x {gpus_per_node} GPUs of the replica's whole "
-                f"node(s) in pool '{pool}': RDMA pods take the whole node",
+                f"node(s) in pool '{pool}': {why}",
             )
         )
     elif layout.gpus > nodes * gpus_per_node:
@@ -146,6 +151,8 @@ def _layout_problems(
                 f"the layout ({shape}) exceeds the {gpus_per_node} GPUs of one node in pool '{pool}'",
             )
         )
+    if nodes > 1:
+        problems += _spanning_problems(platform, serving, pool, shape)
     if layout.expert and not model.is_moe:
         problems.append(
             rule(
@@ -182,6 +189,38 @@ def _layout_problems(
                 f"the rayservice engine runs TP x PP only ({shape}"
                 f"{', DCP' if layout.decode_context > 1 else ''}{', MTP' if topo.mtp_speculative_tokens else ''}); "
                 "use the vllm engine for data parallelism, DCP or MTP",
+            )
+        )
+    return problems
+
+
+def _spanning_problems(
+    platform: GcpPlatformConfig | AwsPlatformConfig, serving: ServingConfig, pool: str, shape: str
+) -> list[InitErrorDetails]:
+    """A replica over several nodes (the vllm engine as a LeaderWorkerSet, or Ray across
+    nodes): one of the two shapes the multi-node vLLM engine starts
+    (components/workloads/engines/vllm_lws.py), and a fabric between the nodes."""
+    layout = topology(platform, serving).layout
+    problems = []
+    # (The rayservice engine refuses data parallelism altogether, in _layout_problems.)
+    if layout.data > 1 and layout.pipeline > 1 and serving.engine == "vllm":
+        problems.append(
+            rule(
+                (_layout_key(serving),),
+                _layout_value(serving),
+                f"a replica over {layout.nodes} nodes runs TP inside each node with either PP across the nodes "
+                f"(DP 1) or DP (+ EP) across them (PP 1), not both ({shape})",
+            )
+        )
+    fabric = pool_fabric(platform, pool)
+    if fabric == "none" and not serving.allow_tcp_interconnect:
+        problems.append(
+            rule(
+                ("nodesPerReplica",),
+                layout.nodes,
+                f"pool '{pool}' has no inter-node GPU fabric (GPUDirect RDMA or EFA), so the replica's "
+                "nodes would exchange activations over TCP sockets, an order of magnitude slower; use a pool "
+                "with a fabric, or accept it with serving.allowTcpInterconnect: true",
             )
         )
     return problems
@@ -294,22 +333,40 @@ def _gke_capacity_problems(
     """GKE's pool has a fixed size (or, with flex-start, a maximum): a replica without a
     node stays Pending and `pulumi up` waits for it until its timeout."""
     _, gpus_per_node, whole_node = pool_shape(platform, pool)
-    if whole_node or engine_gpus >= gpus_per_node:
-        nodes = serving.replicas * -(-engine_gpus // gpus_per_node)
+    per_replica = topology(platform, serving).layout.nodes
+    if per_replica > 1 or whole_node or engine_gpus >= gpus_per_node:
+        per_replica = max(per_replica, -(-engine_gpus // gpus_per_node))
+        nodes = serving.replicas * per_replica
     else:
         nodes = -(-serving.replicas // (gpus_per_node // engine_gpus))
-    count = platform.gpu_pool.node_count
-    if nodes <= count:
-        return []
-    return [
-        rule(
-            ("replicas",),
-            serving.replicas,
-            f"{serving.replicas} replica(s) need {nodes} node(s) of pool '{pool}', which has "
-            f"platform.gpuPool.nodeCount = {count}: raise nodeCount (or use provisioning flex-start, "
-            "which scales up to it) or lower replicas",
+    gpu_pool = platform.gpu_pool
+    problems = []
+    if nodes > gpu_pool.node_count:
+        spans = f" x {per_replica} nodes per replica (nodesPerReplica)" if per_replica > 1 else ""
+        # Config sees only nodeCount: whether the reservation really holds that many
+        # machines is known to GCP alone (README, Multi-node replicas).
+        problems.append(
+            rule(
+                ("replicas",),
+                serving.replicas,
+                f"{serving.replicas} replica(s){spans} need {nodes} node(s) of pool '{pool}', which has "
+                f"platform.gpuPool.nodeCount = {gpu_pool.node_count}: raise nodeCount (or use provisioning "
+                "flex-start, which scales up to it; a reservation must hold that many machines) or lower replicas",
+            )
         )
-    ]
+    if per_replica > 1 and not gpu_pool.compact_placement:
+        # The nodes of one replica exchange every layer's activations (PP) or every MoE
+        # dispatch (EP) over RoCE: a COMPACT placement policy puts them close in the data
+        # centre's network (gcp-a4high.md §3 "placement", XPK sets it for non-flex pools).
+        problems.append(
+            rule(
+                ("nodesPerReplica",),
+                per_replica,
+                "a replica that spans nodes needs them close together: set platform.gpuPool.compactPlacement: "
+                "true (COMPACT placement; not offered for spot pools)",
+            )
+        )
+    return problems
 
 
 def _aws_serving_problems(platform: AwsPlatformConfig, serving: ServingConfig, pool: str) -> list[InitErrorDetails]:

@@ -104,6 +104,7 @@ def gpu_nodes(pool: GcpGpuPoolConfig, wiring: PodWiring) -> GpuNodes:
         # NCCL registers (pins) GPU buffers with the RDMA NICs; vLLM's multi-node guide
         # adds IPC_LOCK for GPUDirect RDMA (vllm-serving.md §1.1), the one capability kept.
         capabilities=("IPC_LOCK",) if machine.rdma_nics > 0 else (),
+        fabric="rdma" if machine.rdma_nics > 0 else "none",
     )
 
 

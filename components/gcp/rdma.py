@@ -39,6 +39,13 @@ HOST_GIB_DIR = "/home/kubernetes/bin/gib"
 NVIDIA_DIR = "/usr/local/nvidia"
 GIB_DIR = "/usr/local/gib"
 NCCL_ENV_SCRIPT = f"{GIB_DIR}/scripts/set_nccl_env.sh"
+# Exported after sourcing the gIB script, as gpu-recipes' A4 charts do (gcp-a4high.md §4,
+# AI-Hypercomputer/gpu-recipes src/helm-charts/a4/job/templates/workload-job.yaml;
+# audit/gcp.md finding 4): NCCL's bootstrap and socket fallback stay on the pod network
+# and the gVNIC (eth0, eth1), never on the RDMA NICs, and NCCL uses Google's A4 tuner
+# table. Inert on one node (NVLink); they matter once a replica spans nodes.
+NCCL_SOCKET_IFNAME = "eth0,eth1"
+NCCL_TUNER_CONFIG_PATH = f"{GIB_DIR}/configs/tuner_config_a4.txtpb"
 
 # A pod can start on a new node (autoscaled, repaired) before the installer has run there:
 # wait up to GIB_WAIT_STEPS x GIB_WAIT_SECONDS (5 minutes) for gIB, then fail loudly rather
@@ -119,6 +126,8 @@ def pod_wiring(plan: NetworkPlan) -> PodWiring:
         "done\n"
         f'if [ ! -f {NCCL_ENV_SCRIPT} ]; then echo "gIB is not installed on this node" >&2; exit 1; fi\n'
         f". {NCCL_ENV_SCRIPT}\n"
+        f"export NCCL_SOCKET_IFNAME={NCCL_SOCKET_IFNAME}\n"
+        f"export NCCL_TUNER_CONFIG_PATH={NCCL_TUNER_CONFIG_PATH}\n"
     )
     return PodWiring(
         annotations=pod_annotations(plan),

@@ -59,8 +59,14 @@ class EngineSettings:
 
     @property
     def gpus(self) -> int:
-        """GPUs of one replica's pod (one node until multi-node engines exist)."""
+        """GPUs of one replica (on ``topology.layout.nodes`` nodes)."""
         return self.topology.layout.gpus
+
+    @property
+    def gpus_per_pod(self) -> int:
+        """GPUs of one engine pod: the replica's, or one node's share of a replica that
+        spans nodes (config makes such a replica take whole nodes)."""
+        return self.topology.layout.gpus // self.topology.layout.nodes
 
     @property
     def serve_options(self) -> vllm_cli.ServeOptions:
@@ -75,11 +81,11 @@ class EngineSettings:
 
     @property
     def cpu(self) -> str:
-        return str(CPU_PER_GPU * self.gpus)
+        return str(CPU_PER_GPU * self.gpus_per_pod)
 
     @property
     def memory(self) -> str:
-        return f"{MEMORY_GIB_PER_GPU * self.gpus}Gi"
+        return f"{MEMORY_GIB_PER_GPU * self.gpus_per_pod}Gi"
 
     @classmethod
     def from_config(cls, config: StackConfig, from_bucket: bool) -> EngineSettings:

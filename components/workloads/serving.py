@@ -90,7 +90,7 @@ class Serving(pulumi.ComponentResource):
         outputs: dict[str, pulumi.Input[Any]] = {}
 
         model = config.serving.model_spec
-        engine = ENGINES.get(config.serving.engine)
+        engine = ENGINES.get(config.serving.engine_kind)
         loader = choose_loader(config.model_cache, self._store, engine.bucket_loader if engine else None)
         weights = plan_weights(model, loader, self._store, self._bucket, config.topology.layout.tensor)
         settings = EngineSettings.from_config(config, from_bucket=weights.from_bucket) if engine else None
@@ -264,7 +264,8 @@ class Serving(pulumi.ComponentResource):
                     k8s.helm.v3.ReleaseArgs(
                         chart=chart.name,
                         version=chart.version,
-                        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
+                        # An oci:// chart carries its registry in the name.
+                        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo) if chart.repo else None,
                         namespace=operator.namespace,
                         create_namespace=True,
                     ),

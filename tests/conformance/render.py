@@ -38,13 +38,16 @@ VARIANTS: Mapping[str, tuple[str, Mapping[str, Any]]] = {
     "a4high-throughput": ("a4high", {"llm-serving:serving": {"profile": "throughput"}}),
     "a4high-interactivity": ("a4high", {"llm-serving:serving": {"profile": "interactivity"}}),
     "a4high-decode-context-parallel": ("a4high", {"llm-serving:serving": {"decodeContextParallelSize": 8}}),
+    # The a4high-2node stack is DP + EP across its nodes; this is the other multi-node
+    # shape, TP 8 inside each node x PP 2 across (leader and worker command lines).
+    "a4high-2node-tp-pp": ("a4high-2node", {"llm-serving:serving": {"profile": "balanced"}}),
     "eks-ray-mirror": ("eks", {"llm-serving:modelCache": {"enabled": True}}),
     # Ray across nodes (issue 13): 2 x A4 High as TP 8 x PP 2 by default, and the seeds'
     # R1 FP8 on 2 x p5.48xlarge as TP 8 x PP 2.
     "a4high-ray-two-nodes": (
         "a4high",
         {
-            "llm-serving:platform": {"gpuPool": {"nodeCount": 2}},
+            "llm-serving:platform": {"gpuPool": {"nodeCount": 2, "compactPlacement": True}},
             "llm-serving:serving": {"engine": "rayservice", "nodesPerReplica": 2},
         },
     ),
@@ -59,6 +62,7 @@ VARIANTS: Mapping[str, tuple[str, Mapping[str, Any]]] = {
                 "pipelineParallelSize": 2,
                 "nodesPerReplica": 2,
                 "maxModelLen": 16384,
+                "allowTcpInterconnect": True,  # a p5 pool without its EFA section
             },
         },
     ),
@@ -81,7 +85,14 @@ VARIANTS: Mapping[str, tuple[str, Mapping[str, Any]]] = {
 
 # Shell variables in rendered scripts stand for run-time values; "1" parses as a number,
 # a name and a path alike.
-_PLACEHOLDERS = {"RUN_DIR": "/tmp/results/run", "VLLM_API_KEY": "test-key"}
+_PLACEHOLDERS = {
+    "RUN_DIR": "/tmp/results/run",
+    "VLLM_API_KEY": "test-key",
+    # A multi-node group's worker 1 (components/workloads/engines/vllm_lws.py).
+    "LEADER_IP": "10.0.0.2",
+    "NODE_RANK": "1",
+    "DP_START_RANK": "8",
+}
 _SHELL_OPERATORS = {";", "&&", "||", "|", "&", ">", ">>", "<", "(", ")"}
 SECRET_VALUE = "conformance-secret"
 
@@ -94,6 +105,7 @@ class Rendered:
     engine: str
     model: str
     served_name: str
+    nodes_per_replica: int = 1  # > 1: a LeaderWorkerSet, one `vllm serve` for the leader, one for workers
     vllm_serve: list[list[str]] = field(default_factory=list)
     vllm_bench: list[list[str]] = field(default_factory=list)
     vllm_env: list[str] = field(default_factory=list)  # VLLM_* set on vLLM 0.33 containers
@@ -157,7 +169,10 @@ def _env_value(entry: Mapping[str, Any]) -> str:
 
 def reduce(name: str, stack: str, changes: Mapping[str, Any], run: StackRun) -> Rendered:
     serving = run.program_globals["config"].serving
-    out = Rendered(name, stack, changes, str(serving.engine), str(serving.model), str(serving.served_name))
+    out = Rendered(
+        name, stack, changes, str(serving.engine), str(serving.model), str(serving.served_name),
+        int(serving.nodes_per_replica),
+    )  # fmt: skip
     for obj in run.kubernetes_objects():
         if obj["kind"] == "RayService":
             out.ray_serve_configs.append(yaml.safe_load(obj["spec"]["serveConfigV2"]))

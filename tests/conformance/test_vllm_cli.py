@@ -96,7 +96,8 @@ def test_rendered_command_lines_parse_and_validate(name: str) -> None:
     if run.engine != "vllm":
         assert not run.vllm_serve, "only the vllm engine runs `vllm serve`"
         return
-    assert len(run.vllm_serve) == 1
+    # One command line per engine pod template: the leader's and the workers' of a group.
+    assert len(run.vllm_serve) == (2 if run.nodes_per_replica > 1 else 1)
     for argv in [*run.vllm_serve, *run.vllm_bench]:
         result = report()["by_argv"][tuple(argv)]
         assert result["ok"], f"{name}: vLLM refused {argv}:\n{result['error']}"
@@ -107,13 +108,22 @@ def test_serve_values_are_the_intended_ones(name: str) -> None:
     run = rendered()[name]
     if run.engine != "vllm":
         return
-    values = report()["by_argv"][tuple(run.vllm_serve[0])]["values"]
+    # The API server's command line (a group's leader: the one without --headless).
+    leader = next(argv for argv in run.vllm_serve if "--headless" not in argv)
+    values = report()["by_argv"][tuple(leader)]["values"]
     model = MODELS[next(m for m in MODELS if m == values["model_tag"] or values["model_tag"].endswith(m))]
     assert values["served_model_name"] == [run.served_name]
     assert values["reasoning_parser"] == (model.reasoning_parser or "")
     # Tool calling exactly where the catalog gives the model a parser (issue #9 item 5).
     assert values["tool_call_parser"] == model.tool_call_parser
     assert values["enable_auto_tool_choice"] is (model.tool_call_parser is not None)
+    if run.nodes_per_replica > 1:
+        # The leader serves the API; the worker runs the same engine headless.
+        (worker_argv,) = [argv for argv in run.vllm_serve if "--headless" in argv]
+        worker = report()["by_argv"][tuple(worker_argv)]["values"]
+        assert (values["headless"], worker["headless"]) == (False, True)
+        for key in ("tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size", "nnodes"):
+            assert values[key] == worker[key], key
     if "runai" in name:
         assert values["load_format"] == "runai_streamer"
         assert isinstance(values["model_loader_extra_config"], dict)

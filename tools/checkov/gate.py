@@ -34,6 +34,8 @@ ALL_JOBS = {"llm-serving:benchmark": {"enabled": True}, "llm-serving:modelCache"
 VARIANTS: Mapping[str, tuple[str, Mapping[str, Any]]] = {
     "a4high": ("a4high", {}),
     "a4high-jobs": ("a4high", ALL_JOBS),
+    "a4high-2node": ("a4high-2node", {}),  # the LeaderWorkerSet engine (RDMA)
+    "eks-p5": ("eks-p5", {}),  # the LeaderWorkerSet engine (EFA)
     "eks": ("eks", {}),
     "eks-jobs": ("eks", ALL_JOBS),
     "eks-vllm-jobs": ("eks", {**ALL_JOBS, "llm-serving:serving": {"engine": "vllm"}}),

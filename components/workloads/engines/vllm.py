@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import shlex
+from collections.abc import Mapping
 
 import pulumi
 
@@ -112,6 +113,39 @@ def vllm_deployment(
 ) -> Manifest:
     """The engine Deployment. Probes allow the whole first load; ``Recreate`` because a
     rolling update would need a second set of GPUs (a whole second node on A4 High)."""
+    template = vllm_pod_template(
+        engine, gpu, weights, service_account, hf_token, capabilities, vllm_script(engine, weights, gpu.shell_prelude)
+    )
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(NAME, namespace, "engine"),
+        "spec": {
+            "replicas": engine.replicas,
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": selector(NAME)},
+            "template": template,
+        },
+    }
+
+
+def vllm_pod_template(
+    engine: EngineSettings,
+    gpu: GpuNodes,
+    weights: WeightsPlan,
+    service_account: str,
+    hf_token: bool,
+    capabilities: tuple[str, ...],
+    script: pulumi.Input[str],
+    *,
+    serves_api: bool = True,
+    extra_env: tuple[Manifest, ...] = (),
+    extra_resources: Mapping[str, str] | None = None,
+) -> Manifest:
+    """The pod of one engine process group: ``script`` on the GPUs of one node, with the
+    pool's host wiring. ``serves_api``: the pod answers HTTP on 8000 (port and probes);
+    a headless worker of a multi-node replica does not. ``extra_resources`` are requested
+    and limited next to the GPUs (a pool's RDMA/EFA devices)."""
     shm_volume, shm_mount = dev_shm(gpu.shm_gib)
     if gpu.scratch_host_path:
         scratch: Manifest = {
@@ -128,31 +162,41 @@ def vllm_deployment(
         env("VLLM_ENGINE_READY_TIMEOUT_S", str(engine.startup_seconds)),
         *weights.env,
         *(dict(e) for e in gpu.env),
+        *extra_env,
     ]
     if hf_token:
         environment.insert(1, hf_token_env())
+    resources = gpu_resources(gpu, engine.gpus_per_pod, engine.cpu, engine.memory)
+    for name, quantity in (extra_resources or {}).items():
+        resources["requests"][name] = resources["limits"][name] = quantity
     container: Manifest = {
         "name": NAME,
         "image": engine.image,
-        "command": ["/bin/bash", "-c", vllm_script(engine, weights, gpu.shell_prelude)],
-        "ports": [{"name": PORT_NAME, "containerPort": ENGINE_PORT}],
-        "env": dedupe_by_name(environment),
-        "resources": gpu_resources(gpu, engine.gpus, engine.cpu, engine.memory),
-        "volumeMounts": [
-            shm_mount,
-            {"name": "scratch", "mountPath": SCRATCH_MOUNT},
-            *weights.mounts,
-            *(dict(m) for m in gpu.volume_mounts),
-        ],
-        # /health answers only once the model is loaded (vllm-serving.md §1.4).
-        "startupProbe": http_probe(
-            "/health", ENGINE_PORT, PROBE_PERIOD_SECONDS, math.ceil(engine.startup_seconds / PROBE_PERIOD_SECONDS)
-        ),
-        "readinessProbe": http_probe("/health", ENGINE_PORT, PROBE_PERIOD_SECONDS, 3),
-        "livenessProbe": http_probe("/health", ENGINE_PORT, 30, 4, timeout=10),
-        # As the image's default root: it writes caches under its own tree and the scratch hostPath.
-        "securityContext": container_security(capabilities),
+        "command": ["/bin/bash", "-c", script],
     }
+    if serves_api:
+        container["ports"] = [{"name": PORT_NAME, "containerPort": ENGINE_PORT}]
+    container.update(
+        {
+            "env": dedupe_by_name(environment),
+            "resources": resources,
+            "volumeMounts": [
+                shm_mount,
+                {"name": "scratch", "mountPath": SCRATCH_MOUNT},
+                *weights.mounts,
+                *(dict(m) for m in gpu.volume_mounts),
+            ],
+        }
+    )
+    if serves_api:
+        # /health answers only once the model is loaded (vllm-serving.md §1.4).
+        container["startupProbe"] = http_probe(
+            "/health", ENGINE_PORT, PROBE_PERIOD_SECONDS, math.ceil(engine.startup_seconds / PROBE_PERIOD_SECONDS)
+        )
+        container["readinessProbe"] = http_probe("/health", ENGINE_PORT, PROBE_PERIOD_SECONDS, 3)
+        container["livenessProbe"] = http_probe("/health", ENGINE_PORT, 30, 4, timeout=10)
+    # As the image's default root: it writes caches under its own tree and the scratch hostPath.
+    container["securityContext"] = container_security(capabilities)
     pod_spec: Manifest = {
         "serviceAccountName": service_account,
         **hardened_pod(),
@@ -163,25 +207,15 @@ def vllm_deployment(
     }
     # The GPU check first: a bad node fails in seconds, before any wait for the cache.
     pod_spec["initContainers"] = [
-        gpu_check_container(engine.image, gpu, engine.gpus),
+        gpu_check_container(engine.image, gpu, engine.gpus_per_pod),
         *filter(None, [weights.wait_for_cache]),
     ]
     annotations = merge_annotations(
         {"kubectl.kubernetes.io/default-container": NAME}, gpu.pod_annotations, weights.pod_annotations
     )
     return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": metadata(NAME, namespace, "engine"),
-        "spec": {
-            "replicas": engine.replicas,
-            "strategy": {"type": "Recreate"},
-            "selector": {"matchLabels": selector(NAME)},
-            "template": {
-                "metadata": {"labels": metadata(NAME, None, "engine")["labels"], "annotations": annotations},
-                "spec": pod_spec,
-            },
-        },
+        "metadata": {"labels": metadata(NAME, None, "engine")["labels"], "annotations": annotations},
+        "spec": pod_spec,
     }
 
 
