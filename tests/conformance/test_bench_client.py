@@ -20,6 +20,8 @@ pytestmark = pytest.mark.conformance
 KEY = "conformance-key"
 # The rendered command with only the sizes, the target and the output folder replaced.
 SMALL = {"--num-prompts": "8", "--random-input-len": "16", "--random-output-len": "8", "--max-concurrency": "4"}
+# What the serving nodes cost per hour, as a user passes it (any positive figure will do).
+USD_PER_HOUR = 100.0
 
 
 def _bench_argv(base_url: str, tokenizer: Path, results: Path) -> list[str]:
@@ -63,7 +65,15 @@ def test_vllm_bench_serve_runs_and_bench_report_reads_its_result(tmp_path: Path)
     assert result["completed"] == 8 and result["max_concurrency"] == 4
     assert result["stack"] == "a4high"  # --metadata keys become top-level
     report = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "bench_report.py"), str(results), "--plot", str(ARTEFACTS / "bench.png")],
+        [
+            sys.executable,
+            str(ROOT / "tools" / "bench_report.py"),
+            str(results),
+            "--plot",
+            str(ARTEFACTS / "bench.png"),
+            "--usd-per-hour",
+            f"{USD_PER_HOUR:g}",
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -74,6 +84,14 @@ def test_vllm_bench_serve_runs_and_bench_report_reads_its_result(tmp_path: Path)
     assert "error:" not in report.stderr, report.stderr  # the file vLLM wrote is read as a result
     assert "Successful requests" in report.stdout and "8" in report.stdout, report.stdout
     assert (ARTEFACTS / "bench.png").exists()
+    # $ per million tokens from the throughput vLLM itself measured and wrote.
+    for label, throughput in (
+        ("$ per million output tokens:", result["output_throughput"]),
+        ("$ per million total tokens:", result["total_token_throughput"]),
+    ):
+        expected = USD_PER_HOUR / (throughput * 3600) * 1_000_000
+        (line,) = [line for line in report.stdout.splitlines() if line.startswith(label)]
+        assert line.split()[-1] == f"{expected:.2f}", (line, throughput)
 
 
 def test_chat_tool_streams_reasoning_then_answer() -> None:
