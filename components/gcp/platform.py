@@ -237,6 +237,12 @@ class GcpPlatform(pulumi.ComponentResource):
             # Managed collection is on (cluster.py): PodMonitoring and Rules reach it.
             monitoring=Monitoring(
                 kind="gmp",
+                # No GPU-health or node series declared, so no XID or node-not-ready rules:
+                # the managed packages offer kube-state-metrics for workloads only
+                # (enable_components: STORAGE, HPA, POD, DAEMONSET, DEPLOYMENT, STATEFULSET,
+                # JOBSET; pulumi-gcp ClusterMonitoringConfigArgs), no node conditions, and the
+                # managed DCGM set is not confirmed here to carry DCGM_FI_DEV_XID_ERRORS.
+                # Node auto-repair (gpu_pool.py, off for flex-start) acts on unhealthy GPU nodes.
                 namespace=GMP_NAMESPACE,
                 how_to_view=(
                     "Cloud Monitoring: the 'LLM serving' dashboard at "
