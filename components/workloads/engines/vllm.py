@@ -80,15 +80,18 @@ def vllm_args(engine: EngineSettings, weights: WeightsPlan) -> list[str]:
     return [*serve_args(engine.serve_options, weights.vllm_args), *engine.extra_args]
 
 
+def quoted_model_arg(weights: WeightsPlan) -> pulumi.Input[str]:
+    """The model argument as one shell word (a bucket URL is only known at deploy time)."""
+    model = weights.model_arg
+    return shlex.quote(model) if isinstance(model, str) else pulumi.Output.concat(model).apply(shlex.quote)
+
+
 def vllm_script(engine: EngineSettings, weights: WeightsPlan, prelude: str) -> pulumi.Input[str]:
     """The container's shell: the platform's prelude (NCCL environment on GKE), then
     ``exec vllm serve``. vLLM reads the API key from ``VLLM_API_KEY`` itself (0.33.0
     entrypoints/serve/middleware/register.py L32-33), so it is in neither the manifest nor
     the process list."""
-    model = weights.model_arg
-    quoted: pulumi.Input[str] = (
-        shlex.quote(model) if isinstance(model, str) else pulumi.Output.concat(model).apply(shlex.quote)
-    )
+    quoted = quoted_model_arg(weights)
     # The prelude runs before `set -e`: the platform's scripts (the gIB NCCL settings) are
     # sourced the way their authors run them, and fail the container themselves if needed.
     return concat(

@@ -67,7 +67,7 @@ from components.workloads.engines.base import (
     Operator,
     port_forward,
 )
-from components.workloads.engines.vllm import NAME, PORT_NAME, vllm_pod_template
+from components.workloads.engines.vllm import NAME, PORT_NAME, quoted_model_arg, vllm_pod_template
 from components.workloads.needs import MetricsEndpoint, Peer, ServedPort, WorkloadNeeds
 from components.workloads.weights import WeightsPlan
 
@@ -149,10 +149,7 @@ def node_script(engine: EngineSettings, weights: WeightsPlan, prelude: str, lead
         if engine.topology.layout.data > 1:
             # This node's first DP rank: the leader holds 0 .. local - 1.
             setup += f"DP_START_RANK=$(({WORKER_INDEX_ENV} * {local_ranks}))\n"
-    model = weights.model_arg
-    quoted: pulumi.Input[str] = (
-        shlex.quote(model) if isinstance(model, str) else pulumi.Output.concat(model).apply(shlex.quote)
-    )
+    quoted = quoted_model_arg(weights)
     return concat(
         f"{prelude.rstrip()}\n" if prelude else "",
         "set -e\n",
