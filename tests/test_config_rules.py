@@ -331,3 +331,8 @@ def test_benchmark_defaults_are_the_seed_recipes_workload() -> None:
     # shared/seeds: random dataset, 1000 input and 1000 output tokens
     benchmark = accepted("eks", {}).benchmark
     assert (benchmark.input_len, benchmark.output_len) == (1000, 1000)
+
+
+def test_served_name_defaults_to_the_model_name_in_lowercase() -> None:
+    serving = accepted("a4high", {"serving": {"servedModelName": None}}).serving
+    assert serving.served_name == "deepseek-r1"  # deepseek-ai/DeepSeek-R1

@@ -332,13 +332,11 @@ def _gke_capacity_problems(
 ) -> list[InitErrorDetails]:
     """GKE's pool has a fixed size (or, with flex-start, a maximum): a replica without a
     node stays Pending and `pulumi up` waits for it until its timeout."""
-    _, gpus_per_node, whole_node = pool_shape(platform, pool)
-    per_replica = topology(platform, serving).layout.nodes
-    if per_replica > 1 or whole_node or engine_gpus >= gpus_per_node:
-        per_replica = max(per_replica, -(-engine_gpus // gpus_per_node))
-        nodes = serving.replicas * per_replica
-    else:
-        nodes = -(-serving.replicas // (gpus_per_node // engine_gpus))
+    # Every GKE GPU pool here is of RDMA machines, whose pods take whole nodes
+    # (GcpGpuPoolConfig allows only those): a replica needs whole nodes of its own.
+    _, gpus_per_node, _ = pool_shape(platform, pool)
+    per_replica = max(topology(platform, serving).layout.nodes, -(-engine_gpus // gpus_per_node))
+    nodes = serving.replicas * per_replica
     gpu_pool = platform.gpu_pool
     problems = []
     if nodes > gpu_pool.node_count:
