@@ -55,4 +55,4 @@ serving = Serving("serving", ServingArgs(platform=platform, config=config, hf_to
 for key, value in {**platform.outputs, **serving.outputs}.items():
     pulumi.export(key, value)
 # List prices from components/catalog/prices.py or llm-serving:cost; a range where Karpenter may choose.
-pulumi.export("gpuCostPerHour", estimate(config).output())
+pulumi.export("gpu_cost_per_hour", estimate(config).output())

@@ -1,6 +1,6 @@
 """What the stack's GPU nodes and control plane cost per hour (pure: config and catalog in, figures out).
 
-The plan prints it and the stack exports it (``gpuCostPerHour``). Where Karpenter may pick
+The plan prints it and the stack exports it (``gpu_cost_per_hour``). Where Karpenter may pick
 among several instance types and capacity types, the estimate is the range from the
 cheapest to the dearest eligible choice. A node type with neither a catalog list price nor a
 price in ``llm-serving:cost.nodeHourlyUsd`` is named as unpriced rather than guessed.
@@ -93,10 +93,10 @@ class CostEstimate:
         return lines
 
     def output(self) -> dict[str, Any]:
-        """The ``gpuCostPerHour`` stack output."""
+        """The ``gpu_cost_per_hour`` stack output."""
         return {
-            "usdPerHourLow": self.low,
-            "usdPerHourHigh": self.high,
+            "usd_per_hour_low": self.low,
+            "usd_per_hour_high": self.high,
             "summary": self.summary(),
             "unpriced": sorted({f"{o.machine} {o.capacity}" for o in self.unpriced}),
         }

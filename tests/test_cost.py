@@ -105,8 +105,8 @@ def test_price_must_be_a_positive_plausible_number(price: object) -> None:
 
 
 def test_stack_exports_its_cost(eks: StackRun) -> None:
-    output = eks.outputs["gpuCostPerHour"]
-    assert output["usdPerHourLow"] is None and "g5.2xlarge on-demand" in output["unpriced"]
+    output = eks.outputs["gpu_cost_per_hour"]
+    assert output["usd_per_hour_low"] is None and "g5.2xlarge on-demand" in output["unpriced"]
 
 
 def test_no_engine_on_eks_costs_the_cluster_fee_only() -> None:

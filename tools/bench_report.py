@@ -385,7 +385,7 @@ def summary_table(results: Sequence[BenchResult], usd_per_hour: float | None = N
 # --------------------------------------------------------------------------------------
 # Cost: dollars per million tokens at each point, from the throughput and an hourly price
 # --------------------------------------------------------------------------------------
-# The price is what the serving nodes cost per hour (the stack output ``gpuCostPerHour``,
+# The price is what the serving nodes cost per hour (the stack output ``gpu_cost_per_hour``,
 # components/cost.py, or your own rate). A point's cost per million tokens is that price
 # divided by the tokens it produced per hour: what a million tokens cost when the endpoint
 # runs at that concurrency all the time.
@@ -662,7 +662,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=_price,
         metavar="USD",
         help="what the serving nodes cost per hour: adds $ per million output and total tokens to the tables and "
-        "the plot (e.g. the stack output: pulumi stack output gpuCostPerHour --json, usdPerHourHigh)",
+        "the plot (e.g. the stack output: pulumi stack output gpu_cost_per_hour --json, usd_per_hour_high)",
     )
     return parser.parse_args(argv)
 
