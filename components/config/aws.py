@@ -17,9 +17,9 @@ from components.config.base import (
     Strict,
     deployer_reachable,
     internet_ranges,
+    known_region,
     raise_problems,
     rule,
-    unlisted_region,
 )
 
 AWS_ACCOUNT_ID_LENGTH = 12
@@ -264,9 +264,7 @@ class AwsPlatformConfig(StoreSections):  # modelStore, registry: base.py
     @field_validator("region")
     @classmethod
     def _known_region(cls, region: str, info: ValidationInfo) -> str:
-        if region not in regions.AWS_REGIONS and not info.data.get("allow_unlisted_region"):
-            raise ValueError(unlisted_region(region, sorted(regions.AWS_REGIONS), "AWS"))
-        return region
+        return known_region(region, regions.AWS_REGIONS, "AWS", info)
 
     @field_validator("availability_zones")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from ipaddress import IPv4Network
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -20,6 +20,7 @@ from pydantic import (
     StrictInt,
     Tag,
     ValidationError,
+    ValidationInfo,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -121,11 +122,14 @@ def internet_ranges(cidrs: list[Any], allowed: bool, opt_in: str) -> list[InitEr
     ]
 
 
-def unlisted_region(region: str, known: list[str], cloud: str) -> str:
-    """The message for a region missing from components/catalog/regions.py."""
-    near = difflib.get_close_matches(region, known, n=1)
+def known_region(region: str, known: Collection[str], cloud: str, info: ValidationInfo) -> str:
+    """``region`` if components/catalog/regions.py lists it for ``cloud`` or the stack allows
+    unlisted regions (``allowUnlistedRegion``, validated before ``region``); else refused."""
+    if region in known or info.data.get("allow_unlisted_region"):
+        return region
+    near = difflib.get_close_matches(region, sorted(known), n=1)
     hint = f"did you mean '{near[0]}'? " if near else ""
-    return (
+    raise ValueError(
         f"not a region of {cloud} as of {regions.REGIONS_AS_OF}; {hint}for a region opened since, "
         "set platform.allowUnlistedRegion: true"
     )

@@ -19,8 +19,8 @@ from components.config.base import (
     Strict,
     deployer_reachable,
     internet_ranges,
+    known_region,
     raise_problems,
-    unlisted_region,
 )
 
 
@@ -245,9 +245,7 @@ class GcpPlatformConfig(StoreSections):  # modelStore, registry: base.py
     @field_validator("region")
     @classmethod
     def _known_region(cls, region: str, info: ValidationInfo) -> str:
-        if region not in regions.GCP_REGIONS and not info.data.get("allow_unlisted_region"):
-            raise ValueError(unlisted_region(region, sorted(regions.GCP_REGIONS), "Google Cloud"))
-        return region
+        return known_region(region, regions.GCP_REGIONS, "Google Cloud", info)
 
     @field_validator("min_master_version")
     @classmethod

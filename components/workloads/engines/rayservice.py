@@ -257,7 +257,6 @@ def rayservice(
     weights: WeightsPlan,
     service_account: str,
     hf_token: bool,
-    capabilities: tuple[str, ...] = (),
 ) -> Manifest:
     """The RayService: a CPU head (no Serve replicas on it: ``num-cpus``/``num-gpus`` 0) and
     ``nodesPerReplica`` GPU worker pods per replica."""
@@ -317,7 +316,7 @@ def rayservice(
             *weights.mounts,
             *(dict(m) for m in gpu.volume_mounts),
         ],
-        "securityContext": container_security(capabilities),
+        "securityContext": container_security(gpu.capabilities),
     }
     # Karpenter must not consolidate a node that holds a loaded model.
     annotations = merge_annotations(
@@ -387,7 +386,6 @@ class RayServiceEngine(Engine):
             ctx.weights,
             ctx.service_account,
             ctx.hf_token,
-            tuple(ctx.gpu.capabilities),
         )
         return [EngineObject(NAME, manifest, awaited=True)]
 

@@ -112,12 +112,11 @@ def vllm_deployment(
     weights: WeightsPlan,
     service_account: str,
     hf_token: bool,
-    capabilities: tuple[str, ...] = (),
 ) -> Manifest:
     """The engine Deployment. Probes allow the whole first load; ``Recreate`` because a
     rolling update would need a second set of GPUs (a whole second node on A4 High)."""
     template = vllm_pod_template(
-        engine, gpu, weights, service_account, hf_token, capabilities, vllm_script(engine, weights, gpu.shell_prelude)
+        engine, gpu, weights, service_account, hf_token, vllm_script(engine, weights, gpu.shell_prelude)
     )
     return {
         "apiVersion": "apps/v1",
@@ -138,7 +137,6 @@ def vllm_pod_template(
     weights: WeightsPlan,
     service_account: str,
     hf_token: bool,
-    capabilities: tuple[str, ...],
     script: pulumi.Input[str],
     *,
     serves_api: bool = True,
@@ -199,7 +197,7 @@ def vllm_pod_template(
         container["readinessProbe"] = http_probe("/health", ENGINE_PORT, PROBE_PERIOD_SECONDS, 3)
         container["livenessProbe"] = http_probe("/health", ENGINE_PORT, 30, 4, timeout=10)
     # As the image's default root: it writes caches under its own tree and the scratch hostPath.
-    container["securityContext"] = container_security(capabilities)
+    container["securityContext"] = container_security(gpu.capabilities)
     pod_spec: Manifest = {
         "serviceAccountName": service_account,
         **hardened_pod(),
@@ -242,7 +240,6 @@ class VllmEngine(Engine):
             ctx.weights,
             ctx.service_account,
             ctx.hf_token,
-            tuple(ctx.gpu.capabilities),
         )
         return [
             EngineObject(NAME, deployment, awaited=True),

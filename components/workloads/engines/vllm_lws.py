@@ -48,6 +48,7 @@ its group reloads).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 
@@ -67,8 +68,8 @@ from components.workloads.engines.base import (
     Operator,
     port_forward,
 )
-from components.workloads.engines.vllm import NAME, PORT_NAME, quoted_model_arg, vllm_pod_template
-from components.workloads.needs import MetricsEndpoint, Peer, ServedPort, WorkloadNeeds
+from components.workloads.engines.vllm import NAME, PORT_NAME, quoted_model_arg, vllm_needs, vllm_pod_template
+from components.workloads.needs import Peer, WorkloadNeeds
 from components.workloads.weights import WeightsPlan
 
 KIND = "vllm-lws"
@@ -102,16 +103,7 @@ def lws_needs(gpu: GpuNodes, clients: tuple[Peer, ...]) -> WorkloadNeeds:
     time besides the fixed 29501/29550, so the group's pods reach each other on any port
     (RDMA itself bypasses the pod network). The pool's capabilities (IPC_LOCK for
     GPUDirect RDMA and EFA) come from ``GpuNodes``."""
-    return WorkloadNeeds(
-        name=NAME,
-        selector=selector(NAME),
-        serves=(ServedPort(PORT_NAME, ENGINE_PORT, clients),),
-        internet_egress=True,
-        cloud_identity=True,
-        capabilities=tuple(gpu.capabilities),
-        metrics=MetricsEndpoint(PORT_NAME),
-        peer_any_port=True,
-    )
+    return dataclasses.replace(vllm_needs(gpu, clients), peer_any_port=True)
 
 
 def shell_word(arg: str) -> str:
@@ -171,7 +163,6 @@ def _pod_template(ctx: EngineContext, leader: bool) -> Manifest:
         ctx.weights,
         ctx.service_account,
         ctx.hf_token,
-        tuple(ctx.gpu.capabilities),
         node_script(ctx.settings, ctx.weights, ctx.gpu.shell_prelude, leader),
         serves_api=leader,
         extra_env=(pod_ip, host_ip) if leader else (host_ip,),
