@@ -152,6 +152,20 @@ class ModelStore:
             return {"CLOUDSDK_STORAGE_PARALLEL_COMPOSITE_UPLOAD_ENABLED": "False"}
         return {}
 
+    def read_command(self, url: str) -> str:
+        """Print a (small) object to stdout."""
+        if self.scheme == "gs":
+            return f"gcloud storage cat {url}"
+        return f"aws s3 cp --no-progress {url} -"
+
+    def download_command(self, url: str, local_dir: str) -> str:
+        """Make ``local_dir`` a copy of the prefix ``url``: files already there and unchanged
+        are skipped, files the prefix no longer has are deleted (gcloud storage rsync /
+        aws s3 sync reference pages)."""
+        if self.scheme == "gs":
+            return f"gcloud storage rsync --recursive --delete-unmatched-destination-objects {url} {local_dir}"
+        return f"aws s3 sync --no-progress --delete {url} {local_dir}"
+
     def write_command(self, local_file: str, url: str) -> str:
         """Upload one file."""
         if self.scheme == "gs":

@@ -46,8 +46,13 @@ API_KEY_FLAG = "--api-key"
 MASTER_PORT = 29501
 DP_RPC_PORT = 29550
 
-LOADERS_WITH_ARGS = ("huggingface", "runai-streamer")
+LOADERS_WITH_ARGS = ("huggingface", "runai-streamer", "gcsfuse")
 RUNAI_CONCURRENCY = 16  # the streamer's reader threads (vllm-serving.md §4.2 tuning example)
+# Through GCS FUSE: read each checkpoint file into the page cache before the workers load it
+# (0.33.0 config/load.py ``safetensors_load_strategy``: "prefetch ... useful on network or
+# high-latency storage"); the default mmap has every TP rank read the shards at random
+# through FUSE, and vLLM prefetches on its own only for NFS/Lustre (performance.md §3).
+FUSE_LOAD_STRATEGY = "prefetch"
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,8 @@ def loader_args(loader: str, download_dir: str, tensor_parallel: int) -> tuple[s
     """Flags a weights loader adds (components/workloads/weights.py picks the loader)."""
     if loader == "huggingface":
         return ("--download-dir", download_dir)
+    if loader == "gcsfuse":
+        return ("--safetensors-load-strategy", FUSE_LOAD_STRATEGY)
     if loader == "runai-streamer":
         extra: dict[str, object] = {"concurrency": RUNAI_CONCURRENCY}
         if tensor_parallel > 1:

@@ -89,10 +89,23 @@ def gcloud(argv: list[str]) -> None:
             die(f"ERROR: (gcloud.storage.objects.describe) The following URLs matched no objects: {argv[3]}")
         print(f"name: {argv[3]}")
         return
+    if argv[:2] == ["storage", "cat"]:
+        if failure:
+            die("ERROR: injected failure", failure["exit"])
+        if not local(argv[2]).is_file():
+            die(f"ERROR: (gcloud.storage.cat) The following URLs matched no objects: {argv[2]}")
+        sys.stdout.write(local(argv[2]).read_text())
+        return
     if argv[:2] == ["storage", "rsync"]:
-        opts, (source, dest) = options(argv[2:], {"--recursive": False, "-r": False, "--exclude": True, "-x": True})
+        flags = {"--recursive": False, "-r": False, "--exclude": True, "-x": True}
+        opts, (source, dest) = options(argv[2:], {**flags, "--delete-unmatched-destination-objects": False})
         patterns = [re.compile(p) for p in [*opts.get("--exclude", []), *opts.get("-x", [])]]
         copy_tree(local(source), local(dest), lambda rel: any(p.search(rel) for p in patterns), failure)
+        if "--delete-unmatched-destination-objects" in opts:
+            for path in sorted(p for p in local(dest).rglob("*") if p.is_file()):
+                if not (local(source) / path.relative_to(local(dest))).is_file():
+                    path.unlink()
+                    print(f"Removing {path}")
         return
     if argv[:2] == ["storage", "cp"]:
         opts, (source, dest) = options(argv[2:], {"--recursive": False, "-r": False})

@@ -399,6 +399,28 @@ def _values() -> list[Any]:
             "Ray's bucket mirror",
             "loader-with-ray",
         ),
+        # the node copy needs a GPU pool with local SSD (GKE A4 High), and vLLM (#14 item 2)
+        change(
+            e,
+            {"serving": {"engine": "vllm"}, "modelCache": {"enabled": True, "loader": "node-cache"}},
+            "llm-serving:modelCache.loader",
+            "not available on cloud 'aws'",
+            "node-cache-on-aws",
+        ),
+        change(
+            a,
+            {"serving": {"engine": "rayservice"}, "modelCache": {"enabled": True, "loader": "node-cache"}},
+            "llm-serving:modelCache.loader",
+            "Ray's bucket mirror",
+            "node-cache-with-ray",
+        ),
+        change(
+            a,
+            {"modelCache": {"enabled": True, "loader": "nodecache"}},
+            "llm-serving:modelCache.loader",
+            "node-cache",
+            "loader-misspelled",
+        ),
         # messages (#11.6)
         change(
             e,

@@ -83,7 +83,8 @@ def test_every_serving_object_passes_strict_validation(stack: str, variant: dict
 
 def test_vllm_flags_come_from_the_sized_config(a4: StackRun) -> None:
     argv = vllm_serve_argv(a4)
-    assert argv[:3] == ["vllm", "serve", f"/bucket/models/{R1.hf_id}"]  # model cache on: weights from the bucket
+    # model cache on, A4 High's local SSD: weights from the node's copy of the bucket
+    assert argv[:3] == ["vllm", "serve", "/scratch/models/deepseek-ai--DeepSeek-R1"]
     assert flag(argv, "--tensor-parallel-size") == "8"
     assert flag(argv, "--max-model-len") == "32768"
     assert flag(argv, "--gpu-memory-utilization") == "0.9"
@@ -184,8 +185,9 @@ def test_engine_waits_for_the_cache_marker(a4: StackRun) -> None:
     assert int(timeouts["create"].removesuffix("m")) * 60 >= cache_job_deadline_seconds(R1)
 
 
-def test_gcs_fuse_volume_reads_the_bucket_through_a_local_file_cache(a4: StackRun) -> None:
-    pod = a4.kubernetes_object("Deployment", "vllm")["spec"]["template"]
+def test_gcs_fuse_volume_reads_the_bucket_through_a_local_file_cache() -> None:
+    run = run_serving("a4high", {"modelCache": {"enabled": True, "loader": "gcsfuse"}})
+    pod = run.kubernetes_object("Deployment", "vllm")["spec"]["template"]
     weights = next(v for v in pod["spec"]["volumes"] if v["name"] == "weights")
     assert weights["csi"]["driver"] == "gcsfuse.csi.storage.gke.io"
     assert weights["csi"]["readOnly"] is True

@@ -30,6 +30,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 
 import pulumi  # noqa: E402
 
+from components.cold_start import format_cold_start  # noqa: E402
 from components.config import StackConfig  # noqa: E402
 from components.cost import estimate  # noqa: E402
 from components.sizing import format_report  # noqa: E402
@@ -213,6 +214,11 @@ def plan(stack: str, stack_file: Path, out: Path) -> int:
     if parsed.sizing:
         print(f"profile {parsed.topology.profile}: {parsed.topology.layout.describe()}")
     print(format_report(parsed.sizing) if parsed.sizing else "no engine (serving.engine: none)")
+    serving = run.program_globals["serving"]
+    cold_start = getattr(serving, "cold_start", None)
+    if cold_start is not None:
+        print("\n-- modelled cold start (components/cold_start.py; rates in components/catalog/cold_start.py) --")
+        print(format_cold_start(cold_start))
     print("\n-- GPU cost per hour (list prices; storage, load balancers and egress not included) --")
     print("\n".join(estimate(parsed).lines()))
     print(f"\n-- resources ({len(run.resources)}) --")

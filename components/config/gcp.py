@@ -331,5 +331,7 @@ class GcpPlatformConfig(StoreSections):  # modelStore, registry: base.py
 
     @property
     def loaders(self) -> frozenset[str]:
-        # GKE runs the GCS FUSE CSI driver; the Run:ai streamer reads gs:// too.
-        return frozenset({"gcsfuse", "runai-streamer"})
+        # GKE runs the GCS FUSE CSI driver; the Run:ai streamer reads gs:// too; a node copy
+        # needs the GPU machine's local SSD (the pool's scratch hostPath).
+        local = {"node-cache"} if self.gpu_pool.machine.local_ssds else set()
+        return frozenset({"gcsfuse", "runai-streamer", *local})

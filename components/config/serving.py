@@ -212,9 +212,11 @@ class ModelCacheConfig(Strict):
     """Copy the model from Hugging Face into the stack's bucket once; engines load from there."""
 
     enabled: bool = False
-    # auto: for vLLM, GCS FUSE with a local-SSD file cache on GKE and the Run:ai Model
-    # Streamer from s3:// on AWS; the rayservice engine always uses Ray's bucket mirror.
-    loader: Literal["auto", "runai-streamer", "gcsfuse"] = "auto"
+    # auto (components/workloads/weights.py choose_loader): for vLLM, node-cache where the
+    # GPU pool has local SSD (GKE A4 High: a copy on the node that later pods reuse), else
+    # GCS FUSE on GKE, and the Run:ai Model Streamer from s3:// on AWS; the rayservice
+    # engine always uses Ray's bucket mirror.
+    loader: Literal["auto", "runai-streamer", "gcsfuse", "node-cache"] = "auto"
 
 
 class BenchmarkConfig(Strict):

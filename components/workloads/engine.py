@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 from components import catalog, vllm_cli
+from components.cold_start import ColdStart
 from components.config import StackConfig
 from components.platform import Manifest
 from components.sizing import startup_budget_seconds
@@ -39,7 +40,7 @@ class EngineSettings:
     max_num_batched_tokens: int | None
     replicas: int
     extra_args: tuple[str, ...]
-    startup_seconds: int  # how long the first start may take (probe and await budget)
+    startup_seconds: int  # how long the engine container may take to answer (probe, ready timeout)
 
     @property
     def tensor_parallel(self) -> int:
@@ -88,8 +89,11 @@ class EngineSettings:
         return f"{MEMORY_GIB_PER_GPU * self.gpus_per_pod}Gi"
 
     @classmethod
-    def from_config(cls, config: StackConfig, from_bucket: bool) -> EngineSettings:
+    def from_config(cls, config: StackConfig, from_bucket: bool, cold_start: ColdStart | None = None) -> EngineSettings:
+        """``cold_start``: the modelled start of this stack's engine; the start-up budget is
+        derived from it (never below the model-free budget), else that budget alone."""
         serving = config.serving
+        budget = startup_budget_seconds(serving.model_spec, from_bucket=from_bucket)
         return cls(
             model=serving.model_spec,
             served_name=serving.served_name,
@@ -100,7 +104,7 @@ class EngineSettings:
             max_num_batched_tokens=serving.max_num_batched_tokens,
             replicas=serving.replicas,
             extra_args=tuple(serving.extra_args),
-            startup_seconds=startup_budget_seconds(serving.model_spec, from_bucket=from_bucket),
+            startup_seconds=max(budget, cold_start.engine_timeout_seconds) if cold_start else budget,
         )
 
 

@@ -24,6 +24,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import catalog
+from components.cold_start import ColdStart, ColdStartInputs, estimate
 from components.config import OpenWebuiConfig, StackConfig
 from components.kubernetes import apply, skip_await
 from components.platform import READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, Platform
@@ -48,7 +49,7 @@ from components.workloads.secrets import (
     generated_password,
     secret,
 )
-from components.workloads.weights import WeightsPlan, choose_loader, plan_weights, weights_key
+from components.workloads.weights import Loader, WeightsPlan, choose_loader, plan_weights, weights_key
 
 WEBUI_TIMEOUT = "20m"  # image pull, migrations and the first embedding-model download
 
@@ -91,9 +92,16 @@ class Serving(pulumi.ComponentResource):
 
         model = config.serving.model_spec
         engine = ENGINES.get(config.serving.engine_kind)
-        loader = choose_loader(config.model_cache, self._store, engine.bucket_loader if engine else None)
+        node_scratch = self._gpu.scratch_host_path is not None
+        loader = choose_loader(config.model_cache, self._store, engine.bucket_loader if engine else None, node_scratch)
         weights = plan_weights(model, loader, self._store, self._bucket, config.topology.layout.tensor)
-        settings = EngineSettings.from_config(config, from_bucket=weights.from_bucket) if engine else None
+        cold_start = self._cold_start(loader, node_scratch)
+        self.cold_start: ColdStart | None = cold_start if engine else None
+        settings = (
+            EngineSettings.from_config(config, from_bucket=weights.from_bucket, cold_start=cold_start)
+            if engine
+            else None
+        )
         ctx = self._engine_context(settings, weights) if settings else None
 
         # Default deny, then what each workload declares; every workload object waits for
@@ -112,7 +120,8 @@ class Serving(pulumi.ComponentResource):
         cache_job = self._model_cache(outputs) if config.model_cache.enabled else None
 
         if engine is not None and settings is not None and ctx is not None:
-            wait_seconds = settings.startup_seconds + IMAGE_PULL_SECONDS
+            # The image, the init containers that fill the node copy, then the engine.
+            wait_seconds = settings.startup_seconds + IMAGE_PULL_SECONDS + cold_start.fill_timeout_seconds
             if cache_job is not None:
                 wait_seconds += cache_job_deadline_seconds(model)
             endpoint, engine_resource = self._engine(engine, ctx, wait_seconds, outputs)
@@ -121,6 +130,7 @@ class Serving(pulumi.ComponentResource):
             outputs["openai_base_url"] = engine_url
             outputs["local_base_url"] = f"http://localhost:{endpoint.port}{endpoint.path}"
             outputs["model_weights"] = {"loader": weights.loader, "source": weights.model_arg}
+            outputs["cold_start"] = cold_start.summary()
             outputs["engine"] = self._engine_summary(engine, settings, wait_seconds)
             if config.serving.open_webui.enabled:
                 self._open_webui(engine_url, endpoint, outputs)
@@ -132,6 +142,27 @@ class Serving(pulumi.ComponentResource):
         self.register_outputs(outputs)
 
     # --- helpers --------------------------------------------------------------------------
+
+    def _cold_start(self, loader: Loader, node_scratch: bool) -> ColdStart:
+        """The modelled start of the engine (components/cold_start.py) from this stack.
+
+        Two inputs belong to other features and are wired from their config here:
+        ``image_streaming`` (the engine image through the stack's registry mirror with GKE
+        image streaming) and ``compile_cache`` (where the JIT/compile caches survive:
+        "node", or "node+bucket" when they are also restored from the bucket). Until those
+        keys exist the model assumes neither: a pulled image and JIT compiled on each start.
+        """
+        config = self._args.config
+        return estimate(
+            ColdStartInputs(
+                model=config.serving.model_spec,
+                loader=loader,
+                bucket_scheme=self._store.scheme if self._store else None,
+                node_scratch=node_scratch,
+                image_streaming=False,
+                compile_cache="none",
+            )
+        )
 
     def _opts(self, **kwargs: Any) -> pulumi.ResourceOptions:
         depends_on = [*self._policies, *kwargs.pop("depends_on", [])]

@@ -1,16 +1,25 @@
 """Where an engine loads its weights from, and what its pod needs for that.
 
-Three loaders (docs/reference/vllm-serving.md §4.2):
+The loaders (docs/reference/vllm-serving.md §4.2):
 
 * ``huggingface``: download from the Hub at start-up into node-local scratch. The
   fallback when the model cache is off; DeepSeek R1 (~688 GB) takes 30-50 minutes.
 * ``gcsfuse`` (GKE): the stack's bucket mounted read-only by the GCS FUSE CSI driver,
-  with parallel downloads into a file cache on the node's local SSD. First load runs at
-  multi-GB/s instead of the Hub's ~300 MB/s (R1: roughly 10-15 minutes), restarts read
-  the SSD cache.
+  with parallel downloads into a file cache on the node's local SSD, and vLLM's
+  ``--safetensors-load-strategy prefetch`` (0.33.0 ``config/load.py``: files read into the
+  page cache before the workers load them, instead of every rank's random mmap reads through
+  FUSE). A container restart reads the SSD cache; a new pod downloads again.
 * ``runai-streamer``: vLLM's Run:ai Model Streamer reads safetensors straight from
   ``s3://``/``gs://`` into GPU memory (measured 860 MiB/s for an 8B model on g6e,
   ~18 s; R1 ~13 minutes), no local copy at all.
+* ``node-cache``: a copy of the bucket's model on the node's local SSD (the pool's
+  scratch hostPath), filled by an init container with the cloud CLI's parallel download
+  (``gcloud storage rsync``), under a lock and with a completion marker, then loaded by vLLM
+  from NVMe. A pod re-created on the same node finds the copy and starts reading at once.
+  GCS FUSE cannot give that: its file cache is indexed in memory per mount (gcsfuse
+  ``internal/fs/fs.go`` createSingleMountFileCacheHandler builds a new LRU on every mount,
+  so files left by an earlier mount are downloaded again) and the CSI driver's cache is an
+  emptyDir of the pod.
 * ``ray-mirror``: Ray Serve LLM's own path for the ``rayservice`` engine: its
   ``model_source.bucket_uri`` (CloudMirrorConfig) copies the files from the bucket to
   the worker, then vLLM loads them locally (the 8B model's 16 GB in well under a
@@ -34,12 +43,23 @@ from components.platform import Manifest, ModelStore
 from components.vllm_cli import loader_args
 from components.workloads.common import concat, env, script_container, store_env
 
-Loader = Literal["huggingface", "gcsfuse", "runai-streamer", "ray-mirror"]
+Loader = Literal["huggingface", "gcsfuse", "runai-streamer", "ray-mirror", "node-cache"]
 
 MARKER = ".llm-serving-complete"  # written by the cache Job after the last file
 BUCKET_MOUNT = "/bucket"
 SCRATCH_MOUNT = "/scratch"  # node-local disk: downloads, compile caches
 HF_HOME = f"{SCRATCH_MOUNT}/hf"
+NODE_MODELS = f"{SCRATCH_MOUNT}/models"  # the node-cache loader's copies, one folder per model
+NODE_MARKER = ".llm-serving-node-copy"  # the bucket marker's content, written after the last file
+# gcloud storage parallelism for the node copy (storage/process_count, thread_count,
+# sliced_object_download_max_components; Cloud Storage "tune gcloud performance"): R1's 163
+# files of ~4.3 GB download 32 at a time, each in slices, to fill two 200 Gbps NICs.
+NODE_FILL_ENV = {
+    "CLOUDSDK_STORAGE_PROCESS_COUNT": "32",
+    "CLOUDSDK_STORAGE_THREAD_COUNT": "4",
+    "CLOUDSDK_STORAGE_SLICED_OBJECT_DOWNLOAD_MAX_COMPONENTS": "8",
+}
+NODE_FILL_REQUESTS = {"cpu": "32", "memory": "32Gi"}  # an init container: not added to the engine's
 
 # GCS FUSE options for a read-mostly model directory (gcp-a4high.md §5.2; GKE "Optimize
 # Cloud Storage FUSE CSI driver performance"): cache metadata and whole files without
@@ -60,16 +80,24 @@ def weights_key(model: ModelSpec) -> str:
     return f"models/{model.hf_id}"
 
 
-def choose_loader(cache: ModelCacheConfig, store: ModelStore | None, engine_loader: Loader | None = None) -> Loader:
+def choose_loader(
+    cache: ModelCacheConfig,
+    store: ModelStore | None,
+    engine_loader: Loader | None = None,
+    node_scratch: bool = False,
+) -> Loader:
     """``engine_loader``: an engine with its own way to read the bucket (Ray's mirror) always
-    uses it; otherwise ``auto`` is GCS FUSE where the cluster has the CSI driver (GKE),
-    else the streamer."""
+    uses it. Otherwise ``auto`` is the node copy where the GPU pool has local SSD scratch
+    (``node_scratch``: A4 High), since only it survives the pod; then GCS FUSE where the
+    cluster has the CSI driver (GKE); else the Run:ai streamer (EKS)."""
     if not cache.enabled or store is None:
         return "huggingface"
     if engine_loader is not None:
         return engine_loader
     if cache.loader != "auto":
         return cache.loader
+    if node_scratch:
+        return "node-cache"
     return "gcsfuse" if store.fuse_csi_driver else "runai-streamer"
 
 
@@ -83,6 +111,7 @@ class WeightsPlan:
     mounts: tuple[Manifest, ...] = ()
     pod_annotations: dict[str, str] = field(default_factory=dict)
     wait_for_cache: Manifest | None = None  # init container
+    fill_node_cache: Manifest | None = None  # init container, after wait_for_cache
 
     @property
     def from_bucket(self) -> bool:
@@ -104,6 +133,53 @@ def wait_for_cache_container(store: ModelStore, marker_url: pulumi.Input[str]) -
         script,
         env=[env("MARKER", marker_url), *store_env(store)],
         requests={"cpu": "50m", "memory": "256Mi"},
+    )
+
+
+def node_copy_dir(model: ModelSpec) -> str:
+    """The node-cache loader's folder for ``model`` under the engine's scratch mount."""
+    return f"{NODE_MODELS}/{model.hf_id.replace('/', '--')}"
+
+
+def fill_script(store: ModelStore, model: ModelSpec) -> str:
+    """Make the node's copy of the model current, under a lock; the copy is current when its
+    marker holds the bucket marker's content (which the cache Job writes once per copy, so a
+    re-cached model is fetched again: rsync then moves only what changed). Other models'
+    folders go first, so the local SSD holds one checkpoint."""
+    folder = node_copy_dir(model)
+    name = folder.rsplit("/", 1)[1]
+    lock = f"{NODE_MODELS}/.{name}.lock"
+    return f"""set -eu
+mkdir -p {NODE_MODELS}
+exec 9>{lock}
+echo "$(date -u +%H:%M:%S) waiting for the node copy's lock"
+flock 9
+want="$({store.read_command(f"$MODEL_URL/{MARKER}")})"
+if [ -f {folder}/{NODE_MARKER} ] && [ "$(cat {folder}/{NODE_MARKER})" = "$want" ]; then
+  echo "$(date -u +%H:%M:%S) node copy current: {folder} ($(du -sh {folder} | cut -f1))"; exit 0
+fi
+for other in {NODE_MODELS}/*; do
+  if [ -d "$other" ] && [ "$other" != {folder} ]; then echo "removing $other"; rm -rf "$other"; fi
+done
+rm -f {folder}/{NODE_MARKER}
+start=$(date +%s)
+echo "$(date -u +%H:%M:%S) copying $MODEL_URL to {folder}"
+{store.download_command("$MODEL_URL", folder)}
+printf '%s' "$want" > {folder}/{NODE_MARKER}
+echo "$(date -u +%H:%M:%S) node copy filled in $(( $(date +%s) - start )) s ($(du -sh {folder} | cut -f1))"
+"""
+
+
+def fill_node_cache_container(store: ModelStore, model: ModelSpec, model_url: pulumi.Input[str]) -> Manifest:
+    """The init container that fills the node copy; it shares the engine's scratch volume."""
+    return script_container(
+        "fill-node-cache",
+        store.cli_image,
+        fill_script(store, model),
+        env=[env("MODEL_URL", model_url), *store_env(store), *(env(k, v) for k, v in NODE_FILL_ENV.items())],
+        mounts=[{"name": "scratch", "mountPath": SCRATCH_MOUNT}],
+        requests=NODE_FILL_REQUESTS,
+        shell="/bin/bash",
     )
 
 
@@ -130,6 +206,14 @@ def plan_weights(
             env=tuple(store_env(store)),
             wait_for_cache=wait,
         )
+    if loader == "node-cache":
+        return WeightsPlan(
+            loader=loader,
+            model_arg=node_copy_dir(model),
+            vllm_args=loader_args(loader, f"{HF_HOME}/hub", tensor_parallel),
+            wait_for_cache=wait,
+            fill_node_cache=fill_node_cache_container(store, model, concat(f"{store.scheme}://", bucket, f"/{key}")),
+        )
     if loader == "gcsfuse":
         if not store.fuse_csi_driver:
             raise ValueError("the gcsfuse loader needs a platform with the GCS FUSE CSI driver")
@@ -147,6 +231,7 @@ def plan_weights(
         return WeightsPlan(
             loader=loader,
             model_arg=f"{BUCKET_MOUNT}/{key}",
+            vllm_args=loader_args(loader, f"{HF_HOME}/hub", tensor_parallel),
             volumes=(volume, *cache),
             mounts=({"name": "weights", "mountPath": BUCKET_MOUNT, "readOnly": True},),
             pod_annotations=dict(store.fuse_pod_annotations),

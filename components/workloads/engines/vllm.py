@@ -209,7 +209,7 @@ def vllm_pod_template(
     # The GPU check first: a bad node fails in seconds, before any wait for the cache.
     pod_spec["initContainers"] = [
         gpu_check_container(engine.image, gpu, engine.gpus_per_pod),
-        *filter(None, [weights.wait_for_cache]),
+        *filter(None, [weights.wait_for_cache, weights.fill_node_cache]),
     ]
     annotations = merge_annotations(
         {"kubectl.kubernetes.io/default-container": NAME}, gpu.pod_annotations, weights.pod_annotations

@@ -1,0 +1,225 @@
+"""Weights loaders (components/workloads/weights.py): the flags each cloud and engine gets,
+the node copy's init container, volumes and environment, its script against stub CLIs, and
+the timeouts derived from the cold-start model."""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components import catalog
+from components.cold_start import ColdStartInputs, estimate
+from components.sizing import cache_job_deadline_seconds
+from components.workloads.engine import IMAGE_PULL_SECONDS
+from components.workloads.weights import MARKER, NODE_MARKER
+from fake_platforms import GKE_A4, run_serving
+from scripts_harness import Sandbox
+from tools.offline import StackRun
+
+R1 = catalog.MODELS["deepseek-ai/DeepSeek-R1"]
+R1_URL = f"gs://test-bucket/models/{R1.hf_id}"
+NODE_COPY = "/scratch/models/deepseek-ai--DeepSeek-R1"
+
+
+def pod_spec(run: StackRun) -> dict[str, Any]:
+    spec: dict[str, Any] = run.kubernetes_object("Deployment", "vllm")["spec"]["template"]["spec"]
+    return spec
+
+
+def named(items: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    return next(i for i in items if i["name"] == name)
+
+
+def serve_argv(run: StackRun) -> list[str]:
+    script = named(pod_spec(run)["containers"], "vllm")["command"][2]
+    return shlex.split(next(line for line in script.splitlines() if line.startswith("exec ")))[1:]
+
+
+def env_of(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+@pytest.fixture(scope="module")
+def a4() -> StackRun:
+    return run_serving("a4high")
+
+
+# --- which loader, which flags ---------------------------------------------------------------
+
+CACHE = {"enabled": True}
+RUNAI_GS = {"concurrency": 16, "distributed": True}
+
+
+@pytest.mark.parametrize(
+    ("stack", "changes", "loader", "model_arg", "flags"),
+    [
+        # GKE A4 High: local SSD, so `auto` keeps a copy on the node; vLLM reads it with its defaults.
+        ("a4high", {}, "node-cache", NODE_COPY, []),
+        (
+            "a4high",
+            {"modelCache": {**CACHE, "loader": "gcsfuse"}},
+            "gcsfuse",
+            f"/bucket/models/{R1.hf_id}",
+            ["--safetensors-load-strategy", "prefetch"],
+        ),
+        (
+            "a4high",
+            {"modelCache": {**CACHE, "loader": "runai-streamer"}},
+            "runai-streamer",
+            R1_URL,
+            ["--load-format", "runai_streamer", "--model-loader-extra-config", json.dumps(RUNAI_GS)],
+        ),
+        ("a4high", {"modelCache": {"enabled": False}}, "huggingface", R1.hf_id, ["--download-dir", "/scratch/hf/hub"]),
+        # EKS: no local-SSD hostPath and no FUSE driver: the streamer from s3://.
+        (
+            "eks",
+            {"serving": {"engine": "vllm"}, "modelCache": CACHE},
+            "runai-streamer",
+            "s3://test-bucket/models/deepseek-ai/DeepSeek-R1-Distill-Llama-8B",
+            ["--load-format", "runai_streamer", "--model-loader-extra-config", json.dumps({"concurrency": 16})],
+        ),
+    ],
+)
+def test_loader_and_flags_per_cloud(
+    stack: str, changes: dict[str, Any], loader: str, model_arg: str, flags: list[str]
+) -> None:
+    run = run_serving(stack, changes)
+    argv = serve_argv(run)
+    assert run.outputs["model_weights"]["loader"] == loader
+    assert run.outputs["cold_start"]["loader"] == loader
+    assert argv[2] == model_arg
+    loader_flags = ("--load-format", "--model-loader-extra-config", "--safetensors-load-strategy", "--download-dir")
+    rendered = [w for i, w in enumerate(argv) if w in loader_flags or (i and argv[i - 1] in loader_flags)]
+    assert rendered == flags
+
+
+def test_ray_engine_loads_through_its_mirror() -> None:
+    run = run_serving("eks", {"modelCache": CACHE})
+    assert run.outputs["model_weights"]["loader"] == "ray-mirror"
+    assert run.outputs["cold_start"]["loader"] == "ray-mirror"
+
+
+# --- the node copy ---------------------------------------------------------------------------
+
+
+def test_node_copy_is_filled_by_an_init_container_after_the_cache_marker(a4: StackRun) -> None:
+    spec = pod_spec(a4)
+    names = [c["name"] for c in spec["initContainers"]]
+    assert names[-2:] == ["wait-for-model-cache", "fill-node-cache"]
+    fill = named(spec["initContainers"], "fill-node-cache")
+    assert fill["image"] == catalog.GCLOUD_CLI_IMAGE.ref
+    assert fill["volumeMounts"] == [{"name": "scratch", "mountPath": "/scratch"}]
+    environment = env_of(fill)
+    assert environment["MODEL_URL"] == R1_URL
+    assert environment["CLOUDSDK_STORAGE_PROCESS_COUNT"] == "32"
+    assert environment["CLOUDSDK_STORAGE_THREAD_COUNT"] == "4"
+    assert environment["CLOUDSDK_STORAGE_SLICED_OBJECT_DOWNLOAD_MAX_COMPONENTS"] == "8"
+    assert fill["resources"]["requests"] == {"cpu": "32", "memory": "32Gi"}
+    # The copy lives on the node's local SSD, so the next pod there finds it.
+    scratch = named(spec["volumes"], "scratch")
+    assert scratch["hostPath"]["path"] == f"{GKE_A4.scratch_host_path}/llm-serving"
+    # No FUSE mount and no sidecar for this loader.
+    assert not any("csi" in v for v in spec["volumes"])
+    annotations = a4.kubernetes_object("Deployment", "vllm")["spec"]["template"]["metadata"]["annotations"]
+    assert "gke-gcsfuse/volumes" not in annotations
+
+
+def fill_pod(run: StackRun) -> dict[str, Any]:
+    spec = pod_spec(run)
+    return {
+        "volumes": [named(spec["volumes"], "scratch")],
+        "containers": [named(spec["initContainers"], "fill-node-cache")],
+    }
+
+
+def test_node_copy_script_fills_once_and_reuses_it(a4: StackRun, tmp_path: Path) -> None:
+    box = Sandbox(tmp_path)
+    prefix = f"models/{R1.hf_id}"
+    box.put_object("test-bucket", f"{prefix}/config.json", "{}")
+    box.put_object("test-bucket", f"{prefix}/model-00001-of-00002.safetensors", "w1")
+    box.put_object("test-bucket", f"{prefix}/model-00002-of-00002.safetensors", "w2")
+    box.put_object("test-bucket", f"{prefix}/{MARKER}", '{"copy": 1}')
+    node = box.host_path(f"{GKE_A4.scratch_host_path}/llm-serving")
+    (node / "models" / "other--model").mkdir(parents=True)  # an earlier model on this node
+    copy = node / "models" / "deepseek-ai--DeepSeek-R1"
+
+    first = box.run_pod(fill_pod(a4))
+    assert first.ok, first.logs
+    assert (copy / "model-00002-of-00002.safetensors").read_text() == "w2"
+    assert (copy / NODE_MARKER).read_text() == '{"copy": 1}'
+    assert not (node / "models" / "other--model").exists()  # one checkpoint per node
+    assert len(box.calls("gcloud")) == 2  # the marker, then the copy
+
+    second = box.run_pod(fill_pod(a4))  # a pod re-created on the same node
+    assert second.ok and "node copy current" in second.logs
+    assert [c.argv[:2] for c in box.calls("gcloud")[2:]] == [["storage", "cat"]]  # no download
+
+    # The model re-cached into the bucket (a new marker): the copy is brought up to date.
+    box.put_object("test-bucket", f"{prefix}/model-00002-of-00002.safetensors", "w2-new")
+    box.put_object("test-bucket", f"{prefix}/{MARKER}", '{"copy": 2}')
+    third = box.run_pod(fill_pod(a4))
+    assert third.ok, third.logs
+    assert (copy / "model-00002-of-00002.safetensors").read_text() == "w2-new"
+    assert (copy / NODE_MARKER).read_text() == '{"copy": 2}'
+
+
+def test_interrupted_fill_leaves_no_marker_and_resumes(a4: StackRun, tmp_path: Path) -> None:
+    box = Sandbox(tmp_path)
+    prefix = f"models/{R1.hf_id}"
+    for i in range(3):
+        box.put_object("test-bucket", f"{prefix}/model-{i}.safetensors", f"w{i}")
+    box.put_object("test-bucket", f"{prefix}/{MARKER}", "m")
+    box.fail("gcloud", "rsync", after_files=1)
+    broken = box.run_pod(fill_pod(a4))
+    assert not broken.ok
+    copy = box.host_path(f"{GKE_A4.scratch_host_path}/llm-serving") / "models" / "deepseek-ai--DeepSeek-R1"
+    assert not (copy / NODE_MARKER).exists()  # a half copy is never taken for a whole one
+    box.clear_faults()
+    again = box.run_pod(fill_pod(a4))
+    assert again.ok, again.logs
+    assert (copy / NODE_MARKER).read_text() == "m"
+    assert {p.name for p in copy.iterdir()} == {
+        "model-0.safetensors",
+        "model-1.safetensors",
+        "model-2.safetensors",
+        MARKER,
+        NODE_MARKER,
+    }
+
+
+def test_fill_script_takes_the_lock_before_reading_or_writing(a4: StackRun) -> None:
+    script = named(pod_spec(a4)["initContainers"], "fill-node-cache")["command"][2]
+    lock, copy = script.index("flock 9"), script.index("gcloud storage rsync")
+    assert "exec 9>/scratch/models/.deepseek-ai--DeepSeek-R1.lock" in script
+    assert lock < script.index("gcloud storage cat") < copy
+    assert f"--delete-unmatched-destination-objects $MODEL_URL {NODE_COPY}" in script
+    assert script.index(f"> {NODE_COPY}/{NODE_MARKER}") > copy  # the marker last
+
+
+# --- timeouts from the cold-start model --------------------------------------------------------
+
+
+def test_engine_timeouts_derive_from_the_model(a4: StackRun) -> None:
+    cold = estimate(ColdStartInputs(model=R1, loader="node-cache", bucket_scheme="gs", node_scratch=True))
+    vllm = named(pod_spec(a4)["containers"], "vllm")
+    assert int(env_of(vllm)["VLLM_ENGINE_READY_TIMEOUT_S"]) == cold.engine_timeout_seconds == 42 * 60
+    probe = vllm["startupProbe"]
+    assert probe["periodSeconds"] * probe["failureThreshold"] == cold.engine_timeout_seconds
+    # Pulumi waits for: the image, the node copy's fill (init container), the engine, and
+    # the cache Job before them.
+    wait = cold.engine_timeout_seconds + IMAGE_PULL_SECONDS + cold.fill_timeout_seconds + cache_job_deadline_seconds(R1)
+    timeouts = a4.one("kubernetes:apps/v1:Deployment", "vllm").custom_timeouts
+    assert timeouts == {"create": f"{math.ceil(wait / 60)}m", "update": f"{math.ceil(wait / 60)}m"}
+    assert a4.outputs["cold_start"] == {
+        "loader": "node-cache",
+        "image_streaming": False,
+        "compile_cache": "none",
+        "modeled_minutes": {"first-ever": 19.5, "fresh-node": 19.5, "warm-node": 16.1, "pod-restart": 16.1},
+        "engine_timeout_minutes": 42,
+        "safety_factor": 2.0,
+    }
