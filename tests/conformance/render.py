@@ -31,6 +31,8 @@ VARIANTS: Mapping[str, tuple[str, Mapping[str, Any]]] = {
         {"llm-serving:modelCache": {"enabled": True, "loader": "gcsfuse"}, **_BENCH},
     ),
     "a4high-runai-streamer": ("a4high", {"llm-serving:modelCache": {"enabled": True, "loader": "runai-streamer"}}),
+    # The node copy on local SSD (a4high's `auto`), named so a change of default keeps it covered.
+    "a4high-node-cache": ("a4high", {"llm-serving:modelCache": {"enabled": True, "loader": "node-cache"}}),
     "a4high-r1-0528-tools": (
         "a4high",
         {"llm-serving:serving": {"model": "deepseek-ai/DeepSeek-R1-0528", "servedModelName": "deepseek-r1-0528"}},

@@ -127,6 +127,13 @@ def test_serve_values_are_the_intended_ones(name: str) -> None:
     if "runai" in name:
         assert values["load_format"] == "runai_streamer"
         assert isinstance(values["model_loader_extra_config"], dict)
+    # Each loader's own flags (components/vllm_cli.py loader_args, issue #14 item 1).
+    if "gcsfuse" in name:
+        assert values["safetensors_load_strategy"] == "prefetch"
+        assert values["model_tag"].startswith("/bucket/models/")
+    if "node-cache" in name:
+        assert values["model_tag"].startswith("/scratch/models/")
+        assert values["load_format"] == "auto" and values["safetensors_load_strategy"] is None
 
 
 def test_rendered_benchmark_variants_have_bench_commands() -> None:
