@@ -5,11 +5,12 @@ them in order and collects the stack outputs. It never imports a cloud SDK.
 
 Waiting for the engine. pulumi-kubernetes waits for a Deployment to become available,
 by default for 10 minutes, far less than a 671B model needs. Engine Deployments get
-custom create/update timeouts sized from the start-up budget (download or bucket load,
-plus engine initialisation, plus image pull, plus the model cache Job's deadline when
-the engine waits for it), so `pulumi up` reports either a serving engine or a real
-failure, and shows its progress meanwhile. ``serving.waitForReady: false`` opts out
-(skip-await): `pulumi up` returns once the objects exist. Jobs are never awaited (the
+custom create/update timeouts from the cold-start model (components/cold_start.py: the
+engine's load and initialisation as a limit, plus the image pull, the node copy's fill
+and the model cache Job's deadline when the engine waits for it), so `pulumi up`
+reports either a serving engine or a real failure, and shows its progress meanwhile.
+``serving.waitForReady: false`` opts out (skip-await): `pulumi up` returns once the
+objects exist. Jobs are never awaited (the
 engine waits for the cache marker itself; follow them with the ``*_logs`` outputs).
 """
 

@@ -25,6 +25,13 @@ The loaders (docs/reference/vllm-serving.md §4.2):
   the worker, then vLLM loads them locally (the 8B model's 16 GB in well under a
   minute at S3 speeds, instead of minutes from the Hub).
 
+Not built: per-rank pre-sharded checkpoints (``--load-format sharded_state`` or
+``runai_streamer_sharded``). They must be written by a process that holds the GPUs with
+the exact TP/PP/EP layout (vLLM's ``save_sharded_state`` example, not ``vllm serve``), are
+valid for that layout and vLLM release only, and would double the first start with a
+688 GB upload; with the node copy the load is already about a minute from NVMe and the
+page cache, so the JIT, not the weights, dominates a start (components/cold_start.py).
+
 The model cache Job (``model_cache.py``) writes a marker object after the last file;
 an engine that loads from the bucket waits for it in an init container, so it never
 starts on a half-copied model.
