@@ -84,7 +84,7 @@ def test_every_serving_object_passes_strict_validation(stack: str, variant: dict
 def test_vllm_flags_come_from_the_sized_config(a4: StackRun) -> None:
     argv = vllm_serve_argv(a4)
     # model cache on, A4 High's local SSD: weights from the node's copy of the bucket
-    assert argv[:3] == ["vllm", "serve", "/scratch/models/deepseek-ai--DeepSeek-R1"]
+    assert argv[:3] == ["vllm", "serve", f"/scratch/models/{R1.hf_id}"]
     assert flag(argv, "--tensor-parallel-size") == "8"
     assert flag(argv, "--max-model-len") == "32768"
     assert flag(argv, "--gpu-memory-utilization") == "0.9"

@@ -23,7 +23,7 @@ from tools.offline import StackRun
 
 R1 = catalog.MODELS["deepseek-ai/DeepSeek-R1"]
 R1_URL = f"gs://test-bucket/models/{R1.hf_id}"
-NODE_COPY = "/scratch/models/deepseek-ai--DeepSeek-R1"
+NODE_COPY = f"/scratch/models/{R1.hf_id}"
 
 
 def pod_spec(run: StackRun) -> dict[str, Any]:
@@ -145,14 +145,17 @@ def test_node_copy_script_fills_once_and_reuses_it(a4: StackRun, tmp_path: Path)
     box.put_object("test-bucket", f"{prefix}/model-00002-of-00002.safetensors", "w2")
     box.put_object("test-bucket", f"{prefix}/{MARKER}", '{"copy": 1}')
     node = box.host_path(f"{GKE_A4.scratch_host_path}/llm-serving")
-    (node / "models" / "other--model").mkdir(parents=True)  # an earlier model on this node
-    copy = node / "models" / "deepseek-ai--DeepSeek-R1"
+    (node / "models" / "other" / "model").mkdir(parents=True)  # an earlier model on this node
+    (node / "models" / "deepseek-ai" / "DeepSeek-V3").mkdir(parents=True)
+    copy = node / "models" / R1.hf_id
 
     first = box.run_pod(fill_pod(a4))
     assert first.ok, first.logs
     assert (copy / "model-00002-of-00002.safetensors").read_text() == "w2"
     assert (copy / NODE_MARKER).read_text() == '{"copy": 1}'
-    assert not (node / "models" / "other--model").exists()  # one checkpoint per node
+    # One checkpoint per node: other models' folders (and emptied org folders) are gone.
+    assert not (node / "models" / "other").exists()
+    assert not (node / "models" / "deepseek-ai" / "DeepSeek-V3").exists()
     assert len(box.calls("gcloud")) == 2  # the marker, then the copy
 
     second = box.run_pod(fill_pod(a4))  # a pod re-created on the same node
@@ -177,7 +180,7 @@ def test_interrupted_fill_leaves_no_marker_and_resumes(a4: StackRun, tmp_path: P
     box.fail("gcloud", "rsync", after_files=1)
     broken = box.run_pod(fill_pod(a4))
     assert not broken.ok
-    copy = box.host_path(f"{GKE_A4.scratch_host_path}/llm-serving") / "models" / "deepseek-ai--DeepSeek-R1"
+    copy = box.host_path(f"{GKE_A4.scratch_host_path}/llm-serving") / "models" / R1.hf_id
     assert not (copy / NODE_MARKER).exists()  # a half copy is never taken for a whole one
     box.clear_faults()
     again = box.run_pod(fill_pod(a4))

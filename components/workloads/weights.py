@@ -144,8 +144,9 @@ def wait_for_cache_container(store: ModelStore, marker_url: pulumi.Input[str]) -
 
 
 def node_copy_dir(model: ModelSpec) -> str:
-    """The node-cache loader's folder for ``model`` under the engine's scratch mount."""
-    return f"{NODE_MODELS}/{model.hf_id.replace('/', '--')}"
+    """The node-cache loader's folder for ``model`` under the engine's scratch mount: the
+    bucket's layout (``models/<org>/<name>``), so the path ends in the model's id."""
+    return f"{NODE_MODELS}/{model.hf_id}"
 
 
 def fill_script(store: ModelStore, model: ModelSpec) -> str:
@@ -154,8 +155,7 @@ def fill_script(store: ModelStore, model: ModelSpec) -> str:
     re-cached model is fetched again: rsync then moves only what changed). Other models'
     folders go first, so the local SSD holds one checkpoint."""
     folder = node_copy_dir(model)
-    name = folder.rsplit("/", 1)[1]
-    lock = f"{NODE_MODELS}/.{name}.lock"
+    lock = f"{NODE_MODELS}/.{model.hf_id.replace('/', '--')}.lock"
     return f"""set -eu
 mkdir -p {NODE_MODELS}
 exec 9>{lock}
@@ -165,9 +165,11 @@ want="$({store.read_command(f"$MODEL_URL/{MARKER}")})"
 if [ -f {folder}/{NODE_MARKER} ] && [ "$(cat {folder}/{NODE_MARKER})" = "$want" ]; then
   echo "$(date -u +%H:%M:%S) node copy current: {folder} ($(du -sh {folder} | cut -f1))"; exit 0
 fi
-for other in {NODE_MODELS}/*; do
+for other in {NODE_MODELS}/*/*; do
   if [ -d "$other" ] && [ "$other" != {folder} ]; then echo "removing $other"; rm -rf "$other"; fi
 done
+find {NODE_MODELS} -mindepth 1 -maxdepth 1 -type d -empty -delete
+mkdir -p {folder}
 rm -f {folder}/{NODE_MARKER}
 start=$(date +%s)
 echo "$(date -u +%H:%M:%S) copying $MODEL_URL to {folder}"
