@@ -4,6 +4,7 @@ the timeouts derived from the cold-start model."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shlex
@@ -14,10 +15,11 @@ import pytest
 
 from components import catalog
 from components.cold_start import ColdStartInputs, estimate
+from components.config import ConfigError
 from components.sizing import cache_job_deadline_seconds
 from components.workloads.engine import IMAGE_PULL_SECONDS
 from components.workloads.weights import MARKER, NODE_MARKER
-from fake_platforms import GKE_A4, run_serving
+from fake_platforms import GKE_A4, run_serving, stack_config
 from scripts_harness import Sandbox
 from tools.offline import StackRun
 
@@ -226,3 +228,15 @@ def test_engine_timeouts_derive_from_the_model(a4: StackRun) -> None:
         "engine_timeout_minutes": 42,
         "safety_factor": 2.0,
     }
+
+
+def test_node_cache_needs_a_gpu_machine_with_local_ssd(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every GKE RDMA machine in the catalog has local SSD today; one without would have no
+    hostPath scratch to keep a copy in, and config says so before any resource."""
+    machine = catalog.MACHINES["a4-highgpu-8g"]
+    without_ssd = {**catalog.MACHINES, "a4-highgpu-8g": dataclasses.replace(machine, local_ssds=0)}
+    monkeypatch.setattr(catalog, "MACHINES", without_ssd)
+    with pytest.raises(ConfigError) as err:
+        stack_config("a4high", {"modelCache": {"enabled": True, "loader": "node-cache"}})
+    assert "llm-serving:modelCache.loader = 'node-cache': not available on cloud 'gcp'" in str(err.value)
+    assert "allowed: auto, gcsfuse, runai-streamer" in str(err.value)
