@@ -52,6 +52,10 @@ RUNAI_CONCURRENCY = 16  # the streamer's reader threads (vllm-serving.md §4.2 t
 # (0.33.0 config/load.py ``safetensors_load_strategy``: "prefetch ... useful on network or
 # high-latency storage"); the default mmap has every TP rank read the shards at random
 # through FUSE, and vLLM prefetches on its own only for NFS/Lustre (performance.md §3).
+# vLLM warns of OOM when the checkpoint exceeds 90 % of the host's available RAM
+# (model_loader/weight_utils.py safetensors_weights_iterator); the audit expects an A4 High's
+# host RAM to hold R1's 641 GiB (performance.md §3, not verified on A4), the engine container
+# has no memory limit (common.gpu_resources), and page cache is reclaimable in any case.
 FUSE_LOAD_STRATEGY = "prefetch"
 
 
