@@ -34,6 +34,7 @@ if isinstance(config.platform, GcpPlatformConfig):
             namespace=config.serving.namespace,
             stack=stack,
             alertmanager_config=alertmanager_config,
+            store_keys=secrets.store_keys,
         ),
     ).platform
 else:
@@ -47,6 +48,7 @@ else:
             stack=stack,
             monitoring=config.monitoring.enabled,
             alertmanager_config=alertmanager_config,
+            store_keys=secrets.store_keys,
         ),
     ).platform
 
