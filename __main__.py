@@ -34,6 +34,7 @@ if isinstance(config.platform, GcpPlatformConfig):
             namespace=config.serving.namespace,
             stack=stack,
             alertmanager_config=alertmanager_config,
+            node_alerts=config.monitoring.enabled and config.monitoring.alerts.enabled,
         ),
     ).platform
 else:

@@ -13,6 +13,8 @@ profiles); this package re-exports every name, so code reads ``catalog.GPUS``.
 """
 
 from components.catalog.aws import (
+    DCGM_COUNTERS,
+    DCGM_COUNTERS_SOURCE,
     DCGM_EXPORTER_CHART,
     EFA_DEVICE_PLUGIN_CHART,
     EFA_ENV,
@@ -107,6 +109,8 @@ __all__ = [
     "BUCKET_UPLOAD_BYTES_PER_S",
     "CUDA_12_8",
     "CUDA_13_0",
+    "DCGM_COUNTERS",
+    "DCGM_COUNTERS_SOURCE",
     "DCGM_EXPORTER_CHART",
     "EFA_DEVICE_PLUGIN_CHART",
     "EFA_ENV",

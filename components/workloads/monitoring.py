@@ -141,7 +141,20 @@ def engine_alerts(
                 "A GPU had uncorrectable (double-bit) ECC errors.",
             )
         )
-    if "kube_node_status_condition" in monitoring.available_series:
+    if "DCGM_FI_DEV_ROW_REMAP_FAILURE" in monitoring.available_series:
+        # Since Ampere a GPU retires a failing memory row by remapping it to a spare; this
+        # gauge says a remapping failed (DCGM field DCGM_FI_DEV_ROW_REMAP_FAILURE, in the
+        # exporter's default list), so the memory error stays: the GPU needs service.
+        rules.append(
+            AlertRule(
+                "GpuRowRemapFailure",
+                "max by (Hostname, gpu) (DCGM_FI_DEV_ROW_REMAP_FAILURE) > 0",
+                "0m",
+                "critical",
+                "A GPU could not remap a failing memory row: drain the node and have the GPU replaced.",
+            )
+        )
+    if {"kube_node_status_condition", "kube_node_status_capacity"} <= monitoring.available_series:
         rules.append(
             AlertRule(
                 "GpuNodeNotReady",
