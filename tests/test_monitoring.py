@@ -226,6 +226,7 @@ def test_gke_alerts_on_nodes_not_ready_from_gkes_node_metric(a4high: StackRun) -
     assert "namespace" not in rules["metadata"]  # cluster-scoped: the only kind that reads system metrics
     (rule,) = rules_of([{**rules, "kind": "Rules"}])
     assert rule["alert"] == "NodeNotReady" and rule["for"] == node_alerts.NOT_READY_FOR
+    assert "NodeNotReady" in a4high.outputs["monitoring"]["alerts"]
     expr = promql_parser.parse(rule["expr"])
     assert set(selectors(expr)) == {"kubernetes_io:node_status_condition"}
     platform = parse(raw("a4high")).platform

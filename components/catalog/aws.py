@@ -152,7 +152,8 @@ DCGM_COUNTERS: tuple[tuple[str, str, str], ...] = (
 )
 DCGM_COUNTERS_SOURCE = (
     f"{_DCGM_TAG} deployment/templates/metrics-configmap.yaml, deployment/values.yaml `customMetrics` "
-    "(complete list, not additive), etc/default-counters.csv (ECC lines commented out)"
+    "(complete list, not additive), etc/default-counters.csv (ECC lines commented out); every field is a name "
+    "in NVIDIA/go-dcgm @ec245c09 pkg/dcgm/const_fields.go, the go-dcgm the exporter's go.mod pins"
 )
 # Prometheus keeps this much history on a volume of this size (our choice: two weeks of an
 # engine's series at a 30 s interval fit with ample room).

@@ -32,6 +32,7 @@ NODE_STATUS_METRIC = "kubernetes_io:node_status_condition"
 # upgraded is NotReady for about a minute. Five minutes separates a fault from those.
 NOT_READY_FOR = "5m"
 RULE_INTERVAL = "1m"
+NODE_NOT_READY = "NodeNotReady"
 
 
 def node_not_ready_expr(project: str, cluster: str) -> str:
@@ -42,7 +43,7 @@ def node_not_ready_expr(project: str, cluster: str) -> str:
 def node_alerts_object(name: str, project: str, cluster: str) -> Manifest:
     """A GlobalRules object (cluster-scoped) alerting on any node of this cluster not Ready."""
     rule = {
-        "alert": "NodeNotReady",
+        "alert": NODE_NOT_READY,
         "expr": node_not_ready_expr(project, cluster),
         "for": NOT_READY_FOR,
         "labels": {"severity": "critical"},

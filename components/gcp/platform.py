@@ -34,7 +34,7 @@ from components.gcp.gpu_pool import GpuNodePool, GpuNodePoolArgs, gpu_nodes
 from components.gcp.identity import NodeIdentity, NodeIdentityArgs
 from components.gcp.namespace import WorkloadNamespace, WorkloadNamespaceArgs
 from components.gcp.network import Networks, NetworksArgs, plan_networks
-from components.gcp.node_alerts import node_alerts_object
+from components.gcp.node_alerts import NODE_NOT_READY, node_alerts_object
 from components.gcp.pod_network import GMP_NAMESPACE, cluster_network
 from components.gcp.rdma import RdmaNetworking, RdmaNetworkingArgs, pod_wiring
 from components.gcp.registry import ContainerRegistry, ContainerRegistryArgs, registry_name
@@ -259,6 +259,7 @@ class GcpPlatform(pulumi.ComponentResource):
                     "any query in Metrics Explorer's PromQL tab"
                 ),
                 publish_dashboard=publisher(config.project, on_google),
+                platform_alerts=[NODE_NOT_READY] if args.node_alerts else [],
             ),
         )
         self.register_outputs(dict(outputs))
