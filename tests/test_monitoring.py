@@ -194,7 +194,7 @@ def _dcgm_fields(csv: str) -> dict[str, str]:
     for line in csv.splitlines():
         if line.strip() and not line.startswith("#"):
             field, kind, help_text = (part.strip() for part in line.split(",", 2))
-            assert field.startswith("DCGM_FI_") and kind in ("gauge", "counter") and help_text, line
+            assert field.startswith(("DCGM_FI_", "DCGM_EXP_")) and kind in ("gauge", "counter") and help_text, line
             fields[field] = kind
     return fields
 
@@ -205,7 +205,7 @@ def test_eks_dcgm_exporter_watches_xid_ecc_and_row_remapping(eks: StackRun) -> N
     (dcgm,) = [r for r in eks.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "dcgm-exporter"]
     fields = _dcgm_fields(dcgm.inputs["values"]["customMetrics"])
     assert fields["DCGM_FI_DEV_XID_ERRORS"] == "gauge" and fields["DCGM_FI_DEV_ROW_REMAP_FAILURE"] == "gauge"
-    assert fields["DCGM_FI_DEV_ECC_DBE_VOL_TOTAL"] == "counter"
+    assert fields["DCGM_FI_DEV_ECC_DBE_VOL_TOTAL"] == "counter" and "DCGM_EXP_XID_ERRORS_COUNT" in fields
     assert set(fields) >= DCGM_SERIES
     assert {s for s in aws_monitoring.AVAILABLE_SERIES if s.startswith("DCGM_")} == set(fields)
 
@@ -214,6 +214,8 @@ def test_eks_alerts_cover_gpu_faults_and_query_only_series_the_cluster_has(eks: 
     (rule_object,) = [o for o in eks.kubernetes_objects() if o["kind"] == "PrometheusRule"]
     rules = {r["alert"]: r for r in rules_of([rule_object])}
     assert {"GpuXidError", "GpuUncorrectableEcc", "GpuRowRemapFailure", "GpuNodeNotReady"} <= set(rules)
+    # The windowed count, which names the XID and resolves, not the last-XID gauge, which never does.
+    assert "DCGM_EXP_XID_ERRORS_COUNT" in rules["GpuXidError"]["expr"] and "xid" in rules["GpuXidError"]["expr"]
     for rule in rules.values():
         names = set(selectors(promql_parser.parse(rule["expr"])))
         engine = VLLM_SERIES | {ray_name(n) for n in VLLM_SERIES}  # the eks stack serves through Ray

@@ -141,6 +141,8 @@ DCGM_COUNTERS: tuple[tuple[str, str, str], ...] = (
     ("DCGM_FI_DEV_PCIE_REPLAY_COUNTER", "counter", "PCIe retries."),
     ("DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL", "counter", "NVLink bandwidth counters, all lanes."),
     ("DCGM_FI_DEV_XID_ERRORS", "gauge", "Value of the last XID error."),
+    # Not a DCGM field: the exporter counts each XID over its window (commented out in its list).
+    ("DCGM_EXP_XID_ERRORS_COUNT", "counter", "XIDs reported during the last window, by XID."),
     ("DCGM_FI_DEV_ECC_SBE_VOL_TOTAL", "counter", "Single-bit (corrected) ECC errors since the driver loaded."),
     ("DCGM_FI_DEV_ECC_DBE_VOL_TOTAL", "counter", "Double-bit (uncorrectable) ECC errors since the driver loaded."),
     ("DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", "counter", "Rows remapped for uncorrectable errors."),
@@ -152,8 +154,9 @@ DCGM_COUNTERS: tuple[tuple[str, str, str], ...] = (
 )
 DCGM_COUNTERS_SOURCE = (
     f"{_DCGM_TAG} deployment/templates/metrics-configmap.yaml, deployment/values.yaml `customMetrics` "
-    "(complete list, not additive), etc/default-counters.csv (ECC lines commented out); every field is a name "
-    "in NVIDIA/go-dcgm @ec245c09 pkg/dcgm/const_fields.go, the go-dcgm the exporter's go.mod pins"
+    "(complete list, not additive), etc/default-counters.csv (ECC and DCGM_EXP_XID_ERRORS_COUNT lines commented "
+    "out); every DCGM_FI_ field is a name in NVIDIA/go-dcgm @ec245c09 pkg/dcgm/const_fields.go, the go-dcgm "
+    "the exporter's go.mod pins"
 )
 # Prometheus keeps this much history on a volume of this size (our choice: two weeks of an
 # engine's series at a 30 s interval fit with ample room).

@@ -121,7 +121,22 @@ def engine_alerts(
             f"Time to first token p95 above {alerts.ttft_p95_seconds:g} s.",
         ),
     ]
-    if "DCGM_FI_DEV_XID_ERRORS" in monitoring.available_series:
+    if "DCGM_EXP_XID_ERRORS_COUNT" in monitoring.available_series:
+        # dcgm-exporter's own count of each XID seen in its last window (5 min by default),
+        # labelled `xid`: the alert names the code and resolves when the XIDs stop
+        # (NVIDIA/dcgm-exporter 4.5.3-4.8.2 internal/pkg/collector/xid_collector.go;
+        # pkg/cmd/app.go --xid-count-window-size). The last-XID gauge below never returns to 0.
+        rules.append(
+            AlertRule(
+                "GpuXidError",
+                "max by (Hostname, gpu, xid) (DCGM_EXP_XID_ERRORS_COUNT) > 0",
+                "0m",
+                "critical",
+                "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reported XID {{ $labels.xid }}; look the code up "
+                "in NVIDIA's XID catalog and drain the node if it is a hardware fault or repeats.",
+            )
+        )
+    elif "DCGM_FI_DEV_XID_ERRORS" in monitoring.available_series:
         rules.append(
             AlertRule(
                 "GpuXidError",
