@@ -353,6 +353,8 @@ class Monitoring:
     publish_dashboard: Callable[[str, str, Sequence[DashboardPanel]], pulumi.Resource] | None = None
     # What scrape objects and rules must wait for (the operator's CRDs, when the platform installs them).
     ready: Sequence[pulumi.Resource] = ()
+    # Alerts the platform defines itself (GKE: nodes not Ready), listed in the stack output.
+    platform_alerts: Sequence[str] = ()
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from components.gcp.gpu_pool import GpuNodePool, GpuNodePoolArgs, gpu_nodes
 from components.gcp.identity import NodeIdentity, NodeIdentityArgs
 from components.gcp.namespace import WorkloadNamespace, WorkloadNamespaceArgs
 from components.gcp.network import Networks, NetworksArgs, plan_networks
+from components.gcp.node_alerts import NODE_NOT_READY, node_alerts_object
 from components.gcp.pod_network import GMP_NAMESPACE, cluster_network
 from components.gcp.rdma import RdmaNetworking, RdmaNetworkingArgs, pod_wiring
 from components.gcp.registry import ContainerRegistry, ContainerRegistryArgs, registry_name
@@ -100,6 +101,8 @@ class GcpPlatformArgs:
     alertmanager_config: pulumi.Output[str] | None = None
     # An S3-compatible model store's key pairs (StackSecrets.store_keys).
     store_keys: Mapping[str, KeyPair] = field(default_factory=dict)
+    # Alert when a node is not Ready (node_alerts.py): monitoring and its alerts are on.
+    node_alerts: bool = False
 
 
 class GcpPlatform(pulumi.ComponentResource):
@@ -176,6 +179,9 @@ class GcpPlatform(pulumi.ComponentResource):
         on_kubernetes = pulumi.ResourceOptions(parent=self, providers=[kubernetes])
         if args.alertmanager_config is not None:
             apply(f"{name}-alertmanager", managed_alertmanager_secret(args.alertmanager_config), on_kubernetes)
+        if args.node_alerts:
+            rules = node_alerts_object("llm-serving-nodes", config.project, config.cluster_name)
+            apply(f"{name}-node-alerts", rules, on_kubernetes)
         workloads = WorkloadNamespace(
             f"{name}-workloads",
             WorkloadNamespaceArgs(args.namespace, SERVICE_ACCOUNTS),
@@ -257,12 +263,15 @@ class GcpPlatform(pulumi.ComponentResource):
             # Managed collection is on (cluster.py): PodMonitoring and Rules reach it.
             monitoring=Monitoring(
                 kind="gmp",
-                # No GPU-health or node series declared, so no XID or node-not-ready rules:
-                # the managed packages offer kube-state-metrics for workloads only
+                # No GPU-health or node series declared, so the serving layer adds no XID,
+                # ECC or node rules: GKE's kube-state package has no node conditions
                 # (enable_components: STORAGE, HPA, POD, DAEMONSET, DEPLOYMENT, STATEFULSET,
-                # JOBSET; pulumi-gcp ClusterMonitoringConfigArgs), no node conditions, and the
-                # managed DCGM set is not confirmed here to carry DCGM_FI_DEV_XID_ERRORS.
-                # Node auto-repair (gpu_pool.py, off for flex-start) acts on unhealthy GPU nodes.
+                # JOBSET; pulumi-gcp ClusterMonitoringConfigArgs), and the managed DCGM set is
+                # fixed (other fields need a self-managed exporter: GKE "Collect and view DCGM
+                # metrics") with no XID or ECC field confirmed from Google's docs. Nodes not
+                # Ready are alerted above from GKE's own node metric (node_alerts.py); GKE's
+                # GPU health check watches XID 48 and node auto-repair (gpu_pool.py, off for
+                # flex-start) replaces the node ("About GPUs in GKE").
                 namespace=GMP_NAMESPACE,
                 how_to_view=(
                     "Cloud Monitoring: the 'LLM serving' dashboard at "
@@ -270,6 +279,7 @@ class GcpPlatform(pulumi.ComponentResource):
                     "any query in Metrics Explorer's PromQL tab"
                 ),
                 publish_dashboard=publisher(config.project, on_google),
+                platform_alerts=[NODE_NOT_READY] if args.node_alerts else [],
             ),
         )
         self.register_outputs(dict(outputs))
