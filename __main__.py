@@ -34,6 +34,8 @@ if isinstance(config.platform, GcpPlatformConfig):
             namespace=config.serving.namespace,
             stack=stack,
             alertmanager_config=alertmanager_config,
+            store_keys=secrets.store_keys,
+            node_alerts=config.monitoring.enabled and config.monitoring.alerts.enabled,
         ),
     ).platform
 else:
@@ -47,6 +49,7 @@ else:
             stack=stack,
             monitoring=config.monitoring.enabled,
             alertmanager_config=alertmanager_config,
+            store_keys=secrets.store_keys,
         ),
     ).platform
 

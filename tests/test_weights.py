@@ -15,10 +15,11 @@ import pytest
 
 from components import catalog
 from components.cold_start import ColdStartInputs, estimate
-from components.config import ConfigError
+from components.config import ConfigError, ModelCacheConfig, S3CompatibleStore, VolumeStore
 from components.sizing import cache_job_deadline_seconds
+from components.stores import s3_compatible_store, volume_store
 from components.workloads.engine import IMAGE_PULL_SECONDS
-from components.workloads.weights import MARKER, NODE_MARKER
+from components.workloads.weights import MARKER, NODE_MARKER, choose_loader
 from fake_platforms import GKE_A4, run_serving, stack_config
 from scripts_harness import Sandbox
 from tools.offline import StackRun
@@ -240,3 +241,20 @@ def test_node_cache_needs_a_gpu_machine_with_local_ssd(monkeypatch: pytest.Monke
         stack_config("a4high", {"modelCache": {"enabled": True, "loader": "node-cache"}})
     assert "llm-serving:modelCache.loader = 'node-cache': not available on cloud 'gcp'" in str(err.value)
     assert "allowed: auto, gcsfuse, runai-streamer" in str(err.value)
+
+
+def test_auto_keeps_a_node_copy_of_the_clouds_own_bucket_only() -> None:
+    """An S3-compatible endpoint or a ReadWriteMany volume is not copied to the node by
+    `auto`, even where the GPU pool has local SSD: the streamer reads them as before."""
+    cache = ModelCacheConfig.model_validate({"enabled": True})
+    s3 = s3_compatible_store(
+        S3CompatibleStore.model_validate(
+            {"kind": "s3Compatible", "endpoint": "https://minio:9000", "bucket": "models"}
+        ),
+        [""],
+    )
+    volume = volume_store(VolumeStore.model_validate({"kind": "volume", "claimName": "shared"}), "llm")
+    assert choose_loader(cache, s3, node_scratch=True) == "runai-streamer"
+    assert choose_loader(cache, volume, node_scratch=True) == "runai-streamer"
+    run = run_serving("a4high", {"modelCache": CACHE})
+    assert run.outputs["model_weights"]["loader"] == "node-cache"  # the stack's GCS bucket

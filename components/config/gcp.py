@@ -331,7 +331,10 @@ class GcpPlatformConfig(StoreSections):  # modelStore, registry: base.py
 
     @property
     def loaders(self) -> frozenset[str]:
-        # GKE runs the GCS FUSE CSI driver; the Run:ai streamer reads gs:// too; a node copy
-        # needs the GPU machine's local SSD (the pool's scratch hostPath).
+        # GKE runs the GCS FUSE CSI driver (for the stack's GCS bucket only); the Run:ai
+        # streamer reads gs://, s3:// endpoints and mounted volumes; a node copy needs the
+        # stack's bucket and the GPU machine's local SSD (the pool's scratch hostPath).
+        if not self.bucket_store:
+            return frozenset({"runai-streamer"})
         local = {"node-cache"} if self.gpu_pool.machine.local_ssds else set()
         return frozenset({"gcsfuse", "runai-streamer", *local})

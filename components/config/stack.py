@@ -9,7 +9,7 @@ from typing import Annotated, cast
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import InitErrorDetails
 
-from components import catalog
+from components import catalog, system_nodes
 from components.config.aws import AwsPlatformConfig
 from components.config.base import Strict, raise_problems, rule
 from components.config.cost import CostConfig
@@ -430,14 +430,14 @@ class StackConfig(Strict):
     @classmethod
     def _cache_needs_bucket(cls, cache: ModelCacheConfig, info: ValidationInfo) -> ModelCacheConfig:
         platform = info.data.get("platform")
-        if cache.enabled and platform is not None and platform.bucket_store is None:
+        if cache.enabled and platform is not None and not platform.has_store:
             raise_problems(
                 "modelCache",
                 [
                     rule(
                         ("enabled",),
                         True,
-                        "the model cache needs a bucket (platform.modelStore.kind is 'none')",
+                        "the model cache needs a model store (platform.modelStore.kind is 'none')",
                     )
                 ],
             )
@@ -453,7 +453,9 @@ class StackConfig(Strict):
         if not cache.enabled or cache.loader == "auto" or platform is None:
             return cache
         if cache.loader not in platform.loaders:
-            message = f"not available on cloud '{platform.cloud}'; allowed: auto, {', '.join(sorted(platform.loaders))}"
+            store = "" if platform.bucket_store else f" with modelStore kind '{platform.model_store.kind}'"
+            allowed = ", ".join(sorted(platform.loaders))
+            message = f"not available on cloud '{platform.cloud}'{store}; allowed: auto, {allowed}"
         elif serving is not None and serving.engine == "rayservice":
             message = "the rayservice engine loads through Ray's bucket mirror; leave loader 'auto'"
         else:
@@ -466,7 +468,7 @@ class StackConfig(Strict):
     def _backups_need_bucket(cls, serving: ServingConfig, info: ValidationInfo) -> ServingConfig:
         platform = info.data.get("platform")
         ui = serving.open_webui
-        if ui.enabled and ui.backup.enabled and platform is not None and platform.bucket_store is None:
+        if ui.enabled and ui.backup.enabled and platform is not None and not platform.has_store:
             raise_problems(
                 "serving",
                 [
@@ -502,6 +504,27 @@ class StackConfig(Strict):
                 if problem:
                     key = ("platform", "gpuPool", "driverVersion")
                     raise_problems("platform", [rule(key, platform.gpu_pool.driver_version, problem)])
+        return self
+
+    @model_validator(mode="after")
+    def _system_nodes_hold_what_runs_there(self) -> StackConfig:
+        # EKS only: GKE's system pool runs Google's managed collectors, not a stack of ours.
+        platform, serving = self.platform, self.serving
+        if not isinstance(platform, AwsPlatformConfig):
+            return self
+        group = platform.system_node_group
+        smallest = system_nodes.smallest_shape(group.instance_types)
+        if smallest is None:  # no shape the catalog knows: nothing to compute with
+            return self
+        load = system_nodes.system_load(
+            open_webui=serving.open_webui.enabled,
+            kuberay=serving.engine == "rayservice",
+            monitoring=self.monitoring.enabled,
+        )
+        problem = system_nodes.fit_problem(load, *smallest, group.size)
+        if problem:
+            key = ("platform", "systemNodeGroup", "instanceTypes")
+            raise_problems("platform", [rule(key, group.instance_types, problem)])
         return self
 
     @field_validator("cost")

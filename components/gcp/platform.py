@@ -20,7 +20,8 @@ for the new cluster.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_gcp as gcp
@@ -34,6 +35,7 @@ from components.gcp.gpu_pool import GpuNodePool, GpuNodePoolArgs, gpu_nodes
 from components.gcp.identity import NodeIdentity, NodeIdentityArgs
 from components.gcp.namespace import WorkloadNamespace, WorkloadNamespaceArgs
 from components.gcp.network import Networks, NetworksArgs, plan_networks
+from components.gcp.node_alerts import NODE_NOT_READY, node_alerts_object
 from components.gcp.pod_network import GMP_NAMESPACE, cluster_network
 from components.gcp.rdma import RdmaNetworking, RdmaNetworkingArgs, pod_wiring
 from components.gcp.registry import ContainerRegistry, ContainerRegistryArgs, registry_name
@@ -51,6 +53,7 @@ from components.platform import (
     Platform,
     retaining_storage_class,
 )
+from components.stores import ExternalModelStore, ExternalModelStoreArgs, KeyPair, is_external
 
 # CSI driver of the GKE Cloud Storage FUSE add-on (gcp-a4high.md §5.1;
 # https://cloud.google.com/kubernetes-engine/docs/how-to/persistent-volumes/cloud-storage-fuse-csi-driver).
@@ -96,6 +99,10 @@ class GcpPlatformArgs:
     stack: str
     # Alertmanager's configuration (components/notifications.py), a secret; None: no notifications.
     alertmanager_config: pulumi.Output[str] | None = None
+    # An S3-compatible model store's key pairs (StackSecrets.store_keys).
+    store_keys: Mapping[str, KeyPair] = field(default_factory=dict)
+    # Alert when a node is not Ready (node_alerts.py): monitoring and its alerts are on.
+    node_alerts: bool = False
 
 
 class GcpPlatform(pulumi.ComponentResource):
@@ -172,6 +179,9 @@ class GcpPlatform(pulumi.ComponentResource):
         on_kubernetes = pulumi.ResourceOptions(parent=self, providers=[kubernetes])
         if args.alertmanager_config is not None:
             apply(f"{name}-alertmanager", managed_alertmanager_secret(args.alertmanager_config), on_kubernetes)
+        if args.node_alerts:
+            rules = node_alerts_object("llm-serving-nodes", config.project, config.cluster_name)
+            apply(f"{name}-node-alerts", rules, on_kubernetes)
         workloads = WorkloadNamespace(
             f"{name}-workloads",
             WorkloadNamespaceArgs(args.namespace, SERVICE_ACCOUNTS),
@@ -185,6 +195,17 @@ class GcpPlatform(pulumi.ComponentResource):
             pulumi.ResourceOptions.merge(on_kubernetes, pulumi.ResourceOptions(depends_on=[networks, gpu_pool])),
         )
 
+        external = (
+            ExternalModelStore(
+                f"{name}-store",
+                ExternalModelStoreArgs(
+                    config.model_store, args.namespace, kubernetes, args.store_keys, [workloads.namespace]
+                ),
+                pulumi.ResourceOptions(parent=self),
+            )
+            if is_external(config.model_store)
+            else None
+        )
         model_store = (
             ModelStore(
                 scheme="gs",
@@ -197,9 +218,11 @@ class GcpPlatform(pulumi.ComponentResource):
                 fuse_cache_volume=GCS_FUSE_CACHE_VOLUME,
             )
             if bucket
+            else external.model_store
+            if external
             else None
         )
-        outputs: dict[str, pulumi.Input[str]] = {
+        outputs: dict[str, pulumi.Input[object]] = {
             "cluster_name": cluster.name,
             "cluster_location": cluster.location,
             "credentials_command": pulumi.Output.all(cluster.name, cluster.location).apply(
@@ -209,6 +232,8 @@ class GcpPlatform(pulumi.ComponentResource):
         }
         if bucket:
             outputs["bucket"] = bucket.url
+        if external:
+            outputs.update(external.outputs)
         if registry:
             outputs["registry_url"] = registry.url
 
@@ -230,6 +255,7 @@ class GcpPlatform(pulumi.ComponentResource):
                 workloads.namespace,
                 *workloads.service_accounts,
                 *(bucket.bindings if bucket else []),
+                *(external.ready if external else []),
                 *rdma.ready,
             ],
             outputs=outputs,
@@ -237,12 +263,15 @@ class GcpPlatform(pulumi.ComponentResource):
             # Managed collection is on (cluster.py): PodMonitoring and Rules reach it.
             monitoring=Monitoring(
                 kind="gmp",
-                # No GPU-health or node series declared, so no XID or node-not-ready rules:
-                # the managed packages offer kube-state-metrics for workloads only
+                # No GPU-health or node series declared, so the serving layer adds no XID,
+                # ECC or node rules: GKE's kube-state package has no node conditions
                 # (enable_components: STORAGE, HPA, POD, DAEMONSET, DEPLOYMENT, STATEFULSET,
-                # JOBSET; pulumi-gcp ClusterMonitoringConfigArgs), no node conditions, and the
-                # managed DCGM set is not confirmed here to carry DCGM_FI_DEV_XID_ERRORS.
-                # Node auto-repair (gpu_pool.py, off for flex-start) acts on unhealthy GPU nodes.
+                # JOBSET; pulumi-gcp ClusterMonitoringConfigArgs), and the managed DCGM set is
+                # fixed (other fields need a self-managed exporter: GKE "Collect and view DCGM
+                # metrics") with no XID or ECC field confirmed from Google's docs. Nodes not
+                # Ready are alerted above from GKE's own node metric (node_alerts.py); GKE's
+                # GPU health check watches XID 48 and node auto-repair (gpu_pool.py, off for
+                # flex-start) replaces the node ("About GPUs in GKE").
                 namespace=GMP_NAMESPACE,
                 how_to_view=(
                     "Cloud Monitoring: the 'LLM serving' dashboard at "
@@ -250,6 +279,7 @@ class GcpPlatform(pulumi.ComponentResource):
                     "any query in Metrics Explorer's PromQL tab"
                 ),
                 publish_dashboard=publisher(config.project, on_google),
+                platform_alerts=[NODE_NOT_READY] if args.node_alerts else [],
             ),
         )
         self.register_outputs(dict(outputs))

@@ -111,7 +111,7 @@ class Serving(pulumi.ComponentResource):
         self._needs = {needs.name: needs for needs in self._workload_needs(engine, ctx)}
         self._policies = [
             apply(f"netpol-{p['metadata']['name']}", p, self._opts())
-            for p in network_policies(self._ns, platform.network, list(self._needs.values()))
+            for p in network_policies(self._ns, platform.network, list(self._needs.values()), self._store)
         ]
 
         if config.monitoring.enabled and platform.monitoring is not None:
@@ -197,13 +197,13 @@ class Serving(pulumi.ComponentResource):
             scrape = monitoring.scrape_object(needs, self._ns, watch, settings.scrape_interval)
             if scrape is not None:
                 apply(f"scrape-{needs.name}", scrape, self._opts(depends_on=list(watch.ready)))
-        alert_names: list[str] = []
+        alert_names: list[str] = list(watch.platform_alerts)
         metrics = catalog.ENGINE_METRICS.get(engine.kind) if engine is not None else None
         if engine is not None and ctx is not None and metrics is not None and settings.alerts.enabled:
             rules = monitoring.engine_alerts(engine.needs(ctx), metrics, self._ns, watch, settings.alerts)
             rules_object = monitoring.rules_object("llm-serving-alerts", self._ns, watch, rules)
             apply("alerts-serving", rules_object, self._opts(depends_on=list(watch.ready)))
-            alert_names = [r.name for r in rules]
+            alert_names += [r.name for r in rules]
         dashboard = (
             dashboards.dashboard_config_map(metrics, self._ns, watch) if engine is not None and metrics else None
         )
