@@ -65,7 +65,7 @@ def test_the_old_registry_section_asks_for_a_kind() -> None:
 
 @pytest.mark.parametrize(
     ("section", "kind", "issue"),
-    [("modelStore", "s3Compatible", "#16"), ("modelStore", "volume", "#16"), ("registry", "mirror", "#14")],
+    [("modelStore", "s3Compatible", "#16"), ("modelStore", "volume", "#16")],
 )
 def test_planned_kinds_are_refused_as_not_built_yet(section: str, kind: str, issue: str) -> None:
     message = only_problem(
