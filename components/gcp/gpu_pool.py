@@ -187,6 +187,7 @@ class GpuNodePool(pulumi.ComponentResource):
                 # account of our own, Service Usage Consumer (services.py, identity.py; GKE docs,
                 # "Use Image streaming to pull container images", Requirements). On when the
                 # stack pulls through its mirror (config GcpPlatformConfig.image_streaming).
+                # Turning it on later updates the pool in place (GoogleCloudPlatform/magic-modules#11717).
                 gcfs_config=gcp.container.NodePoolNodeConfigGcfsConfigArgs(enabled=True)
                 if config.image_streaming
                 else None,
