@@ -1477,6 +1477,16 @@ def test_mirror_is_a_pull_through_cache_rule_for_docker_hub(mirrored: StackRun) 
     assert mirrored.outputs["image_mirror"] == MIRROR_URL and "registry_url" not in mirrored.outputs
 
 
+def test_repositories_of_first_pulls_are_encrypted_and_expire_what_moved_tags_leave(mirrored: StackRun) -> None:
+    template = mirrored.one("aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate")
+    assert template.inputs["prefix"] == MIRROR_PREFIX and template.inputs["appliedFors"] == ["PULL_THROUGH_CACHE"]
+    assert template.inputs["imageTagMutability"] == "MUTABLE"  # ECR moves a cached tag when Docker Hub's moves
+    assert template.inputs["encryptionConfigurations"] == [{"encryptionType": "AES256"}]
+    (rule,) = json.loads(template.inputs["lifecyclePolicy"])["rules"]
+    assert rule["selection"]["tagStatus"] == "untagged" and rule["action"] == {"type": "expire"}
+    assert template.urn in mirrored.one(PULL_THROUGH_RULE).depends_on  # in place before the first pull
+
+
 def test_mirror_takes_a_secret_arn_as_it_is() -> None:
     arn = f"arn:aws:secretsmanager:us-west-2:123456789012:secret:{MIRROR_SECRET}-XyZ123"
     assert mirror_run(arn).one(PULL_THROUGH_RULE).inputs["credentialArn"] == arn

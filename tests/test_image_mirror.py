@@ -184,3 +184,17 @@ def test_every_container_of_every_pod_template_is_rewritten() -> None:
     assert out["metadata"] == manifest["metadata"]
     assert worker_spec["containers"][0]["image"] == "rayproject/ray:1"
     assert through_mirror(manifest, None) is manifest
+
+
+def test_eks_mirror_is_refused_where_ecr_has_no_pull_through_cache() -> None:
+    china = {
+        "region": "cn-north-1",
+        "allowUnlistedRegion": True,
+        "availabilityZones": ["cn-north-1a", "cn-north-1b"],
+        "registry": {"kind": "mirror", "credentials": {"secret": AWS_SECRET}},
+    }
+    found = problems("eks", {"platform": china})
+    assert any(
+        p.startswith("llm-serving:platform.registry.kind = 'mirror': ECR has no pull-through cache in cn-north-1")
+        for p in found
+    ), found

@@ -23,6 +23,7 @@ and leaves the cached images (delete the ``PREFIX/`` repositories by hand if you
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -34,6 +35,28 @@ from components.aws import iam
 # ECR's name for Docker Hub as an upstream (pull-through-cache-creating-rule.html, "Docker Hub").
 DOCKER_HUB_UPSTREAM = "registry-1.docker.io"
 PULL_THROUGH_ACTIONS = ("ecr:BatchImportUpstreamImage", "ecr:CreateRepository")
+# On later pulls of a cached tag ECR checks Docker Hub for a newer image under that tag and
+# updates its copy at least once every 24 hours (pull-through-cache.html), so the
+# repositories must allow moving tags; the images a moved tag leaves behind expire after
+# this many days. A template applies when ECR creates a repository, never afterwards.
+UNTAGGED_EXPIRY_DAYS = 7
+
+
+def cache_lifecycle_policy(days: int = UNTAGGED_EXPIRY_DAYS) -> str:
+    """An ECR lifecycle policy expiring untagged images ``days`` after they were pushed
+    (ECR user guide, "Lifecycle policy parameters")."""
+    rule = {
+        "rulePriority": 1,
+        "description": f"expire untagged images after {days} days",
+        "selection": {
+            "tagStatus": "untagged",
+            "countType": "sinceImagePushed",
+            "countUnit": "days",
+            "countNumber": days,
+        },
+        "action": {"type": "expire"},
+    }
+    return json.dumps({"rules": [rule]}, separators=(",", ":"))
 
 
 def pull_through_policy(repositories_arn: pulumi.Input[str]) -> pulumi.Output[str]:
@@ -75,12 +98,26 @@ class DockerHubMirror(pulumi.ComponentResource):
             if secret.startswith("arn:")
             else aws.secretsmanager.get_secret_output(name=secret, opts=pulumi.InvokeOutputOptions(parent=self)).arn
         )
+        # How ECR makes the repositories of the first pulls: encrypted, tags movable by the
+        # daily re-check, leftovers expiring. It must exist before the first pull.
+        template = aws.ecr.RepositoryCreationTemplate(
+            name,
+            prefix=args.prefix,
+            applied_fors=["PULL_THROUGH_CACHE"],
+            description="Docker Hub images pulled through by llm-serving",
+            image_tag_mutability="MUTABLE",
+            encryption_configurations=[
+                aws.ecr.RepositoryCreationTemplateEncryptionConfigurationArgs(encryption_type="AES256")
+            ],
+            lifecycle_policy=cache_lifecycle_policy(),
+            opts=child,
+        )
         rule = aws.ecr.PullThroughCacheRule(
             name,
             ecr_repository_prefix=args.prefix,
             upstream_registry_url=DOCKER_HUB_UPSTREAM,
             credential_arn=credential_arn,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[template]),
         )
         repositories = pulumi.Output.concat(
             "arn:",
@@ -100,5 +137,5 @@ class DockerHubMirror(pulumi.ComponentResource):
         self.url = pulumi.Output.concat(
             account.account_id, ".dkr.ecr.", account.region, ".", account.dns_suffix, "/", args.prefix
         )
-        self.ready = [rule, *policies]
+        self.ready = [template, rule, *policies]
         self.register_outputs({"url": self.url})

@@ -210,6 +210,9 @@ class AwsSystemNodeGroupConfig(Strict):
 # (ECR API reference CreatePullThroughCacheRule; ECR user guide, "Creating a pull through
 # cache rule": https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-creating-rule.html).
 ECR_PREFIX_MAX = 30
+# Regions where ECR offers no pull-through cache rules ("Considerations for using pull
+# through cache rules", https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache.html).
+PULL_THROUGH_UNSUPPORTED_REGIONS = ("cn-north-1", "cn-northwest-1")
 PULL_THROUGH_SECRET = (
     r"^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:)?ecr-pullthroughcache/[A-Za-z0-9/_+=.@-]+$"
 )
@@ -393,6 +396,14 @@ class AwsPlatformConfig(StoreSections):  # modelStore, registry: base.py
                     mirror.name,
                     f"the ECR repository prefix '{prefix}' is {len(prefix)} characters; a pull-through cache "
                     f"rule takes at most {ECR_PREFIX_MAX}: set a shorter registry.name",
+                )
+            )
+        if self.region in PULL_THROUGH_UNSUPPORTED_REGIONS:
+            problems.append(
+                rule(
+                    ("registry", "kind"),
+                    "mirror",
+                    f"ECR has no pull-through cache in {self.region}: use kind 'repository' or 'none'",
                 )
             )
         credentials = mirror.credentials
