@@ -183,8 +183,9 @@ class GpuNodePool(pulumi.ComponentResource):
                 # Image streaming: containers start while their image is still arriving, and
                 # the whole image is cached on the node meanwhile. It needs COS with containerd
                 # (NODE_IMAGE), images in Artifact Registry (standard or remote repositories) or
-                # public on Docker Hub, the Container File System API and, for a node service
-                # account of our own, Service Usage Consumer (services.py, identity.py; GKE docs,
+                # public on Docker Hub, the Container File System API, Private Google Access for
+                # private nodes (network.py) and, for a node service account of our own,
+                # Service Usage Consumer (services.py, identity.py; GKE docs,
                 # "Use Image streaming to pull container images", Requirements). On when the
                 # stack pulls through its mirror (config GcpPlatformConfig.image_streaming).
                 # Turning it on later updates the pool in place (GoogleCloudPlatform/magic-modules#11717).
