@@ -62,7 +62,12 @@ def test_gcp_secret_must_be_a_secret_manager_version() -> None:
         "a4high", registry({"kind": "mirror", "credentials": {"username": "mydockerid", "secret": "docker-hub"}})
     )
     assert message.startswith("llm-serving:platform.registry.credentials.secret = 'docker-hub': ")
-    assert "projects/PROJECT/secrets/NAME/versions/VERSION" in message
+    assert "projects/PROJECT/secrets/NAME/versions/NUMBER" in message
+    latest = GCP_SECRET.replace("/versions/1", "/versions/latest")
+    message = only_problem(
+        "a4high", registry({"kind": "mirror", "credentials": {"username": "mydockerid", "secret": latest}})
+    )
+    assert message.startswith(f"llm-serving:platform.registry.credentials.secret = '{latest}': ")
 
 
 def test_gcp_credentials_need_the_docker_hub_user() -> None:

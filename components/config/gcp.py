@@ -222,7 +222,8 @@ class GcpMaintenanceConfig(Strict):
 # What Artifact Registry takes as a remote repository's password: a Secret Manager
 # version (pulumi-gcp artifactregistry RepositoryRemoteRepositoryConfigUpstreamCredentials
 # UsernamePasswordCredentialsArgs.password_secret_version).
-SECRET_VERSION = r"^projects/[^/]+/secrets/[A-Za-z0-9_-]+/versions/([0-9]+|latest)$"
+# A version number, not the `latest` alias: the repository pins what it signs in with.
+SECRET_VERSION = r"^projects/[^/]+/secrets/[A-Za-z0-9_-]+/versions/[0-9]+$"
 
 
 class GcpPlatformConfig(StoreSections):  # modelStore, registry: base.py
@@ -322,7 +323,7 @@ class GcpPlatformConfig(StoreSections):  # modelStore, registry: base.py
                 rule(
                     ("credentials", "secret"),
                     credentials.secret,
-                    "a Secret Manager secret version, projects/PROJECT/secrets/NAME/versions/VERSION, holding "
+                    "a Secret Manager secret version, projects/PROJECT/secrets/NAME/versions/NUMBER, holding "
                     "the Docker Hub access token",
                 )
             )
