@@ -32,14 +32,20 @@ from components.gcp.alerting import managed_alertmanager_secret
 from components.gcp.cluster import GkeCluster, GkeClusterArgs
 from components.gcp.dashboard import publisher
 from components.gcp.gpu_pool import GpuNodePool, GpuNodePoolArgs, gpu_nodes
-from components.gcp.identity import NodeIdentity, NodeIdentityArgs
+from components.gcp.identity import IMAGE_STREAMING_ROLES, NodeIdentity, NodeIdentityArgs
 from components.gcp.namespace import WorkloadNamespace, WorkloadNamespaceArgs
 from components.gcp.network import Networks, NetworksArgs, plan_networks
 from components.gcp.node_alerts import NODE_NOT_READY, node_alerts_object
 from components.gcp.pod_network import GMP_NAMESPACE, cluster_network
 from components.gcp.rdma import RdmaNetworking, RdmaNetworkingArgs, pod_wiring
-from components.gcp.registry import ContainerRegistry, ContainerRegistryArgs, registry_name
-from components.gcp.services import ProjectServices, ProjectServicesArgs
+from components.gcp.registry import (
+    ContainerRegistry,
+    ContainerRegistryArgs,
+    DockerHubMirror,
+    DockerHubMirrorArgs,
+    registry_name,
+)
+from components.gcp.services import IMAGE_STREAMING_SERVICES, ProjectServices, ProjectServicesArgs
 from components.gcp.storage import ModelBucket, ModelBucketArgs
 from components.kubernetes import apply
 from components.platform import (
@@ -47,6 +53,7 @@ from components.platform import (
     READER_SERVICE_ACCOUNT,
     SERVICE_ACCOUNTS,
     WRITER_SERVICE_ACCOUNT,
+    ImageMirror,
     LoadBalancing,
     ModelStore,
     Monitoring,
@@ -121,14 +128,25 @@ class GcpPlatform(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         on_google = pulumi.ResourceOptions(parent=self, providers=[google])
-        services = ProjectServices(f"{name}-services", ProjectServicesArgs(config.project), on_google)
+        streaming = config.image_streaming
+        services = ProjectServices(
+            f"{name}-services",
+            ProjectServicesArgs(config.project, extra=IMAGE_STREAMING_SERVICES if streaming else ()),
+            on_google,
+        )
         # Everything else on Google Cloud waits for its API.
         on_google = pulumi.ResourceOptions.merge(on_google, pulumi.ResourceOptions(depends_on=[services]))
 
         plan = plan_networks(config)
         networks = Networks(f"{name}-networks", NetworksArgs(config, plan), on_google)
         identity = NodeIdentity(
-            f"{name}-nodes", NodeIdentityArgs(config.project, f"{config.cluster_name}-nodes"), on_google
+            f"{name}-nodes",
+            NodeIdentityArgs(
+                config.project,
+                f"{config.cluster_name}-nodes",
+                extra_roles=IMAGE_STREAMING_ROLES if streaming else (),
+            ),
+            on_google,
         )
         # Nodes boot with their roles in place (logging, metrics, image pulls).
         after_identity = pulumi.ResourceOptions.merge(on_google, pulumi.ResourceOptions(depends_on=[identity]))
@@ -170,6 +188,21 @@ class GcpPlatform(pulumi.ComponentResource):
                 on_google,
             )
             if config.repository
+            else None
+        )
+        mirror = (
+            DockerHubMirror(
+                f"{name}-docker-hub",
+                DockerHubMirrorArgs(
+                    config.project,
+                    config.mirror.repository(config.cluster_name),
+                    config.region,
+                    f"Docker Hub images of llm-serving stack {args.stack}",
+                    credentials=config.mirror.credentials,
+                ),
+                on_google,
+            )
+            if config.mirror
             else None
         )
 
@@ -236,6 +269,8 @@ class GcpPlatform(pulumi.ComponentResource):
             outputs.update(external.outputs)
         if registry:
             outputs["registry_url"] = registry.url
+        if mirror:
+            outputs["image_mirror"] = mirror.url
 
         self.platform = Platform(
             cloud="gcp",
@@ -249,6 +284,7 @@ class GcpPlatform(pulumi.ComponentResource):
             storage_class=PD_STORAGE_CLASS,
             retained_storage_class=retaining_storage_class(PD_PROVISIONER, PD_PARAMETERS),
             registry_url=registry.url if registry else None,
+            image_mirror=ImageMirror(upstream="docker.io", prefix=mirror.url, streaming=streaming) if mirror else None,
             # Workloads start once they can run as their accounts, read the bucket, and
             # attach the RDMA NICs with gIB installed.
             ready=[
@@ -257,6 +293,7 @@ class GcpPlatform(pulumi.ComponentResource):
                 *(bucket.bindings if bucket else []),
                 *(external.ready if external else []),
                 *rdma.ready,
+                *(mirror.ready if mirror else []),
             ],
             outputs=outputs,
             network=cluster_network(config),
