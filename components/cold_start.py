@@ -20,8 +20,9 @@ Per state of the node and the caches:
 
 Two inputs belong to other parts of the stack and are taken explicitly: whether the image
 comes through the stack's registry mirror with image streaming, and where compile/JIT
-caches survive (``none``; ``node``: a hostPath on the node; ``node+bucket``: also saved to
-the bucket and restored on a new node).
+caches survive (``none``; ``node``: a hostPath on the node; ``bucket``: on the node and
+also saved to the bucket, restored on a new node: the values of the compile cache's
+``StackConfig.compile_cache_store``).
 
 The figures are estimates for planning; the timeouts derived from them
 (``engine_timeout_seconds``) are the worst state times ``COLD_START_SAFETY_FACTOR`` and
@@ -40,7 +41,7 @@ from components.sizing import startup_budget_seconds
 
 State = Literal["first-ever", "fresh-node", "warm-node", "pod-restart"]
 STATES: tuple[State, ...] = ("first-ever", "fresh-node", "warm-node", "pod-restart")
-CompileCache = Literal["none", "node", "node+bucket"]
+CompileCache = Literal["none", "node", "bucket"]
 # Loaders that keep the weights on the node between pods (a hostPath), and those that keep
 # them for the pod's lifetime only (an emptyDir: the GCS FUSE file cache, Ray's mirror).
 POD_LOCAL = frozenset({"gcsfuse", "ray-mirror"})
@@ -151,7 +152,7 @@ def _jit(i: ColdStartInputs, state: State) -> float:
     if state == "first-ever" or i.compile_cache == "none":
         return anchors.JIT_COMPILE.value
     if state == "fresh-node":
-        return anchors.JIT_RESTORE.value if i.compile_cache == "node+bucket" else anchors.JIT_COMPILE.value
+        return anchors.JIT_RESTORE.value if i.compile_cache == "bucket" else anchors.JIT_COMPILE.value
     return 0.0
 
 

@@ -42,7 +42,7 @@ def test_issue_14_target_with_mirror_and_compile_caches() -> None:
     """#14 "Done when": at most 5 minutes on a warm node, 10 on a fresh one, once the image
     streams from the stack's mirror and the compile caches are kept on the node and in the
     bucket (the `registry` and `jitcache` features feed these two inputs)."""
-    cold = estimate(a4_node_cache(image_streaming=True, compile_cache="node+bucket"))
+    cold = estimate(a4_node_cache(image_streaming=True, compile_cache="bucket"))
     fresh, warm = cold.state("fresh-node"), cold.state("warm-node")
     assert fresh.total_seconds == pytest.approx(STREAMED + FILL_GCS + LOAD + INIT + RESTORE)  # 388.8 s
     assert warm.total_seconds == pytest.approx(LOAD + INIT)  # 244 s

@@ -151,8 +151,8 @@ class Serving(pulumi.ComponentResource):
         Two inputs belong to other features: ``image_streaming``, from the platform's
         registry mirror (GKE image streaming on the GPU nodes; an ECR pull-through cache
         still downloads the whole image first), and ``compile_cache`` (where the JIT/compile
-        caches survive: "node", or "node+bucket" when they are also restored from the
-        bucket), which assumes none until the stack keeps them.
+        caches survive: "node", or "bucket" when a new node also restores them), which is
+        "none" until the compile cache's ``StackConfig.compile_cache_store`` is wired here.
         """
         config = self._args.config
         mirror = self._args.platform.image_mirror
