@@ -480,6 +480,25 @@ class StackConfig(Strict):
             )
         return serving
 
+    @field_validator("serving")
+    @classmethod
+    def _compile_cache_bucket_needs_bucket(cls, serving: ServingConfig, info: ValidationInfo) -> ServingConfig:
+        platform = info.data.get("platform")
+        cache = serving.compile_cache
+        if cache.enabled and cache.store == "bucket" and platform is not None and platform.bucket_store is None:
+            raise_problems(
+                "serving",
+                [
+                    rule(
+                        ("compileCache", "store"),
+                        "bucket",
+                        "the compile cache's bucket copy needs a bucket and platform.modelStore.kind is 'none': "
+                        "set it to 'node' (or 'auto'), or give the stack a bucket",
+                    )
+                ],
+            )
+        return serving
+
     @field_validator("benchmark")
     @classmethod
     def _benchmark_needs_engine(cls, benchmark: BenchmarkConfig, info: ValidationInfo) -> BenchmarkConfig:
