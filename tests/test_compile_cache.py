@@ -20,7 +20,7 @@ from components.workloads import compile_cache
 from components.workloads.compile_cache import CompileCachePlan, plan_compile_cache
 from components.workloads.engines import rayservice
 from conftest import assert_valid
-from fake_platforms import EKS_G5, GKE_A4, run_serving
+from fake_platforms import EKS_G5, GKE_A4, run_serving, stack_config
 from scripts_harness import Sandbox, env_of
 from tools.offline import StackRun
 
@@ -65,6 +65,19 @@ def test_the_key_changes_with_image_model_gpu_engine_layout_and_flags() -> None:
         ("flags", ["--b"]),
     ]:
         assert compile_cache.cache_key({**KEY_INPUTS, field: other}) != key, field
+
+
+def test_the_config_says_whether_caches_are_restored() -> None:
+    """``StackConfig.compile_cache_store``: what the cold-start model reads."""
+    assert stack_config("a4high").compile_cache_store == "bucket"
+    assert stack_config("a4high", {"serving": {"compileCache": {"store": "node"}}}).compile_cache_store == "node"
+    assert stack_config("a4high", {"serving": {"compileCache": {"enabled": False}}}).compile_cache_store == "none"
+    no_bucket = {
+        "platform": {"modelStore": {"kind": "none", "keepOnDestroy": None, "backupRetentionDays": None}},
+        "serving": {"openWebui": {"backup": {"enabled": False}}},
+        "modelCache": {"enabled": False},
+    }
+    assert stack_config("a4high", no_bucket).compile_cache_store == "node"
 
 
 # --- manifests ---------------------------------------------------------------------------------
