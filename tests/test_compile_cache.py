@@ -80,6 +80,13 @@ def test_the_config_says_whether_caches_are_restored() -> None:
     assert stack_config("a4high", no_bucket).compile_cache_store == "node"
 
 
+def test_api_server_flags_stay_out_of_the_key() -> None:
+    flags = ["--host", "0.0.0.0", "--served-model-name=r1", "--enable-auto-tool-choice", "--max-model-len", "4096"]
+    assert compile_cache.engine_flags(flags) == ["--max-model-len", "4096"]
+    renamed = run_serving("a4high", {"serving": {"servedModelName": "r1-prod"}}).outputs["compile_cache"]["key"]
+    assert renamed == run_serving("a4high").outputs["compile_cache"]["key"]
+
+
 # --- manifests ---------------------------------------------------------------------------------
 
 

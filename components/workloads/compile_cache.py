@@ -376,6 +376,42 @@ def plan_outputs(plan: CompileCachePlan | None, namespace: str) -> dict[str, Any
     return out
 
 
+# `vllm serve` flags that name or parse, and never reach compiled code, with how many values
+# each takes: the API server's (vLLM 0.33.0 entrypoints/common/cli_args.py: host, port,
+# tool_call_parser, enable_auto_tool_choice) and the model's public name and reasoning
+# parser (engine/arg_utils.py). They stay out of the key: renaming the served model must
+# not cost a recompilation (vLLM's own hashes still decide within a key's directory).
+FRONTEND_FLAGS = {
+    "--host": 1,
+    "--port": 1,
+    "--served-model-name": 1,
+    "--reasoning-parser": 1,
+    "--tool-call-parser": 1,
+    "--enable-auto-tool-choice": 0,
+}
+
+
+def engine_flags(flags: Sequence[str]) -> list[str]:
+    """``flags`` without the API server's own (``FRONTEND_FLAGS``, also as ``--flag=value``)."""
+    kept: list[str] = []
+    skip = 0
+    for flag in flags:
+        if skip:
+            skip -= 1
+        elif flag.split("=", 1)[0] in FRONTEND_FLAGS:
+            skip = 0 if "=" in flag else FRONTEND_FLAGS[flag]
+        else:
+            kept.append(flag)
+    return kept
+
+
 def key_inputs(image: str, model: str, gpu: str, engine: str, layout: str, flags: Sequence[str]) -> dict[str, Any]:
     """What a compile cache depends on (see module docstring, the key)."""
-    return {"image": image, "model": model, "gpu": gpu, "engine": engine, "layout": layout, "flags": list(flags)}
+    return {
+        "image": image,
+        "model": model,
+        "gpu": gpu,
+        "engine": engine,
+        "layout": layout,
+        "flags": engine_flags(flags),
+    }
