@@ -186,6 +186,37 @@ def test_lws_workers_wait_for_their_leader_before_packing() -> None:
     assert "compile-cache-unpack" in names
 
 
+def _pod_specs(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = manifest["spec"]
+    if manifest["kind"] == "LeaderWorkerSet":
+        template = spec["leaderWorkerTemplate"]
+        return [template["leaderTemplate"]["spec"], template["workerTemplate"]["spec"]]
+    if manifest["kind"] == "RayService":
+        return [g["template"]["spec"] for g in spec["rayClusterConfig"]["workerGroupSpecs"]]
+    return [spec["template"]["spec"]]
+
+
+@pytest.mark.parametrize(
+    ("stack", "changes", "kind", "name"),
+    [
+        ("a4high", {}, "Deployment", "vllm"),
+        ("a4high-2node", {}, "LeaderWorkerSet", "vllm-group"),
+        ("a4high", {"serving": {"engine": "rayservice"}}, "RayService", rayservice.NAME),
+    ],
+)
+def test_every_mount_of_an_engine_pod_names_one_of_its_volumes(
+    stack: str, changes: dict[str, Any], kind: str, name: str
+) -> None:
+    """The restore steps run on a read-only root with $HOME on the pod's /tmp volume."""
+    manifest = run_serving(stack, changes).kubernetes_object(kind, name)
+    for spec in _pod_specs(manifest):
+        volumes = {v["name"] for v in spec["volumes"]}
+        assert "compile-cache-fetch" in [c["name"] for c in spec["initContainers"]]
+        for c in [*spec["initContainers"], *spec["containers"]]:
+            missing = {m["name"] for m in c.get("volumeMounts", [])} - volumes
+            assert not missing, (c["name"], missing)
+
+
 # --- the scripts, run for real -------------------------------------------------------------------
 
 

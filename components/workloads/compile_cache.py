@@ -144,8 +144,15 @@ class CompileCachePlan:
     def env(self) -> list[Manifest]:
         return cache_env(self.key_dir)
 
+    @property
+    def volumes(self) -> list[Manifest]:
+        """Pod volumes the restore containers need besides the scratch: their ``$HOME`` on a
+        read-only root file system."""
+        return [dict(TMP_VOLUME)] if self.store == "bucket" else []
+
     def restore_containers(self, engine_image: str) -> list[Manifest]:
-        """Init containers that restore the key from the bucket (none with store "node")."""
+        """Init containers that restore the key from the bucket (none with store "node");
+        the pod must also have ``volumes``."""
         if self.store != "bucket" or self.model_store is None or self.url is None:
             return []
         scratch = {"name": "scratch", "mountPath": SCRATCH_MOUNT}

@@ -345,7 +345,16 @@ def rayservice(
         **hardened_pod(),
         **gpu_pod_fields(gpu),
         "containers": [container],
-        "volumes": dedupe_by_name([shm_volume, ray_logs, scratch, *weights.volumes, *(dict(v) for v in gpu.volumes)]),
+        "volumes": dedupe_by_name(
+            [
+                shm_volume,
+                ray_logs,
+                scratch,
+                *(compile_cache.volumes if compile_cache else ()),
+                *weights.volumes,
+                *(dict(v) for v in gpu.volumes),
+            ]
+        ),
         "initContainers": [
             gpu_check_container(image, gpu, pod_gpus),
             *(compile_cache.restore_containers(image) if compile_cache else ()),

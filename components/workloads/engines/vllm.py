@@ -213,7 +213,15 @@ def vllm_pod_template(
         "terminationGracePeriodSeconds": 60,
         **gpu_pod_fields(gpu),
         "containers": [container],
-        "volumes": dedupe_by_name([shm_volume, scratch, *weights.volumes, *(dict(v) for v in gpu.volumes)]),
+        "volumes": dedupe_by_name(
+            [
+                shm_volume,
+                scratch,
+                *(compile_cache.volumes if compile_cache else ()),
+                *weights.volumes,
+                *(dict(v) for v in gpu.volumes),
+            ]
+        ),
     }
     # The GPU check first: a bad node fails in seconds, before any wait for the cache.
     pod_spec["initContainers"] = [
