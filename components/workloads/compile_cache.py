@@ -284,7 +284,7 @@ PACK_SCRIPT = "\n".join(
         'dir="$COMPILE_CACHE_DIR"',
         f'[ -e "$dir/{RESTORED}" ] || [ -e "$dir/{PACKED}" ] || [ ! -d "$dir" ] && exit 0',
         'mkdir -p "$COMPILE_CACHE_OUTBOX"',
-        f'name="$(date -u +%Y%m%dT%H%M%SZ)-$(hostname){ARCHIVE_SUFFIX}"',
+        f'name="$(date -u +%Y%m%dT%H%M%SZ)-${{HOSTNAME:-pod}}{ARCHIVE_SUFFIX}"',
         'part="$COMPILE_CACHE_OUTBOX/.$name.part"',
         f'if tar -cf "$part" -C "$dir" --exclude ./{RESTORED} --exclude ./{PACKED} . '
         '&& mv "$part" "$COMPILE_CACHE_OUTBOX/$name"; then',
