@@ -140,9 +140,10 @@ def a4() -> StackRun:
 
 
 def test_vllm_pod_checks_its_gpus_before_waiting_for_the_cache(a4: StackRun) -> None:
-    first, second, third = init_containers(a4.kubernetes_object("Deployment", "vllm"))
-    # then the node copy of the model (A4 High's local SSD) is filled
-    assert (first["name"], second["name"], third["name"]) == (NAME, "wait-for-model-cache", "fill-node-cache")
+    first, *between, wait, fill = init_containers(a4.kubernetes_object("Deployment", "vllm"))
+    assert (first["name"], wait["name"]) == (NAME, "wait-for-model-cache")
+    assert [c["name"] for c in between] == ["compile-cache-fetch", "compile-cache-unpack"]
+    assert fill["name"] == "fill-node-cache"  # then the node copy of the model (A4 High's local SSD)
     assert first["image"] == VLLM.ref
     assert first["resources"]["limits"] == {"nvidia.com/gpu": "8"}
     assert {"name": "nvidia", "mountPath": "/usr/local/nvidia"} in first["volumeMounts"]

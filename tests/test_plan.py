@@ -26,13 +26,15 @@ def test_plan_prints_sizing_tree_and_outputs(stack: str, tmp_path: Path, capsys:
 
 def test_plan_prints_the_modelled_cold_start(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Issue #14: the plan shows the cold start per state, from cited rates (a4high: the node
-    copy; no registry mirror or kept compile caches yet, so the JIT is in every start)."""
+    copy and compile caches kept on the node and in the bucket: at most 5 minutes on a warm
+    node, 10 on a fresh one; only the very first start compiles)."""
     assert plan.main(["--stack", "a4high", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "-- modelled cold start (components/cold_start.py; rates in components/catalog/cold_start.py) --" in out
-    assert "loader node-cache; image pulled from its registry; compile/JIT cache: none" in out
-    assert "  warm-node       0.0    0.0    1.2   14.9   16.1" in out
-    assert "  fresh-node      2.0    1.4    1.2   14.9   19.5" in out
+    assert "loader node-cache; image pulled from its registry; compile/JIT cache: bucket" in out
+    assert "  first-ever      2.0    1.4    1.2   14.9   19.5" in out
+    assert "  fresh-node      2.0    1.4    1.2    3.4    8.0" in out
+    assert "  warm-node       0.0    0.0    1.2    2.9    4.1" in out
     assert "cold_start: {" in out  # and the stack output
 
 

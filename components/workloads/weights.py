@@ -168,7 +168,7 @@ mkdir -p {NODE_MODELS}
 exec 9>{lock}
 echo "$(date -u +%H:%M:%S) waiting for the node copy's lock"
 flock 9
-want="$({store.read_command(f"$MODEL_URL/{MARKER}")})"
+want="$({store.cat_command(f"$MODEL_URL/{MARKER}")})"
 if [ -f {folder}/{NODE_MARKER} ] && [ "$(cat {folder}/{NODE_MARKER})" = "$want" ]; then
   echo "$(date -u +%H:%M:%S) node copy current: {folder} ($(du -sh {folder} | cut -f1))"; exit 0
 fi
