@@ -264,6 +264,33 @@ class ModelStore:
             return f'mkdir -p "$(dirname {url})" && cp {local_file} {url}'
         return f"{self._aws} s3 cp --no-progress {local_file} {url}"
 
+    def read_command(self, url: str, local_file: str) -> str:
+        """Download one object."""
+        if self.scheme == "gs":
+            return f"gcloud storage cp {url} {local_file}"
+        if self.scheme == "file":
+            return f"cp {url} {local_file}"
+        return f"{self._aws} s3 cp --no-progress {url} {local_file}"
+
+    def list_command(self, prefix_url: str, suffix: str) -> str:
+        """Print the URL of every object right under ``prefix_url`` (ending in ``/``)
+        whose name ends in ``suffix``, one a line; nothing, with status 0, when there is
+        none or the listing fails (gcloud storage ls exits 1 on no match; aws s3 ls prints
+        ``date time size name`` per object and ``PRE name/`` per folder: gcloud storage ls
+        and aws s3 ls reference pages)."""
+        if self.scheme == "gs":
+            return f"{{ gcloud storage ls {prefix_url}'*{suffix}' 2>/dev/null || true; }}"
+        if self.scheme == "file":
+            return (
+                f"{{ ls -1 {prefix_url} 2>/dev/null || true; }} | grep '{re.escape(suffix)}$' "
+                f'| sed "s|^|{prefix_url.strip(chr(34))}|"'
+            )
+        return (
+            f"{{ {self._aws} s3 ls {prefix_url} 2>/dev/null || true; }} "
+            f"| awk '{{print $4}}' | grep '{re.escape(suffix)}$' "
+            f'| sed "s|^|{prefix_url.strip(chr(34))}|"'
+        )
+
     def env_for(self, account: str | None = None) -> list[Manifest]:
         """Environment of a container that reaches the store as ``account`` (default: the
         readers'): ``env``, plus the account's keys from its Secret for S3-compatible stores."""
@@ -306,25 +333,6 @@ class ImageMirror:
     upstream: Literal["docker.io"]
     prefix: pulumi.Input[str]  # e.g. REGION-docker.pkg.dev/PROJECT/REPO, ACCOUNT.dkr.ecr.REGION.amazonaws.com/PREFIX
     streaming: bool = False
-
-    def read_command(self, url: str, local_file: str) -> str:
-        """Download one object."""
-        if self.scheme == "gs":
-            return f"gcloud storage cp {url} {local_file}"
-        return f"aws s3 cp --no-progress {url} {local_file}"
-
-    def list_command(self, prefix_url: str, suffix: str) -> str:
-        """Print the URL of every object right under ``prefix_url`` (ending in ``/``)
-        whose name ends in ``suffix``, one a line; nothing, with status 0, when there is
-        none or the listing fails (gcloud storage ls exits 1 on no match; aws s3 ls prints
-        ``date time size name`` per object and ``PRE name/`` per folder: gcloud storage ls
-        and aws s3 ls reference pages)."""
-        if self.scheme == "gs":
-            return f"{{ gcloud storage ls {prefix_url}'*{suffix}' 2>/dev/null || true; }}"
-        return (
-            f"{{ aws s3 ls {prefix_url} 2>/dev/null || true; }} | awk '{{print $4}}' | grep '{re.escape(suffix)}$' "
-            f'| sed "s|^|{prefix_url.strip(chr(34))}|"'
-        )
 
 
 @dataclass(frozen=True)
