@@ -51,6 +51,7 @@ from components.platform import (
     StoreEndpoint,
 )
 
+NON_ROOT_UID = 10001  # as the Jobs run (components/workloads/common.py NON_ROOT_UID)
 # The model cache Job's pod name label (components/workloads/model_cache.py NAME): the
 # preflight check of an S3-compatible store borrows its NetworkPolicy.
 CACHE_JOB_NAME = "model-cache"
@@ -176,7 +177,13 @@ def preflight_commands(config: S3CompatibleStore | VolumeStore, namespace: str) 
             "image": catalog.AWS_CLI_IMAGE.ref,
             "args": ["--endpoint-url", config.endpoint, "s3", "ls", f"s3://{config.bucket}/"],
             "envFrom": [{"secretRef": {"name": secret_name("")}}],
-            "env": [{"name": "AWS_REGION", "value": config.signing_region}],
+            "env": [{"name": "AWS_REGION", "value": config.signing_region}, {"name": "HOME", "value": "/tmp"}],
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": NON_ROOT_UID,
+                "allowPrivilegeEscalation": False,
+                "capabilities": {"drop": ["ALL"]},
+            },
         }
         overrides = json.dumps({"spec": {"containers": [container]}}, separators=(",", ":"))
         return [
