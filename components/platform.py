@@ -271,6 +271,20 @@ class ModelStore:
 
 
 @dataclass(frozen=True)
+class ImageMirror:
+    """A pull-through mirror of a public registry in the cloud's own registry.
+
+    An image of ``upstream`` is pulled as ``prefix/PATH:TAG`` (or ``@DIGEST``): the same
+    path, tag and digest under the mirror (components/workloads/images.py rewrites them).
+    ``streaming``: the GPU nodes stream such images instead of downloading them first.
+    """
+
+    upstream: Literal["docker.io"]
+    prefix: pulumi.Input[str]  # e.g. REGION-docker.pkg.dev/PROJECT/REPO, ACCOUNT.dkr.ecr.REGION.amazonaws.com/PREFIX
+    streaming: bool = False
+
+
+@dataclass(frozen=True)
 class LoadBalancing:
     """Service annotations that ask this cloud for an external or internal load balancer."""
 
@@ -353,6 +367,8 @@ class Monitoring:
     publish_dashboard: Callable[[str, str, Sequence[DashboardPanel]], pulumi.Resource] | None = None
     # What scrape objects and rules must wait for (the operator's CRDs, when the platform installs them).
     ready: Sequence[pulumi.Resource] = ()
+    # Alerts the platform defines itself (GKE: nodes not Ready), listed in the stack output.
+    platform_alerts: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -373,6 +389,8 @@ class Platform:
     # cannot keep volumes, and claims use ``storage_class``.
     retained_storage_class: Manifest | None = None
     registry_url: pulumi.Output[str] | None = None
+    # Where workload images from Docker Hub are pulled through; None: straight from Docker Hub.
+    image_mirror: ImageMirror | None = None
     # Resources workloads must wait for (CRDs, device plugins, network objects, namespace).
     ready: Sequence[pulumi.Resource] = ()
     # Stack outputs that describe the platform (credentials command, kubeconfig, ...).
