@@ -193,7 +193,8 @@ def preflight_commands(config: S3CompatibleStore | VolumeStore, namespace: str) 
                 "capabilities": {"drop": ["ALL"]},
             },
         }
-        overrides = json.dumps({"spec": {"containers": [container]}}, separators=(",", ":"))
+        # kubectl run --overrides needs the object's apiVersion (kubectl run --help).
+        overrides = json.dumps({"apiVersion": "v1", "spec": {"containers": [container]}}, separators=(",", ":"))
         return [
             f"kubectl -n {namespace} run store-check --rm -i --restart=Never --image={catalog.AWS_CLI_IMAGE.ref} "
             f"--labels=app.kubernetes.io/name={CACHE_JOB_NAME} --overrides='{overrides}'"

@@ -10,6 +10,7 @@ and refuses to run without keys, a claim is a folder that outlives each pod.
 
 from __future__ import annotations
 
+import json
 from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from components.platform import (
     ClusterNetwork,
     ModelStore,
 )
-from components.stores import s3_compatible_store, secret_name, volume_store
+from components.stores import preflight_commands, s3_compatible_store, secret_name, volume_store
 from components.workloads import backup, benchmark, model_cache
 from components.workloads.needs import WorkloadNeeds
 from components.workloads.network_policy import network_policies
@@ -266,3 +267,22 @@ def test_store_users_may_reach_the_s3_compatible_endpoints_port_only() -> None:
 
 def test_a_volume_store_opens_no_network_path() -> None:
     assert egress_ports(vol_store()) == []
+
+
+# --- what only the live cluster can answer --------------------------------------------------------
+
+
+def test_s3_compatible_preflight_runs_a_pod_with_the_secret_never_the_keys() -> None:
+    (command,) = preflight_commands(S3, "llm")
+    overrides = json.loads(command.split("--overrides='", 1)[1].split("'", 1)[0])
+    (container,) = overrides["spec"]["containers"]
+    assert overrides["apiVersion"] == "v1" and container["envFrom"] == [{"secretRef": {"name": secret_name("")}}]
+    assert container["args"] == ["--endpoint-url", S3.endpoint, "s3", "ls", f"s3://{S3.bucket}/"]
+    assert "--labels=app.kubernetes.io/name=model-cache" in command  # its NetworkPolicy lets it out
+
+
+def test_volume_preflight_checks_the_class_only_for_a_claim_the_stack_creates() -> None:
+    created = VolumeStore.model_validate({"kind": "volume", "storageClass": "nfs-rwx", "sizeGib": 10})
+    assert preflight_commands(created, "llm")[0].startswith("kubectl get storageclass nfs-rwx")
+    assert not any("storageclass" in line for line in preflight_commands(VOLUME, "llm"))
+    assert any(f"get pvc {CLAIM}" in line for line in preflight_commands(VOLUME, "llm"))
