@@ -286,7 +286,9 @@ class ModelStore:
         """Download one object."""
         if self.scheme == "gs":
             return f"gcloud storage cp {url} {local_file}"
-        return f"aws s3 cp --no-progress {url} {local_file}"
+        if self.scheme == "file":
+            return f"cp {url} {local_file}"
+        return f"{self._aws} s3 cp --no-progress {url} {local_file}"
 
     def list_command(self, prefix_url: str, suffix: str) -> str:
         """Print the URL of every object right under ``prefix_url`` (ending in ``/``)
@@ -296,8 +298,14 @@ class ModelStore:
         and aws s3 ls reference pages)."""
         if self.scheme == "gs":
             return f"{{ gcloud storage ls {prefix_url}'*{suffix}' 2>/dev/null || true; }}"
+        if self.scheme == "file":
+            return (
+                f"{{ ls -1 {prefix_url} 2>/dev/null || true; }} | grep '{re.escape(suffix)}$' "
+                f'| sed "s|^|{prefix_url.strip(chr(34))}|"'
+            )
         return (
-            f"{{ aws s3 ls {prefix_url} 2>/dev/null || true; }} | awk '{{print $4}}' | grep '{re.escape(suffix)}$' "
+            f"{{ {self._aws} s3 ls {prefix_url} 2>/dev/null || true; }} "
+            f"| awk '{{print $4}}' | grep '{re.escape(suffix)}$' "
             f'| sed "s|^|{prefix_url.strip(chr(34))}|"'
         )
 
