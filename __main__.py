@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pulumi
 
-from components.config import ConfigError, GcpPlatformConfig, load_config
+from components.config import AwsPlatformConfig, ConfigError, GcpPlatformConfig, load_config
 from components.cost import estimate
 from components.notifications import rendered
 from components.platform import Platform
@@ -36,7 +36,7 @@ if isinstance(config.platform, GcpPlatformConfig):
             alertmanager_config=alertmanager_config,
         ),
     ).platform
-else:
+elif isinstance(config.platform, AwsPlatformConfig):
     from components.aws import AwsPlatform, AwsPlatformArgs
 
     platform = AwsPlatform(
@@ -48,6 +48,13 @@ else:
             monitoring=config.monitoring.enabled,
             alertmanager_config=alertmanager_config,
         ),
+    ).platform
+else:
+    from components.existing import ExistingPlatform, ExistingPlatformArgs
+
+    platform = ExistingPlatform(
+        "existing",
+        ExistingPlatformArgs(config=config, namespace=config.serving.namespace, kubeconfig=secrets.kubeconfig),
     ).platform
 
 serving = Serving("serving", ServingArgs(platform=platform, config=config, hf_token=secrets.hf_token, stack=stack))

@@ -165,6 +165,9 @@ class LoadBalancing:
 
     external_annotations: Mapping[str, str] = field(default_factory=dict)
     internal_annotations: Mapping[str, str] = field(default_factory=dict)
+    # Service.spec.loadBalancerClass: which implementation takes the Service (an existing
+    # cluster's MetalLB started with --lb-class, kube-vip); None: the cluster's default.
+    load_balancer_class: str | None = None
 
     def annotations(self, internal: bool) -> dict[str, str]:
         return dict(self.internal_annotations if internal else self.external_annotations)
@@ -270,6 +273,12 @@ class Platform:
     network: ClusterNetwork = field(default_factory=ClusterNetwork)
     # The cluster's Prometheus; None: none that the serving layer may address.
     monitoring: Monitoring | None = None
+    # Operator charts (catalog ``Chart.name``) the cluster already runs: the serving layer
+    # does not install them (an existing cluster that has KubeRay or LeaderWorkerSet).
+    preinstalled_operators: frozenset[str] = frozenset()
+    # A registry prefix every workload image is pulled through (sites without Docker Hub):
+    # applied to each container image of the serving layer's objects (``mirror_images``).
+    image_mirror: str | None = None
 
     def gpu_pool(self, name: str | None = None) -> GpuNodes:
         """The named GPU pool, or the first one."""
@@ -278,4 +287,47 @@ class Platform:
     def resource_options(self, **kwargs: Any) -> pulumi.ResourceOptions:
         """Options for a Kubernetes resource on this platform: its provider, after ``ready``."""
         depends_on = [*self.ready, *kwargs.pop("depends_on", [])]
+        if self.image_mirror is not None:
+            # A resource transformation (run by the SDK before registration) rather than a
+            # parameter of every builder: each container image of the object is rewritten.
+            kwargs["transformations"] = [*kwargs.get("transformations", []), _mirror_transformation(self.image_mirror)]
         return pulumi.ResourceOptions(provider=self.provider, depends_on=depends_on, **kwargs)
+
+
+def mirrored(image: str, mirror: str) -> str:
+    """``image`` pulled through ``mirror``: the mirror prefix, the image's registry host
+    (docker.io when the reference names none, as container runtimes assume), then its path."""
+    first, _, rest = image.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return f"{mirror}/{image}"
+    # Docker Hub: official images live under library/ (distribution/reference normalize.go).
+    return f"{mirror}/docker.io/{image}" if rest else f"{mirror}/docker.io/library/{image}"
+
+
+def mirror_images(value: Any, mirror: str) -> Any:
+    """A copy of ``value`` (a manifest or any part of one) with every container's and init
+    container's ``image`` pulled through ``mirror``."""
+    if isinstance(value, list):
+        return [mirror_images(v, mirror) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: mirror_images(v, mirror) for k, v in value.items()}
+    for key in ("containers", "initContainers", "init_containers"):
+        pods = out.get(key)
+        if isinstance(pods, list):
+            out[key] = [
+                {**c, "image": mirrored(c["image"], mirror)}
+                if isinstance(c, dict) and isinstance(c.get("image"), str)
+                else c
+                for c in pods
+            ]
+    return out
+
+
+def _mirror_transformation(
+    mirror: str,
+) -> Callable[[pulumi.ResourceTransformationArgs], pulumi.ResourceTransformationResult]:
+    def transform(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult:
+        return pulumi.ResourceTransformationResult(props=mirror_images(dict(args.props), mirror), opts=args.opts)
+
+    return transform

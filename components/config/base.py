@@ -29,7 +29,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from components.catalog import regions
 
 NAMESPACE = "llm-serving"
-SECRET_KEYS = ("hfToken", "alertWebhookUrl")
+SECRET_KEYS = ("hfToken", "alertWebhookUrl", "kubeconfig")
 # Other namespaces a stack file may carry: the Pulumi engine's own (``pulumi:tags``,
 # ``pulumi:disable-default-providers``) and those of the providers this program uses
 # (requirements.txt), whose default providers read e.g. ``gcp:project``, ``aws:region``,

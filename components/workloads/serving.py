@@ -257,6 +257,8 @@ class Serving(pulumi.ComponentResource):
             )
             outputs["api_key"] = pulumi.Output.secret(api_key)
         for operator in engine.operators():
+            if operator.chart.name in self._args.platform.preinstalled_operators:
+                continue  # the cluster runs it already (an existing cluster's own)
             chart = operator.chart
             before.append(
                 k8s.helm.v3.Release(

@@ -1,0 +1,410 @@
+"""The existing-cluster platform on the mock engine: what `pulumi up --stack onprem` would declare.
+
+Every assertion reads the recorded resources of a real run of ``__main__.py`` with
+``Pulumi.onprem.yaml`` (or a variant of it), or the config's own verdict; pure builders
+are tested directly where a property must hold for every configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from test_config import only_problem, problems, raw
+
+from components import catalog
+from components.config import ExistingPlatformConfig, parse
+from components.config.existing import ExistingGpuPoolConfig
+from components.existing.gpu_pools import device_plugin_values, gpu_nodes
+from components.platform import SERVICE_ACCOUNTS, mirror_images, mirrored
+from conftest import assert_valid
+from tools.offline import SECRET_PLACEHOLDER, StackRun
+
+PLATFORM = "llm-serving:platform"
+SERVING = "llm-serving:serving"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+PROVIDER = "pulumi:providers:kubernetes"
+POOL: dict[str, Any] = {
+    "name": "a100",
+    "gpu": "A100-40G",
+    "gpusPerNode": 8,
+    "nodeCount": 8,
+    "nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-40GB"},
+    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+    "rdma": {"resources": {"rdma/ib": "1"}},
+}
+# One replica of the distilled 70B on one node: the lighter layout the stack file names.
+DISTILLED = {
+    "model": "deepseek-ai/DeepSeek-R1-Distill-Llama-70B",
+    "servedModelName": "r1-distill-70b",
+    "tensorParallelSize": 8,
+    "pipelineParallelSize": 1,
+    "nodesPerReplica": 1,
+    "replicas": 1,
+    "expertParallel": None,
+}
+
+
+def pool(**changes: Any) -> dict[str, Any]:
+    return {**POOL, **changes}
+
+
+def containers(obj: Any) -> Iterator[dict[str, Any]]:
+    """Every container and init container anywhere in a manifest."""
+    if isinstance(obj, list):
+        for item in obj:
+            yield from containers(item)
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            if key in ("containers", "initContainers") and isinstance(value, list):
+                yield from (c for c in value if isinstance(c, dict))
+            yield from containers(value)
+
+
+# --- the stack file -----------------------------------------------------------------------
+
+
+def test_onprem_stack_validates_and_its_layout_fits() -> None:
+    config = parse(raw("onprem"))
+    assert isinstance(config.platform, ExistingPlatformConfig)
+    layout = config.topology.layout
+    assert (layout.tensor, layout.pipeline, layout.nodes, layout.expert) == (8, 4, 4, False)
+    report = config.sizing
+    assert report is not None and not report.problems
+    assert report.max_model_len >= 32768  # R1's reasoning traces are long
+
+
+def test_seeds_layout_is_refused_with_the_numbers() -> None:
+    """The recipe's TP 8 x PP 2 on 8 x A100 40 GB nodes (16 GPUs, 640 GB) cannot hold R1's
+    FP8 weights: the gate says how much each GPU would need and how much it has."""
+    seed = {"serving": {"pipelineParallelSize": 2, "nodesPerReplica": 2, "replicas": 1}}
+    message = only_problem("onprem", seed)
+    assert message.startswith("llm-serving:serving.tensorParallelSize = 8:")
+    assert "need 41.11 GiB per GPU on 16 x A100-40G (39.39 GiB each" in message
+    assert "more than the 35.45 GiB vLLM may use at gpu_memory_utilization 0.9" in message
+
+
+def test_the_distilled_model_on_one_node_is_accepted() -> None:
+    config = parse(raw("onprem", {"serving": DISTILLED}))
+    assert config.topology.layout.nodes == 1
+    assert config.sizing is not None and not config.sizing.problems
+
+
+def test_onprem_plans_with_strictly_valid_manifests(onprem: StackRun) -> None:
+    assert_valid(onprem.kubernetes_objects())
+    kinds = {o["kind"] for o in onprem.kubernetes_objects()}
+    assert {"Namespace", "ServiceAccount", "RayService", "NetworkPolicy", "Deployment"} <= kinds
+
+
+def test_every_kubernetes_resource_goes_through_the_stacks_provider(onprem: StackRun) -> None:
+    providers = onprem.of_type(PROVIDER)
+    assert [p.name for p in providers] == ["existing-kubernetes"]
+    kube = [r for r in onprem.resources if r.custom and r.type.startswith("kubernetes:")]
+    assert kube and all(r.provider.rsplit("::", 1)[0] == providers[0].urn for r in kube)
+
+
+def test_ambient_kubeconfig_names_the_context_and_the_cluster(onprem: StackRun) -> None:
+    provider = onprem.one(PROVIDER).inputs
+    assert "kubeconfig" not in provider
+    assert provider["context"] == "onprem-a100"
+    # A rotated or moved kubeconfig updates the provider; it does not replace every object.
+    assert provider["clusterIdentifier"] == "onprem-a100"
+
+
+def test_namespace_and_service_accounts(onprem: StackRun) -> None:
+    objects = onprem.kubernetes_objects()
+    assert {"kind": "Namespace", "name": "llm"} in [
+        {"kind": o["kind"], "name": o["metadata"]["name"]} for o in objects if o["kind"] == "Namespace"
+    ]
+    accounts = [o for o in objects if o["kind"] == "ServiceAccount"]
+    assert sorted(a["metadata"]["name"] for a in accounts) == sorted(SERVICE_ACCOUNTS)
+    assert all(a["automountServiceAccountToken"] is False for a in accounts)
+
+
+def test_kuberay_installed_only_when_asked(onprem: StackRun, run_with: Callable[..., StackRun]) -> None:
+    assert [r.name for r in onprem.of_type(RELEASE)] == ["kuberay-operator"]
+    assert onprem.one(RELEASE).inputs["version"] == catalog.KUBERAY_OPERATOR_CHART.version
+    own = run_with("onprem", {PLATFORM: {"install": {"kuberay": False}}})
+    assert own.error is None, own.error
+    assert own.of_type(RELEASE) == []
+    assert own.outputs["preflight"]["operator_crd"].startswith("kubectl get crd rayservices.ray.io")
+    assert "operator_crd" not in onprem.outputs["preflight"]
+
+
+def test_leader_worker_set_is_not_installed_unless_asked(run_with: Callable[..., StackRun]) -> None:
+    vllm = {SERVING: {"engine": "vllm"}}  # the stack's TP 8 x PP 4 over 4 nodes, as a LeaderWorkerSet
+    run = run_with("onprem", vllm)
+    assert run.error is None, run.error
+    assert {r.name for r in run.of_type(RELEASE)} == set()
+    assert "leaderworkersets.leaderworkerset.x-k8s.io" in run.outputs["preflight"]["operator_crd"]
+    asked = run_with("onprem", {**vllm, PLATFORM: {"install": {"leaderWorkerSet": True}}})
+    assert asked.error is None, asked.error
+    assert [r.name for r in asked.of_type(RELEASE)] == ["lws"]
+
+
+def test_device_plugin_installed_only_when_asked_on_every_pools_nodes(
+    onprem: StackRun, run_with: Callable[..., StackRun]
+) -> None:
+    assert not [r for r in onprem.of_type(RELEASE) if r.inputs.get("chart") == "nvidia-device-plugin"]
+    second = pool(name="l40s", gpu="L40S", nodeSelector={"node.example/gpu": "l40s"}, rdma=None, tolerations=[])
+    run = run_with("onprem", {PLATFORM: {"install": {"nvidiaDevicePlugin": True}, "gpuPools": [POOL, second]}})
+    assert run.error is None, run.error
+    release = next(r for r in run.of_type(RELEASE) if r.inputs["chart"] == "nvidia-device-plugin")
+    assert release.inputs["version"] == catalog.NVIDIA_DEVICE_PLUGIN_CHART.version
+    values = release.inputs["values"]
+    terms = values["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert terms == [
+        {
+            "matchExpressions": [
+                {"key": "nvidia.com/gpu.product", "operator": "In", "values": ["NVIDIA-A100-SXM4-40GB"]}
+            ]
+        },
+        {"matchExpressions": [{"key": "node.example/gpu", "operator": "In", "values": ["l40s"]}]},
+    ]
+    assert values["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+
+
+def test_engine_pods_land_on_the_pool_with_its_rdma(onprem: StackRun) -> None:
+    service = onprem.kubernetes_object("RayService", "ray-llm")
+    workers = service["spec"]["rayClusterConfig"]["workerGroupSpecs"]
+    pod = workers[0]["template"]["spec"]
+    assert pod["nodeSelector"] == POOL["nodeSelector"]
+    engine = pod["containers"][0]
+    assert engine["resources"]["limits"]["nvidia.com/gpu"] == "8"
+    assert engine["resources"]["limits"]["rdma/ib"] == "1"
+    assert "IPC_LOCK" in engine["securityContext"]["capabilities"]["add"]
+    assert {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "64Gi"}} in pod["volumes"]
+
+
+def test_gpu_nodes_contract_follows_the_pool() -> None:
+    nodes = gpu_nodes(
+        ExistingGpuPoolConfig.model_validate(pool(rdma={"podAnnotations": {"k8s.v1.cni.cncf.io/networks": "ib"}}))
+    )
+    assert (nodes.gpu, nodes.gpus_per_node, nodes.fabric, nodes.whole_node) == ("A100-40G", 8, "rdma", True)
+    assert nodes.pod_annotations == {"k8s.v1.cni.cncf.io/networks": "ib"}
+    plain = gpu_nodes(ExistingGpuPoolConfig.model_validate(pool(rdma=None)))
+    assert (plain.fabric, plain.whole_node, plain.capabilities, plain.pod_resources) == ("none", False, (), {})
+
+
+def test_network_policies_know_the_clusters_ranges(onprem: StackRun) -> None:
+    platform = onprem.program_globals["platform"]
+    assert list(platform.network.internal_cidrs) == ["10.244.0.0/16", "10.96.0.0/12", "172.16.0.0/24"]
+    assert platform.network.identity_endpoints == ()
+    policies = [o for o in onprem.kubernetes_objects() if o["kind"] == "NetworkPolicy"]
+    excepted = {
+        tuple(peer["ipBlock"].get("except", ()))
+        for p in policies
+        for rule in p["spec"].get("egress", [])
+        for peer in rule.get("to", [])
+        if "ipBlock" in peer
+    }
+    ranges = {"10.244.0.0/16", "10.96.0.0/12", "172.16.0.0/24"}
+    assert excepted and all(ranges <= set(e) for e in excepted)
+
+
+def test_preflight_commands(onprem: StackRun) -> None:
+    checks = onprem.outputs["preflight"]
+    assert set(checks) >= {"gpu_nodes_a100", "gpu_driver", "storage_class", "network_policy_enforced"}
+    assert all(c.startswith("kubectl ") for c in checks.values())
+    assert "nvidia.com/gpu.product=NVIDIA-A100-SXM4-40GB" in checks["gpu_nodes_a100"]
+    assert "RDMA/IB:.status.allocatable.rdma/ib" in checks["gpu_nodes_a100"]
+    assert f">= {catalog.CUDA_12_8.min_driver}" in checks["gpu_driver"]
+
+
+def test_no_cloud_bucket_or_registry_by_default(onprem: StackRun) -> None:
+    platform = onprem.program_globals["platform"]
+    assert platform.model_store is None and platform.registry_url is None
+    assert onprem.outputs["model_weights"]["loader"] == "huggingface"
+
+
+# --- exposure, mirror, monitoring, storage -------------------------------------------------
+
+
+def test_load_balancer_class_and_annotations(run_with: Callable[..., StackRun]) -> None:
+    exposure = {"loadBalancerClass": "metallb.io/metallb", "annotations": {"metallb.io/address-pool": "serving"}}
+    ui = {"type": "LoadBalancer", "allowedSourceRanges": ["192.168.10.0/24"]}
+    run = run_with("onprem", {PLATFORM: {"exposure": exposure}, SERVING: {"exposure": {"openWebui": ui}}})
+    assert run.error is None, run.error
+    svc = run.kubernetes_object("Service", "open-webui")
+    assert svc["spec"]["type"] == "LoadBalancer"
+    assert svc["spec"]["loadBalancerClass"] == "metallb.io/metallb"
+    assert svc["metadata"]["annotations"] == {"metallb.io/address-pool": "serving"}
+    assert_valid(run.kubernetes_objects())
+
+
+def test_image_mirror_rewrites_every_image(run_with: Callable[..., StackRun]) -> None:
+    mirror = "harbor.example.internal/proxy"
+    run = run_with("onprem", {PLATFORM: {"imageMirror": mirror}})
+    assert run.error is None, run.error
+    images = [c["image"] for o in run.kubernetes_objects() for c in containers(o)]
+    assert images and all(i.startswith(f"{mirror}/") for i in images), images
+    assert f"{mirror}/docker.io/rayproject/ray-llm:{catalog.RAY_VERSION}-py311-cu128" in images
+    assert f"{mirror}/ghcr.io/open-webui/open-webui:{catalog.OPEN_WEBUI_IMAGE.tag}" in images
+    assert run.outputs["preflight"]["network_policy_enforced"].count(f"--image={mirror}/public.ecr.aws/") == 1
+
+
+def test_mirrored_names_the_registry_host() -> None:
+    m = "mirror.local:5000/cache"
+    assert mirrored("vllm/vllm-openai:v0.33.0", m) == f"{m}/docker.io/vllm/vllm-openai:v0.33.0"
+    assert mirrored("busybox:1.36", m) == f"{m}/docker.io/library/busybox:1.36"
+    assert mirrored("ghcr.io/open-webui/open-webui:v1", m) == f"{m}/ghcr.io/open-webui/open-webui:v1"
+    assert mirrored("localhost/x:1", m) == f"{m}/localhost/x:1"
+    assert mirror_images({"spec": {"initContainers": [{"image": "a/b:1"}]}}, m) == {
+        "spec": {"initContainers": [{"image": f"{m}/docker.io/a/b:1"}]}
+    }
+
+
+def test_prometheus_operator_of_the_cluster(run_with: Callable[..., StackRun]) -> None:
+    watch = {"kind": "prometheusOperator", "namespace": "observability", "objectLabels": {"release": "kps"}}
+    run = run_with("onprem", {PLATFORM: {"monitoring": watch}})
+    assert run.error is None, run.error
+    monitors = [o for o in run.kubernetes_objects() if o["kind"] == "PodMonitor"]
+    assert monitors and all(m["metadata"]["labels"]["release"] == "kps" for m in monitors)
+    platform = run.program_globals["platform"]
+    assert platform.network.metrics_scraper_namespaces == ("observability",)
+    assert "prometheus_operator" in run.outputs["preflight"]
+    assert_valid(run.kubernetes_objects())
+
+
+def test_storage_class_and_a_retaining_class(run_with: Callable[..., StackRun]) -> None:
+    storage = {"className": "ceph-rbd", "retainProvisioner": "rook-ceph.rbd.csi.ceph.com"}
+    run = run_with("onprem", {PLATFORM: {"storage": storage}})
+    assert run.error is None, run.error
+    classes = [o for o in run.kubernetes_objects() if o["kind"] == "StorageClass"]
+    assert [(c["provisioner"], c["reclaimPolicy"]) for c in classes] == [("rook-ceph.rbd.csi.ceph.com", "Retain")]
+    assert run.outputs["preflight"]["storage_class"].startswith("kubectl get storageclass ceph-rbd")
+
+
+# --- kubeconfig: secret, file, ambient -----------------------------------------------------
+
+
+def test_kubeconfig_secret_reaches_the_provider_only_as_a_secret(run_with: Callable[..., StackRun]) -> None:
+    run = run_with(
+        "onprem",
+        {PLATFORM: {"kubeconfig": {"kind": "secret", "context": None}}, "llm-serving:kubeconfig": {"secure": "v1:x"}},
+    )
+    assert run.error is None, run.error
+    provider = run.one(PROVIDER)
+    assert provider.inputs["kubeconfig"] == SECRET_PLACEHOLDER
+    assert "kubeconfig" in provider.secret_paths
+    assert "kubeconfig" not in run.outputs  # the content is never an output
+    assert run.outputs["kubeconfig_source"].startswith("the stack secret llm-serving:kubeconfig")
+
+
+def test_kubeconfig_secret_missing_is_refused(run_with: Callable[..., StackRun]) -> None:
+    run = run_with("onprem", {PLATFORM: {"kubeconfig": {"kind": "secret"}}})
+    assert run.error is not None and not run.resources
+    assert "llm-serving:platform.kubeconfig.kind = 'secret': the secret llm-serving:kubeconfig is not set" in str(
+        run.error
+    )
+
+
+def test_kubeconfig_in_plain_text_is_refused(run_with: Callable[..., StackRun]) -> None:
+    run = run_with("onprem", {PLATFORM: {"kubeconfig": {"kind": "secret"}}, "llm-serving:kubeconfig": "apiVersion: v1"})
+    assert run.error is not None and not run.resources
+    assert "llm-serving:kubeconfig: is stored in plain text" in str(run.error)
+
+
+def test_kubeconfig_secret_unused_is_refused(run_with: Callable[..., StackRun]) -> None:
+    run = run_with("onprem", {"llm-serving:kubeconfig": {"secure": "v1:x"}})
+    assert run.error is not None and not run.resources
+    assert "llm-serving:kubeconfig: is set but platform.kubeconfig.kind is 'ambient'" in str(run.error)
+
+
+def test_kubeconfig_file_missing_is_refused(run_with: Callable[..., StackRun], tmp_path: Path) -> None:
+    missing = str(tmp_path / "nope.yaml")
+    run = run_with("onprem", {PLATFORM: {"kubeconfig": {"kind": "file", "path": missing}}})
+    assert run.error is not None and not run.resources
+    assert f"llm-serving:platform.kubeconfig.path = {missing!r}: no such file on this machine" in str(run.error)
+
+
+def test_kubeconfig_file_is_passed_as_a_path(run_with: Callable[..., StackRun], tmp_path: Path) -> None:
+    path = tmp_path / "kubeconfig.yaml"
+    path.write_text("apiVersion: v1\nkind: Config\n")
+    run = run_with("onprem", {PLATFORM: {"kubeconfig": {"kind": "file", "path": str(path)}}})
+    assert run.error is None, run.error
+    # The path, not the content: no credential enters the state.
+    assert run.one(PROVIDER).inputs["kubeconfig"] == str(path)
+
+
+# --- config rules --------------------------------------------------------------------------
+
+
+def test_unknown_gpu_kind_is_refused_naming_the_key() -> None:
+    message = only_problem("onprem", {"platform": {"gpuPools": [pool(gpu="A100-40GB")]}})
+    assert message.startswith("llm-serving:platform.gpuPools[0].gpu = 'A100-40GB': not a GPU of components/catalog")
+    assert "A100-40G" in message
+
+
+def test_tensor_parallel_must_divide_a_nodes_gpus() -> None:
+    changes = {"serving": {**DISTILLED, "tensorParallelSize": 3}, "platform": {"gpuPools": [pool(rdma=None)]}}
+    message = only_problem("onprem", changes)
+    assert message == ("llm-serving:serving.tensorParallelSize = 3: must divide the 8 GPUs per node of pool 'a100'")
+
+
+def test_a_multi_node_replica_takes_whole_nodes() -> None:
+    message = only_problem("onprem", {"serving": {"tensorParallelSize": 4, "pipelineParallelSize": 4}})
+    assert message.startswith("llm-serving:serving.pipelineParallelSize = 4: the layout (TP 4 x PP 4")
+    assert "must fill the replica's 4 nodes of pool 'a100'" in message
+
+
+def test_whole_node_pool_refuses_part_of_a_node() -> None:
+    changes = {"serving": {**DISTILLED, "tensorParallelSize": 4}}
+    message = only_problem("onprem", changes)
+    assert "must use the 1 x 8 GPUs of the replica's whole node(s) in pool 'a100'" in message
+    assert "RDMA fabric take the whole node" in message
+
+
+def test_replicas_beyond_the_pools_nodes_are_refused() -> None:
+    message = only_problem("onprem", {"serving": {"replicas": 3}})
+    assert message == (
+        "llm-serving:serving.replicas = 3: 3 replica(s) need 12 node(s) of pool 'a100', which has 8 "
+        "(platform.gpuPools[0].nodeCount = 8 x 8 GPUs): lower replicas or describe more nodes"
+    )
+
+
+def test_a_spanning_replica_without_rdma_needs_the_tcp_opt_in() -> None:
+    message = only_problem("onprem", {"platform": {"gpuPools": [pool(rdma=None)]}})
+    assert message.startswith("llm-serving:serving.nodesPerReplica = 4: pool 'a100' has no inter-node GPU fabric")
+
+
+def test_a_cloud_bucket_or_repository_is_refused() -> None:
+    found = problems("onprem", {"platform": {"modelStore": {"kind": "bucket"}, "registry": {"kind": "repository"}}})
+    assert found == [
+        "llm-serving:platform.modelStore.kind = 'bucket': cloud 'existing' has no cloud bucket of its own to "
+        "create; use kind 'none' (engines download from Hugging Face)",
+        "llm-serving:platform.registry.kind = 'repository': cloud 'existing' creates no registry; use kind 'none', "
+        "and platform.imageMirror for a site registry that mirrors the public ones",
+    ]
+
+
+def test_network_ranges_are_required() -> None:
+    found = problems("onprem", {"platform": {"network": {"podCidrs": [], "serviceCidrs": None}}})
+    assert any(p.startswith("llm-serving:platform.network.podCidrs") for p in found), found
+    assert any(p.startswith("llm-serving:platform.network.serviceCidrs") for p in found), found
+
+
+def test_rdma_needs_resources_or_annotations() -> None:
+    message = only_problem("onprem", {"platform": {"gpuPools": [pool(rdma={})]}})
+    assert message.startswith("llm-serving:platform.gpuPools[0].rdma")
+    assert "name the extended resources" in message
+
+
+def test_the_kubeconfig_kind_is_required() -> None:
+    message = only_problem("onprem", {"platform": {"kubeconfig": {"kind": "token"}}})
+    assert message.startswith("llm-serving:platform.kubeconfig")
+
+
+def test_device_plugin_values_tolerate_each_taint_once() -> None:
+    pools = [ExistingGpuPoolConfig.model_validate(pool(name=n)) for n in ("a", "b")]
+    values = device_plugin_values(pools)
+    assert len(values["tolerations"]) == 1
+    assert values["gfd"] == {"enabled": False} and values["nfd"] == {"enabled": False}
+
+
+def test_cost_is_per_pool_and_has_no_cluster_fee(onprem: StackRun, run_with: Callable[..., StackRun]) -> None:
+    assert onprem.outputs["gpu_cost_per_hour"]["usd_per_hour_low"] is None
+    run = run_with("onprem", {"llm-serving:cost": {"nodeHourlyUsd": {"a100": 12.5}}})
+    assert run.error is None, run.error
+    assert run.outputs["gpu_cost_per_hour"]["usd_per_hour_low"] == 100.0  # 8 nodes x 12.5, no fee
