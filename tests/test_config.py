@@ -318,7 +318,13 @@ def test_model_that_does_not_fit_the_instance() -> None:
     message = only_problem(
         "eks",
         {
-            "serving": {"model": "deepseek-ai/DeepSeek-R1", "tensorParallelSize": 8, "replicas": 1},
+            # (BF16 KV: an A10G cannot hold R1's MLA cache in FP8, a problem of its own.)
+            "serving": {
+                "model": "deepseek-ai/DeepSeek-R1",
+                "tensorParallelSize": 8,
+                "replicas": 1,
+                "kvCacheDtype": "auto",
+            },
             "platform": {"gpuNodePools": [{"name": "g5", "gpuLimit": 8}]},
         },
     )

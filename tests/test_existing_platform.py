@@ -408,3 +408,21 @@ def test_cost_is_per_pool_and_has_no_cluster_fee(onprem: StackRun, run_with: Cal
     run = run_with("onprem", {"llm-serving:cost": {"nodeHourlyUsd": {"a100": 12.5}}})
     assert run.error is None, run.error
     assert run.outputs["gpu_cost_per_hour"]["usd_per_hour_low"] == 100.0  # 8 nodes x 12.5, no fee
+
+
+def test_fp8_kv_cache_with_mla_is_refused_below_ada() -> None:
+    """Triton MLA, vLLM's only MLA backend on compute capability 8.x, refuses an FP8 KV
+    cache there: caught in config instead of at engine start on the A100s."""
+    message = only_problem("onprem", {"serving": {"kvCacheDtype": "fp8"}})
+    assert message.startswith("llm-serving:serving.kvCacheDtype = 'fp8': FP8 KV cache with deepseek-ai/DeepSeek-R1's")
+    assert "A100-40G is 8.0" in message
+    # Unset, the profile picks FP8 for R1: reported at the profile.
+    assert only_problem("onprem", {"serving": {"kvCacheDtype": None}}).startswith(
+        "llm-serving:serving.profile = 'balanced': its FP8 KV cache"
+    )
+    # A dense model's FP8 KV cache has other backends on Ampere.
+    parse(raw("onprem", {"serving": {**DISTILLED, "kvCacheDtype": "fp8"}}))
+
+
+def test_every_gpu_has_a_compute_capability() -> None:
+    assert set(catalog.COMPUTE_CAPABILITY) == set(catalog.GPUS)

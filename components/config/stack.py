@@ -321,7 +321,28 @@ def _serving_problems(platform: AnyPlatform, serving: ServingConfig) -> list[Ini
     report = size(sizing_request(platform, serving))
     topo = topology(platform, serving)
     problems = [_sizing_rule(serving, topo, p.setting, p.message) for p in report.problems]
+    problems += _kv_cache_problems(platform, serving, pool)
     return problems or _extra_args_problems(platform, serving)
+
+
+def _kv_cache_problems(platform: AnyPlatform, serving: ServingConfig, pool: str) -> list[InitErrorDetails]:
+    """A KV cache dtype the GPU's attention backends can hold (reported with the sizing gate)."""
+    model, topo = serving.model_spec, topology(platform, serving)
+    problems: list[InitErrorDetails] = []
+    gpu, _, _ = pool_shape(platform, pool)
+    capability = catalog.COMPUTE_CAPABILITY[gpu.name]
+    if topo.kv_cache_dtype.startswith("fp8") and model.attention == "mla" and capability < catalog.FP8_MIN_CAPABILITY:
+        major, minor = capability
+        problems.append(
+            rule(
+                ("kvCacheDtype",) if serving.kv_cache_dtype else ("profile",),
+                serving.kv_cache_dtype or serving.profile,
+                f"{'its ' if not serving.kv_cache_dtype else ''}FP8 KV cache with {model.hf_id}'s MLA attention "
+                f"needs compute capability 8.9 or newer; {gpu.name} is {major}.{minor}, where vLLM's only MLA "
+                "backend (Triton MLA) refuses it: set serving.kvCacheDtype: auto (BF16)",
+            )
+        )
+    return problems
 
 
 def _sizing_rule(serving: ServingConfig, topo: Topology, setting: str, message: str) -> InitErrorDetails:
