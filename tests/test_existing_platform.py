@@ -233,6 +233,34 @@ def test_load_balancer_class_and_annotations(run_with: Callable[..., StackRun]) 
     assert_valid(run.kubernetes_objects())
 
 
+def test_open_webui_through_the_clusters_ingress(run_with: Callable[..., StackRun]) -> None:
+    ingress = {
+        "className": "nginx",
+        "host": "chat.example.internal",
+        "controllerNamespace": "ingress-nginx",
+        "tlsSecretName": "chat-tls",
+    }
+    run = run_with("onprem", {PLATFORM: {"exposure": {"ingress": ingress}}})
+    assert run.error is None, run.error
+    assert_valid(run.kubernetes_objects())
+    route = run.kubernetes_object("Ingress", "open-webui")
+    assert route["spec"]["ingressClassName"] == "nginx"
+    assert route["spec"]["tls"] == [{"hosts": ["chat.example.internal"], "secretName": "chat-tls"}]
+    backend = route["spec"]["rules"][0]["http"]["paths"][0]["backend"]
+    assert backend == {"service": {"name": "open-webui", "port": {"name": "http"}}}
+    assert run.outputs["open_webui_url"] == "https://chat.example.internal"
+    assert run.outputs["preflight"]["ingress_class"].startswith("kubectl get ingressclass nginx")
+    # The controller's pods, and only they (besides port-forward), reach the UI's port.
+    policy = run.kubernetes_object("NetworkPolicy", "open-webui-network")
+    sources = [peer for rule in policy["spec"]["ingress"] for peer in rule.get("from", [])]
+    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}} in sources
+
+
+def test_no_ingress_by_default(onprem: StackRun) -> None:
+    assert not [o for o in onprem.kubernetes_objects() if o["kind"] == "Ingress"]
+    assert "open_webui_url" not in onprem.outputs
+
+
 def test_image_mirror_rewrites_every_image(run_with: Callable[..., StackRun]) -> None:
     mirror = "harbor.example.internal/proxy"
     run = run_with("onprem", {PLATFORM: {"imageMirror": mirror}})

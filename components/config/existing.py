@@ -36,6 +36,7 @@ LABEL_KEY = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Z
 # An extended resource name (a domain-prefixed name such as nvidia.com/gpu or rdma/ib).
 RESOURCE_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 ABSOLUTE_PATH = r"^/[^\s]*$"
+DNS_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$"  # a host name with a domain
 COUNT = r"^[1-9][0-9]*$"  # an extended resource quantity, as text (a pod requests whole units)
 # An image reference prefix: a registry host (with an optional port) and optional path,
 # no tag (e.g. harbor.example.internal/dockerhub).
@@ -176,6 +177,18 @@ class ExistingStorageConfig(Strict):
         return self
 
 
+class ExistingIngressConfig(Strict):
+    """Open WebUI through the cluster's Ingress controller (ingress-nginx, Traefik, ...)."""
+
+    class_name: Annotated[str, Field(pattern=K8S_NAME)]  # its IngressClass
+    host: Annotated[str, Field(pattern=DNS_NAME)]  # e.g. chat.example.internal
+    # Where the controller's pods run: the UI's NetworkPolicy admits that namespace.
+    controller_namespace: Annotated[str, Field(pattern=K8S_NAME)]
+    # A kubernetes.io/tls Secret in the workload namespace (e.g. from cert-manager); unset: plain HTTP.
+    tls_secret_name: Annotated[str, Field(pattern=K8S_NAME)] | None = None
+    annotations: dict[Annotated[str, Field(pattern=LABEL_KEY)], str] = {}
+
+
 class ExistingExposureConfig(Strict):
     """How a Service the stack asks to be a LoadBalancer gets an address without a cloud:
     ``loadBalancerClass`` names the implementation (MetalLB started with ``--lb-class``,
@@ -185,6 +198,8 @@ class ExistingExposureConfig(Strict):
     load_balancer_class: Annotated[str, Field(pattern=RESOURCE_NAME)] | None = None
     # Service annotations that choose an address pool etc. (MetalLB: metallb.io/address-pool).
     annotations: dict[Annotated[str, Field(pattern=LABEL_KEY)], str] = {}
+    # Open WebUI also (or only) through an Ingress; the engine stays in-cluster.
+    ingress: ExistingIngressConfig | None = None
 
 
 class ExistingNetworkConfig(Strict):

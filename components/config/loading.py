@@ -28,6 +28,7 @@ from components.config.base import (
 from components.config.existing import (
     ABSOLUTE_PATH,
     COUNT,
+    DNS_NAME,
     IMAGE_PREFIX,
     LABEL_KEY,
     RESOURCE_NAME,
@@ -52,6 +53,7 @@ PATTERN_WORDS: dict[str, str] = {
     LABEL_KEY: "a label or annotation key such as nvidia.com/gpu.product or app (optional prefix/, then a name)",
     RESOURCE_NAME: "a domain-prefixed name such as nvidia.com/gpu or rdma/ib",
     ABSOLUTE_PATH: "an absolute path such as /mnt/nvme, without spaces",
+    DNS_NAME: "a host name with its domain, in lowercase, such as chat.example.internal",
     IMAGE_PREFIX: "a registry host and optional path, without a tag, such as harbor.example.internal/proxy",
     COUNT: 'a whole number of 1 or more, in quotes, such as "1"',
     r"^(\d+%?)$": "a number of nodes (3) or a percentage of them (10%)",

@@ -48,6 +48,7 @@ from components.platform import (
     KUBE_DNS_LABELS,
     SERVICE_ACCOUNTS,
     ClusterNetwork,
+    IngressRoute,
     LoadBalancing,
     Manifest,
     Monitoring,
@@ -91,6 +92,19 @@ def preinstalled_operators(config: ExistingPlatformConfig) -> frozenset[str]:
     if not config.install.leader_worker_set:
         names.add(catalog.LWS_CHART.name)
     return frozenset(names)
+
+
+def ingress_route(config: ExistingPlatformConfig) -> IngressRoute | None:
+    ingress = config.exposure.ingress
+    if ingress is None:
+        return None
+    return IngressRoute(
+        class_name=ingress.class_name,
+        host=ingress.host,
+        controller_namespace=ingress.controller_namespace,
+        tls_secret=ingress.tls_secret_name,
+        annotations=dict(ingress.annotations),
+    )
 
 
 def kubeconfig_source(config: ExistingPlatformConfig) -> str:
@@ -201,6 +215,7 @@ class ExistingPlatform(pulumi.ComponentResource):
             outputs=outputs,
             network=cluster_network(config, watch),
             monitoring=monitoring,
+            ingress=ingress_route(config),
             preinstalled_operators=preinstalled_operators(config),
             image_mirror=config.image_mirror,
         )

@@ -79,6 +79,11 @@ def preflight_commands(stack: StackConfig, namespace: str) -> dict[str, str]:
         if storage.class_name
         else "kubectl get storageclass  # one must be marked (default); claims use it"
     )
+    ingress = platform.exposure.ingress
+    if ingress is not None:
+        checks["ingress_class"] = (
+            f"kubectl get ingressclass {ingress.class_name}  # the controller Open WebUI is published through"
+        )
     if isinstance(platform.monitoring, PrometheusOperatorConfig):
         checks["prometheus_operator"] = f"kubectl get crd {PROMETHEUS_CRDS}  # the cluster's prometheus-operator"
     # A pod with labels no policy admits must fail to reach the namespace's Services: if it
