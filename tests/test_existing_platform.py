@@ -454,3 +454,27 @@ def test_fp8_kv_cache_with_mla_is_refused_below_ada() -> None:
 
 def test_every_gpu_has_a_compute_capability() -> None:
     assert set(catalog.COMPUTE_CAPABILITY) == set(catalog.GPUS)
+
+
+def test_a_kubeconfig_secret_on_a_cloud_stack_is_refused(run_with: Callable[..., StackRun]) -> None:
+    run = run_with("eks", {"llm-serving:kubeconfig": {"secure": "v1:x"}})
+    assert run.error is not None and not run.resources
+    assert "llm-serving:kubeconfig: is set but only cloud 'existing' reads it; remove the key" in str(run.error)
+
+
+def test_pool_names_are_unique() -> None:
+    message = only_problem("onprem", {"platform": {"gpuPools": [POOL, pool(nodeCount=1)]}})
+    assert message == "llm-serving:platform.gpuPools[1].name = 'a100': pool names must be unique"
+
+
+def test_a_toleration_value_goes_with_operator_equal() -> None:
+    bad = pool(tolerations=[{"key": "dedicated", "operator": "Equal"}])
+    message = only_problem("onprem", {"platform": {"gpuPools": [bad]}})
+    assert message.startswith("llm-serving:platform.gpuPools[0].tolerations[0]")
+    assert "operator Equal takes a value" in message
+
+
+def test_retain_parameters_need_the_provisioner() -> None:
+    message = only_problem("onprem", {"platform": {"storage": {"retainParameters": {"pool": "ssd"}}}})
+    assert message.startswith("llm-serving:platform.storage")
+    assert "retainParameters go with retainProvisioner" in message
