@@ -34,6 +34,7 @@ if isinstance(config.platform, GcpPlatformConfig):
             namespace=config.serving.namespace,
             stack=stack,
             alertmanager_config=alertmanager_config,
+            store_keys=secrets.store_keys,
         ),
     ).platform
 elif isinstance(config.platform, AwsPlatformConfig):
@@ -47,6 +48,7 @@ elif isinstance(config.platform, AwsPlatformConfig):
             stack=stack,
             monitoring=config.monitoring.enabled,
             alertmanager_config=alertmanager_config,
+            store_keys=secrets.store_keys,
         ),
     ).platform
 else:
@@ -54,7 +56,12 @@ else:
 
     platform = ExistingPlatform(
         "existing",
-        ExistingPlatformArgs(config=config, namespace=config.serving.namespace, kubeconfig=secrets.kubeconfig),
+        ExistingPlatformArgs(
+            config=config,
+            namespace=config.serving.namespace,
+            kubeconfig=secrets.kubeconfig,
+            store_keys=secrets.store_keys,
+        ),
     ).platform
 
 serving = Serving("serving", ServingArgs(platform=platform, config=config, hf_token=secrets.hf_token, stack=stack))

@@ -12,6 +12,7 @@ Values that only exist after deployment (bucket names, registry URLs) are Pulumi
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -90,16 +91,47 @@ class GpuNodes:
     pod_resources: Mapping[str, str] = field(default_factory=dict)
 
 
+# Where a volume store (a ReadWriteMany claim) is mounted in every pod that uses it; its
+# files sit under the same keys as a bucket's objects (models/<org>/<name>/...).
+STORE_VOLUME = "model-store"
+STORE_MOUNT = "/model-store"
+# The Kubernetes Secret keys holding an S3-compatible store's static keys, named as the AWS
+# CLI and SDKs read them from the environment.
+ACCESS_KEY_ID_KEY = "AWS_ACCESS_KEY_ID"
+SECRET_ACCESS_KEY_KEY = "AWS_SECRET_ACCESS_KEY"
+
+
+@dataclass(frozen=True)
+class StoreEndpoint:
+    """Where pods reach an object store over the network (not through an identity
+    endpoint): ``cidrs`` on ``port``; empty ``cidrs``: any address outside the cluster."""
+
+    port: int
+    cidrs: Sequence[str] = ()
+
+
 @dataclass(frozen=True)
 class ModelStore:
-    """The stack's bucket and who may use it.
+    """Where models (and benchmark results, chat backups) are kept, and who may use it.
 
-    Pods authenticate as Kubernetes service accounts that the platform has bound to the
-    bucket (Workload Identity on GKE, Pod Identity on EKS); no keys are involved.
+    Three kinds behind one interface, so workloads never branch on the cloud:
+
+    * ``gs`` / ``s3``: the cloud's bucket. Pods authenticate as Kubernetes service
+      accounts the platform bound to it (Workload Identity on GKE, Pod Identity on EKS);
+      no keys are involved.
+    * ``s3`` with ``endpoint_url``: an S3-compatible store (MinIO, Ceph RGW). Pods get
+      static keys from Kubernetes Secrets, per service account (``credentials``), as
+      environment (``env_for``).
+    * ``file``: a ReadWriteMany volume (``claim_name``) mounted at ``STORE_MOUNT``
+      (``pod_volumes``, ``mounts``); the "CLI" is the shell's own file tools.
+
+    Builders address objects with ``address(bucket, key)`` and run ``exists_command``,
+    ``upload_command`` and ``write_command`` in ``cli_image`` with ``env_for(account)``
+    and ``mounts(...)``; the pod carries ``pod_volumes(...)``.
     """
 
-    scheme: Literal["gs", "s3"]
-    bucket: pulumi.Output[str]
+    scheme: Literal["gs", "s3", "file"]
+    bucket: pulumi.Output[str]  # the bucket's name; for a volume store, the claim's
     reader_service_account: str  # may read weights
     writer_service_account: str  # may write weights and benchmark results
     # may only create objects under BACKUP_PREFIX (chat backups); None: no backups here
@@ -112,35 +144,83 @@ class ModelStore:
     fuse_csi_driver: str | None = None
     fuse_pod_annotations: Mapping[str, str] = field(default_factory=dict)
     fuse_cache_volume: str | None = None
+    # S3-compatible stores: the API's URL, whether it takes virtual-hosted addressing
+    # only, and per service account the Secret (ACCESS_KEY_ID_KEY, SECRET_ACCESS_KEY_KEY)
+    # with its keys.
+    endpoint_url: str | None = None
+    virtual_hosted: bool = False
+    credentials: Mapping[str, str] = field(default_factory=dict)
+    # Where pods must be let through to reach the store (NetworkPolicy egress).
+    endpoints: Sequence[StoreEndpoint] = ()
+    # Volume stores: the ReadWriteMany claim in the workload namespace.
+    claim_name: str | None = None
+    # Checks only the live cluster can answer (RWX support, reachability), as commands.
+    preflight: Sequence[str] = ()
 
     def url(self, *path: str) -> pulumi.Output[str]:
-        """``gs://bucket/a/b`` or ``s3://bucket/a/b``."""
+        """``gs://bucket/a/b``, ``s3://bucket/a/b``; for a volume ``pvc://claim/a/b``
+        (a stack output to read, not an address a tool takes)."""
         suffix = "".join(f"/{p.strip('/')}" for p in path)
-        return self.bucket.apply(lambda name: f"{self.scheme}://{name}{suffix}")
+        scheme = "pvc" if self.scheme == "file" else self.scheme
+        return self.bucket.apply(lambda name: f"{scheme}://{name}{suffix}")
+
+    def address(self, bucket: pulumi.Input[str], *path: str) -> pulumi.Input[str]:
+        """What pods use for ``path`` in the store: the object URL, or the mounted file's
+        path. ``bucket``: the bucket's name (plain text in tests, an Output when deployed)."""
+        suffix = "".join(f"/{p.strip('/')}" for p in path)
+        if self.scheme == "file":
+            return f"{STORE_MOUNT}{suffix}"
+        if isinstance(bucket, str):
+            return f"{self.scheme}://{bucket}{suffix}"
+        return pulumi.Output.concat(f"{self.scheme}://", bucket, suffix)
 
     # Shell for Jobs and init containers that run ``cli_image``. Arguments are shell
     # words already quoted by the caller; the bucket is substituted at deploy time.
 
     @property
     def cli_image(self) -> str:
-        """An image with this cloud's storage CLI (gcloud storage / aws s3)."""
+        """An image with this store's tools: gcloud storage, the AWS CLI; for a volume
+        only a POSIX shell and coreutils, which the AWS CLI image (Amazon Linux) has."""
         return (catalog.GCLOUD_CLI_IMAGE if self.scheme == "gs" else catalog.AWS_CLI_IMAGE).ref
+
+    @property
+    def _aws(self) -> str:
+        """The AWS CLI, aimed at the S3-compatible endpoint when there is one. With an
+        endpoint URL the CLI addresses path-style unless ``s3.addressing_style`` is
+        ``virtual`` (botocore ``args.py`` ``compute_endpoint_resolver_builtin_defaults``:
+        ``force_path_style = addressing_style != 'virtual'`` for a custom endpoint), so a
+        store that takes only virtual-hosted names gets that setting written to the CLI's
+        config in ``$HOME/.aws`` first (``aws configure set``)."""
+        if self.endpoint_url is None:
+            return "aws"
+        style = "aws configure set default.s3.addressing_style virtual && " if self.virtual_hosted else ""
+        return f"{style}aws --endpoint-url {self.endpoint_url}"
 
     def exists_command(self, url: str) -> str:
         """Exit status 0 if the object at ``url`` (``$BUCKET_URL/...``) exists."""
         if self.scheme == "gs":
             return f"gcloud storage objects describe {url} >/dev/null 2>&1"
-        return f"aws s3 ls {url} >/dev/null 2>&1"
+        if self.scheme == "file":
+            return f"test -e {url}"
+        return f"{self._aws} s3 ls {url} >/dev/null 2>&1"
 
     def upload_command(self, local_dir: str, url: str, exclude_dir: str | None = None) -> str:
         """Copy a local directory to ``url``, skipping files already there (and, with
         ``exclude_dir``, that top-level folder: gcloud takes a Python regex on the relative
-        path, the AWS CLI a glob; gcloud storage rsync and aws s3 sync reference pages)."""
+        path, the AWS CLI a glob; gcloud storage rsync and aws s3 sync reference pages).
+        A volume: every top-level entry but ``exclude_dir`` copied with ``cp -R`` (files
+        already there are overwritten; nothing reads them before the cache's marker)."""
         if self.scheme == "gs":
             skip = f" --exclude '^{re.escape(exclude_dir)}/'" if exclude_dir else ""
             return f"gcloud storage rsync --recursive{skip} {local_dir} {url}"
+        if self.scheme == "file":
+            keep = f' && [ "${{entry##*/}}" != {shlex.quote(exclude_dir)} ]' if exclude_dir else ""
+            return (
+                f"mkdir -p {url} && for entry in {local_dir}/* {local_dir}/.[!.]*; do "
+                f'if [ -e "$entry" ]{keep}; then cp -R "$entry" {url}/ || exit 1; fi; done'
+            )
         skip = f" --exclude '{exclude_dir}/*'" if exclude_dir else ""
-        return f"aws s3 sync --no-progress{skip} {local_dir} {url}"
+        return f"{self._aws} s3 sync --no-progress{skip} {local_dir} {url}"
 
     @property
     def uploader_env(self) -> dict[str, str]:
@@ -156,7 +236,38 @@ class ModelStore:
         """Upload one file."""
         if self.scheme == "gs":
             return f"gcloud storage cp {local_file} {url}"
-        return f"aws s3 cp --no-progress {local_file} {url}"
+        if self.scheme == "file":
+            return f'mkdir -p "$(dirname {url})" && cp {local_file} {url}'
+        return f"{self._aws} s3 cp --no-progress {local_file} {url}"
+
+    def env_for(self, account: str | None = None) -> list[Manifest]:
+        """Environment of a container that reaches the store as ``account`` (default: the
+        readers'): ``env``, plus the account's keys from its Secret for S3-compatible stores."""
+        entries: list[Manifest] = [{"name": k, "value": v} for k, v in self.env.items()]
+        secret = self.credentials.get(account or self.reader_service_account)
+        if secret is not None:
+            entries += [
+                {"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+                for key in (ACCESS_KEY_ID_KEY, SECRET_ACCESS_KEY_KEY)
+            ]
+        return entries
+
+    def pod_volumes(self, read_only: bool = True) -> list[Manifest]:
+        """The pod volume a volume store needs (none for buckets)."""
+        if self.claim_name is None:
+            return []
+        return [{"name": STORE_VOLUME, "persistentVolumeClaim": {"claimName": self.claim_name, "readOnly": read_only}}]
+
+    def mounts(self, read_only: bool = True, sub_path: str | None = None) -> list[Manifest]:
+        """Where a container sees a volume store (none for buckets); ``sub_path`` mounts
+        only that folder of it, at the same place (``STORE_MOUNT/sub_path``), so the
+        container can reach nothing else."""
+        if self.claim_name is None:
+            return []
+        mount: Manifest = {"name": STORE_VOLUME, "mountPath": STORE_MOUNT, "readOnly": read_only}
+        if sub_path:
+            mount.update(mountPath=f"{STORE_MOUNT}/{sub_path.strip('/')}", subPath=sub_path.strip("/"))
+        return [mount]
 
 
 @dataclass(frozen=True)

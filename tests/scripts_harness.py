@@ -6,7 +6,9 @@ run), never re-typed. A ``Sandbox`` stands in for the cluster node and the cloud
 * ``bin/`` holds stub ``gcloud``, ``aws``, ``hf``, ``vllm``, ``nvidia-smi`` and ``curl``
   commands (one small Python program, ``stub_cli.py``, named by how it is called). They
   act on local folders: ``buckets/<name>/`` is ``gs://<name>/`` or ``s3://<name>/``,
-  ``hub/<org>/<repo>/`` a Hugging Face repository. Every call is logged with its
+  ``endpoints/<host:port>/<name>/`` the bucket of an S3-compatible endpoint (``aws
+  --endpoint-url``), ``hub/<org>/<repo>/`` a Hugging Face repository, ``claims/<claim>/``
+  a PersistentVolumeClaim's volume (kept from one pod to the next). Every call is logged with its
   environment; any call can be made to fail on demand (``Sandbox.fail``).
 * ``run_pod`` runs a pod spec as the kubelet would, in order: init containers one after
   another (the pod fails at the first that fails), then the containers. Each container's
@@ -129,6 +131,16 @@ class Sandbox:
         base = self.buckets / bucket / prefix
         return {str(p.relative_to(base)) for p in base.rglob("*") if p.is_file()} if base.exists() else set()
 
+    def endpoint_files(self, endpoint: str, bucket: str, prefix: str = "") -> set[str]:
+        """Object keys under ``prefix`` in a bucket of an S3-compatible ``endpoint`` (host:port)."""
+        base = self.root / "endpoints" / endpoint / bucket / prefix
+        return {str(p.relative_to(base)) for p in base.rglob("*") if p.is_file()} if base.exists() else set()
+
+    def claim_files(self, claim: str, prefix: str = "") -> set[str]:
+        """Files under ``prefix`` on a PersistentVolumeClaim's volume."""
+        base = self.root / "claims" / claim / prefix
+        return {str(p.relative_to(base)) for p in base.rglob("*") if p.is_file()} if base.exists() else set()
+
     def host_path(self, node_path: str) -> Path:
         """Where a ``hostPath`` volume's node folder is in the sandbox."""
         return self.host / node_path.lstrip("/")
@@ -192,7 +204,9 @@ class Sandbox:
     ) -> ContainerRun:
         command = container["command"]
         assert command[0] in ("/bin/sh", "/bin/bash") and command[1] == "-c", f"not a script: {command[:2]}"
-        paths = {m["mountPath"]: volumes[m["name"]] for m in container.get("volumeMounts", [])}
+        paths = {m["mountPath"]: volumes[m["name"]] / m.get("subPath", "") for m in container.get("volumeMounts", [])}
+        for path in paths.values():
+            path.mkdir(parents=True, exist_ok=True)  # the kubelet creates a missing subPath
         paths.update(extra_mounts or {})
         script = _rewrite(command[2], paths)
         environment = {
@@ -232,6 +246,8 @@ class Sandbox:
             path = self.host_path(volume["hostPath"]["path"])
         elif "emptyDir" in volume:
             path = pod_dir / volume["name"]
+        elif "persistentVolumeClaim" in volume:
+            path = self.root / "claims" / volume["persistentVolumeClaim"]["claimName"]
         else:
             raise AssertionError(f"the harness cannot stand in for volume {volume}")
         path.mkdir(parents=True, exist_ok=True)

@@ -29,12 +29,19 @@ def die(message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
-def local(target: str) -> Path:
-    """``gs://b/k`` and ``s3://b/k`` are ``buckets/b/k``; anything else is a local path."""
+def store_path(target: str, endpoint: str | None = None) -> Path:
+    """``gs://b/k`` and ``s3://b/k`` are ``buckets/b/k``; an ``s3://b/k`` of an S3-compatible
+    endpoint (``--endpoint-url https://host:port``) is ``endpoints/host:port/b/k``; anything
+    else is a local path."""
     match = re.match(r"^(gs|s3)://([^/]+)/?(.*)$", target)
+    if match and endpoint:
+        return ROOT / "endpoints" / re.sub(r"^https?://", "", endpoint).rstrip("/") / match[2] / match[3]
     if match:
         return ROOT / "buckets" / match[2] / match[3]
     return Path(target)
+
+
+local = store_path
 
 
 def fault(command: str, argv: list[str]) -> dict[str, Any] | None:
@@ -107,6 +114,24 @@ def gcloud(argv: list[str]) -> None:
 
 def aws(argv: list[str]) -> None:
     failure = fault("aws", argv)
+    # A global option, before the command: where an S3-compatible store answers. The real
+    # CLI (>= 2.13) also takes it from AWS_ENDPOINT_URL; without either it talks to AWS.
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if argv[:1] == ["--endpoint-url"]:
+        endpoint, argv = argv[1], argv[2:]
+    if argv[:2] == ["configure", "set"]:
+        name, value = argv[2:4]
+        config = Path(os.environ["HOME"]) / ".aws" / "config"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        with config.open("a") as out:
+            out.write(f"{name} = {value}\n")
+        return
+    if endpoint and not (os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY")):
+        die('Unable to locate credentials. You can configure credentials by running "aws configure".', 253)
+
+    def local(target: str) -> Path:
+        return store_path(target, endpoint)
+
     if argv[:2] == ["s3", "ls"]:
         if failure:
             die("injected failure", failure["exit"])

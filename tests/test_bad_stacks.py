@@ -53,6 +53,10 @@ def bad(id: str, content: Callable[[], bytes], says: str, key: str | None = None
     return pytest.param(Bad(id, content, says, key), id=id)
 
 
+CLEAR_BUCKET = {"keepOnDestroy": None, "backupRetentionDays": None}
+S3_STORE = {"kind": "s3Compatible", "endpoint": "https://minio.example.com", "bucket": "models", **CLEAR_BUCKET}
+
+
 def change(stack: str, changes: dict[str, Any], key: str, says: str, id: str) -> Any:
     return bad(f"{stack}-{id}", lambda: _with(stack, changes), says, key)
 
@@ -594,8 +598,39 @@ def _values() -> list[Any]:
                 "serving": {"openWebui": {"backup": {"enabled": False}}},
             },
             "llm-serving:modelCache.enabled",
-            "needs a bucket",
+            "needs a model store",
             "cache-without-bucket",
+        ),
+        change(
+            a,
+            {
+                "platform": {
+                    "modelStore": {
+                        "kind": "volume",
+                        "storageClass": "nfs",
+                        "sizeGib": 100,
+                        "accessMode": "ReadWriteOnce",
+                        **CLEAR_BUCKET,
+                    }
+                }
+            },
+            f"{p}.modelStore.accessMode",
+            "only ReadWriteMany",
+            "volume-store-not-rwx",
+        ),
+        change(
+            e,
+            {"platform": {"modelStore": {**S3_STORE, "endpoint": "http://minio.example.com"}}},
+            f"{p}.modelStore.endpoint",
+            "plain http",
+            "s3-compatible-plain-http",
+        ),
+        change(
+            e,
+            {"platform": {"modelStore": S3_STORE}},
+            "llm-serving:modelStoreAccessKeyId",
+            "needs its keys",
+            "s3-compatible-without-keys",
         ),
         change(
             e,

@@ -409,7 +409,7 @@ def test_ray_engine_is_never_exposed_without_a_key() -> None:
 def test_cache_needs_a_bucket() -> None:
     no_store = {"modelStore": {"kind": "none", "keepOnDestroy": None, "backupRetentionDays": None}}
     message = only_problem("a4high", {"platform": no_store, "serving": {"openWebui": {"backup": {"enabled": False}}}})
-    assert message.startswith("llm-serving:modelCache.enabled = true: the model cache needs a bucket")
+    assert message.startswith("llm-serving:modelCache.enabled = true: the model cache needs a model store")
 
 
 def test_benchmark_needs_an_engine() -> None:

@@ -25,6 +25,8 @@ PLATFORM = "llm-serving:platform"
 SERVING = "llm-serving:serving"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 PROVIDER = "pulumi:providers:kubernetes"
+# The stack's volume store's own keys, removed where a test changes the store's kind.
+VOLUME_KEYS: dict[str, Any] = {"storageClass": None, "sizeGib": None, "keepOnDestroy": None}
 POOL: dict[str, Any] = {
     "name": "a100",
     "gpu": "A100-40G",
@@ -212,10 +214,52 @@ def test_preflight_commands(onprem: StackRun) -> None:
     assert f">= {catalog.CUDA_12_8.min_driver}" in checks["gpu_driver"]
 
 
-def test_no_cloud_bucket_or_registry_by_default(onprem: StackRun) -> None:
+def test_the_stacks_model_store_is_a_read_write_many_volume(onprem: StackRun) -> None:
+    """One copy of R1 on the servers' shared file system for all eight nodes: the cache Job
+    fills it, the Ray workers load from it, chat backups go there."""
     platform = onprem.program_globals["platform"]
-    assert platform.model_store is None and platform.registry_url is None
-    assert onprem.outputs["model_weights"]["loader"] == "huggingface"
+    assert platform.model_store is not None and platform.registry_url is None
+    claim = onprem.kubernetes_object("PersistentVolumeClaim", "model-store")
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert claim["spec"]["storageClassName"] == "cephfs"
+    assert onprem.one("kubernetes:core/v1:PersistentVolumeClaim", "existing-store-claim").protect
+    assert onprem.outputs["model_store"] == "pvc://model-store"
+    assert onprem.outputs["model_weights"]["source"] == "/model-store/models/deepseek-ai/DeepSeek-R1"
+    assert onprem.kubernetes_object("Job", "model-cache")
+
+
+def test_without_a_store_engines_download_from_hugging_face(run_with: Callable[..., StackRun]) -> None:
+    no_store = {
+        PLATFORM: {"modelStore": {**VOLUME_KEYS, "kind": "none"}},
+        "llm-serving:modelCache": {"enabled": False},
+        SERVING: {"openWebui": {"backup": {"enabled": False}}},
+    }
+    run = run_with("onprem", no_store)
+    assert run.error is None, run.error
+    assert run.program_globals["platform"].model_store is None
+    assert run.outputs["model_weights"]["loader"] == "huggingface"
+    assert not [
+        o
+        for o in run.kubernetes_objects()
+        if o["kind"] == "PersistentVolumeClaim" and o["metadata"]["name"] == "model-store"
+    ]
+
+
+def test_an_s3_compatible_store_on_the_cluster(run_with: Callable[..., StackRun]) -> None:
+    store = {
+        **VOLUME_KEYS,
+        "kind": "s3Compatible",
+        "endpoint": "https://minio.storage.svc:9000",
+        "bucket": "models",
+        "endpointCidrs": ["10.96.0.0/12"],
+    }
+    keys = {f"llm-serving:modelStore{k}": {"secure": "v1:x"} for k in ("AccessKeyId", "SecretAccessKey")}
+    run = run_with("onprem", {PLATFORM: {"modelStore": store}, **keys})
+    assert run.error is None, run.error
+    assert run.outputs["model_store"] == "s3://models"
+    secret = run.kubernetes_object("Secret", "model-store-keys")
+    assert secret["metadata"]["namespace"] == "llm"
+    assert_valid(run.kubernetes_objects())
 
 
 # --- exposure, mirror, monitoring, storage -------------------------------------------------
@@ -398,10 +442,11 @@ def test_a_spanning_replica_without_rdma_needs_the_tcp_opt_in() -> None:
 
 
 def test_a_cloud_bucket_or_repository_is_refused() -> None:
-    found = problems("onprem", {"platform": {"modelStore": {"kind": "bucket"}, "registry": {"kind": "repository"}}})
+    bucket = {**VOLUME_KEYS, "kind": "bucket"}
+    found = problems("onprem", {"platform": {"modelStore": bucket, "registry": {"kind": "repository"}}})
     assert found == [
         "llm-serving:platform.modelStore.kind = 'bucket': cloud 'existing' has no cloud bucket of its own to "
-        "create; use kind 'none' (engines download from Hugging Face)",
+        "create; use kind 's3Compatible' (MinIO, Ceph RGW), 'volume' (a ReadWriteMany claim: NFS, CephFS) or 'none'",
         "llm-serving:platform.registry.kind = 'repository': cloud 'existing' creates no registry; use kind 'none', "
         "and platform.imageMirror for a site registry that mirrors the public ones",
     ]

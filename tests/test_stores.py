@@ -7,6 +7,7 @@ is checked on the resources the program registers on the mock engine.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,9 @@ from test_config import only_problem, problems, raw
 from test_plan import write_stack
 
 from components.config import CloudBucket, CloudRepository, NoStore, parse
+from conftest import assert_valid
 from tools import plan
-from tools.offline import ROOT, StackRun
+from tools.offline import ROOT, SECRET_PLACEHOLDER, StackRun
 
 RunWith = Callable[[str, dict[str, Any]], StackRun]
 GCS_BUCKET = "gcp:storage/bucket:Bucket"
@@ -65,7 +67,7 @@ def test_the_old_registry_section_asks_for_a_kind() -> None:
 
 @pytest.mark.parametrize(
     ("section", "kind", "issue"),
-    [("modelStore", "s3Compatible", "#16"), ("modelStore", "volume", "#16"), ("registry", "mirror", "#14")],
+    [("registry", "mirror", "#14")],
 )
 def test_planned_kinds_are_refused_as_not_built_yet(section: str, kind: str, issue: str) -> None:
     message = only_problem(
@@ -185,3 +187,183 @@ def test_plan_shows_the_bucket_protected_and_adopted(tmp_path: Path, capsys: pyt
     assert plan.main(["--stack-file", str(path), "--out", str(tmp_path)]) == 0
     (line,) = [line for line in capsys.readouterr().out.splitlines() if "aws:s3/bucket:Bucket" in line]
     assert "retained on destroy  protected  adopted (imports acme-weights)" in line
+
+
+# --- stores without the stack's own bucket (s3Compatible, volume; components/stores.py) ----------
+
+CLEAR = {"keepOnDestroy": None, "backupRetentionDays": None}  # drop the stack file's bucket keys
+S3_STORE = {"kind": "s3Compatible", "endpoint": "https://minio.example.com:9000", "bucket": "llm-models", **CLEAR}
+NEW_CLAIM = {"kind": "volume", "storageClass": "nfs-rwx", "sizeGib": 2000, **CLEAR}
+OLD_CLAIM = {"kind": "volume", "claimName": "shared-models", **CLEAR}
+KEYS = {
+    "llm-serving:modelStoreAccessKeyId": {"secure": "v1:id"},
+    "llm-serving:modelStoreSecretAccessKey": {"secure": "v1:secret"},
+}
+SECRET_TYPE = "kubernetes:core/v1:Secret"
+CACHE_ON = {"llm-serving:modelCache": {"enabled": True}}
+CLAIM_TYPE = "kubernetes:core/v1:PersistentVolumeClaim"
+
+
+def store_problem(store: dict[str, Any], stack: str = "a4high") -> str:
+    return only_problem(stack, {"platform": {"modelStore": store}})
+
+
+@pytest.mark.parametrize("stack", ["a4high", "eks"])
+@pytest.mark.parametrize("store", [S3_STORE, NEW_CLAIM, OLD_CLAIM], ids=["s3Compatible", "new-claim", "old-claim"])
+def test_both_clouds_accept_every_store_kind(stack: str, store: dict[str, Any]) -> None:
+    config = parse(raw(stack, {"platform": {"modelStore": store}}))
+    assert config.platform.model_store.kind == store["kind"] and config.platform.bucket_store is None
+    assert config.platform.has_store
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "words"),
+    [
+        ("minio.example.com", "https://host or https://host:port"),
+        ("ftp://minio.example.com", "https://host or https://host:port"),
+        ("https://minio.example.com/llm-models", "only scheme, host and port"),
+        ("https://key:secret@minio.example.com", "only scheme, host and port"),
+        ("http://minio.example.com", "plain http sends the model files unencrypted"),
+        ("https://minio.example.com:99999", "the port must be 1-65535"),
+    ],
+)
+def test_s3_compatible_endpoint_must_be_an_https_url_of_host_and_port(endpoint: str, words: str) -> None:
+    message = store_problem({**S3_STORE, "endpoint": endpoint})
+    assert message.startswith(f"llm-serving:platform.modelStore.endpoint = '{endpoint}'") and words in message
+
+
+def test_plain_http_is_allowed_on_purpose() -> None:
+    store = {**S3_STORE, "endpoint": "http://10.0.0.5:9000", "allowPlainHttp": True}
+    assert parse(raw("a4high", {"platform": {"modelStore": store}})).platform.model_store.kind == "s3Compatible"
+
+
+def test_s3_compatible_bucket_name_follows_the_bucket_rules() -> None:
+    assert "lowercase letters" in store_problem({**S3_STORE, "bucket": "LLM_Models"})
+
+
+def test_s3_compatible_store_needs_a_bucket() -> None:
+    store = {k: v for k, v in S3_STORE.items() if k != "bucket"}
+    assert store_problem(store).startswith("llm-serving:platform.modelStore.bucket")
+
+
+@pytest.mark.parametrize("mode", ["ReadWriteOnce", "ReadOnlyMany", "ReadWriteOncePod"])
+def test_a_volume_store_must_be_read_write_many(mode: str) -> None:
+    message = store_problem({**NEW_CLAIM, "accessMode": mode})
+    assert message.startswith(f"llm-serving:platform.modelStore.accessMode = '{mode}'") and "ReadWriteMany" in message
+
+
+def test_an_existing_claim_takes_no_class_or_size() -> None:
+    found = problems("a4high", {"platform": {"modelStore": {**OLD_CLAIM, "storageClass": "x", "sizeGib": 10}}})
+    assert [p.split(" = ")[0] for p in found] == [
+        "llm-serving:platform.modelStore.storageClass",
+        "llm-serving:platform.modelStore.sizeGib",
+    ]
+
+
+def test_an_existing_claim_is_never_deleted_by_the_stack() -> None:
+    message = store_problem({**OLD_CLAIM, "keepOnDestroy": False})
+    assert message.startswith("llm-serving:platform.modelStore.keepOnDestroy = false") and "never deleted" in message
+
+
+def test_a_new_claim_needs_its_class_and_size() -> None:
+    message = store_problem({"kind": "volume", "storageClass": "nfs-rwx", **CLEAR})
+    assert message.startswith("llm-serving:platform.modelStore.sizeGib") and "claimName" in message
+
+
+def test_gcs_fuse_needs_the_stacks_gcs_bucket() -> None:
+    message = only_problem("a4high", {"platform": {"modelStore": S3_STORE}, "modelCache": {"loader": "gcsfuse"}})
+    assert (
+        message.startswith("llm-serving:modelCache.loader = 'gcsfuse'") and "modelStore kind 's3Compatible'" in message
+    )
+
+
+# --- the keys of an S3-compatible store: secret stack values only --------------------------------
+
+
+def error_of(run: StackRun) -> str:
+    assert run.error is not None and run.resources == [], "refused before any resource"
+    return str(run.error)
+
+
+def test_s3_compatible_store_without_keys_is_refused(run_with: RunWith) -> None:
+    message = error_of(run_with("a4high", {PLATFORM: {"modelStore": S3_STORE}}))
+    assert "llm-serving:modelStoreAccessKeyId: an s3Compatible model store needs its keys" in message
+
+
+def test_s3_compatible_keys_in_plain_text_are_refused(run_with: RunWith) -> None:
+    keys = {**KEYS, "llm-serving:modelStoreSecretAccessKey": "plain"}
+    message = error_of(run_with("a4high", {PLATFORM: {"modelStore": S3_STORE}, **keys}))
+    assert "llm-serving:modelStoreSecretAccessKey: is stored in plain text" in message
+
+
+def test_half_a_key_pair_is_refused(run_with: RunWith) -> None:
+    keys = {**KEYS, "llm-serving:modelStoreReaderAccessKeyId": {"secure": "v1:r"}}
+    message = error_of(run_with("a4high", {PLATFORM: {"modelStore": S3_STORE}, **keys}))
+    assert "llm-serving:modelStoreReaderSecretAccessKey: modelStoreReaderAccessKeyId is set without it" in message
+
+
+def test_keys_without_an_s3_compatible_store_are_refused(run_with: RunWith) -> None:
+    message = error_of(run_with("eks", KEYS))
+    assert "llm-serving:modelStoreAccessKeyId: is set but platform.modelStore.kind is not 's3Compatible'" in message
+
+
+@pytest.mark.parametrize("stack", ["a4high", "eks"])
+def test_s3_compatible_keys_reach_one_kubernetes_secret_per_pair_and_nothing_else(
+    run_with: RunWith, stack: str
+) -> None:
+    keys = {
+        **KEYS,
+        "llm-serving:modelStoreReaderAccessKeyId": {"secure": "v1:r"},
+        "llm-serving:modelStoreReaderSecretAccessKey": {"secure": "v1:rs"},
+    }
+    run = run_with(stack, {PLATFORM: {"modelStore": S3_STORE}, **CACHE_ON, **keys})
+    assert run.error is None, run.error
+    secrets = {r.name.split("-store-", 1)[1]: r for r in run.of_type(SECRET_TYPE) if "-store-model-store" in r.name}
+    assert sorted(secrets) == ["model-store-keys", "model-store-reader-keys"]
+    for secret in secrets.values():
+        assert "stringData" in secret.secret_paths and set(secret.inputs["stringData"]) == {
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+        }
+    assert not run.of_type(GCS_BUCKET) and not run.of_type(S3_BUCKET), "no cloud bucket for this kind"
+    assert_valid(run.kubernetes_objects())
+    others = [o for o in run.kubernetes_objects() if o["kind"] != "Secret"]
+    assert not [o["metadata"]["name"] for o in others if SECRET_PLACEHOLDER in json.dumps(o)], "keys only in Secrets"
+    cache = run.kubernetes_object("Job", "model-cache")["spec"]["template"]["spec"]
+    upload = cache["containers"][0]
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"]["name"] for e in upload["env"] if "valueFrom" in e}
+    assert refs == {"AWS_ACCESS_KEY_ID": "model-store-keys", "AWS_SECRET_ACCESS_KEY": "model-store-keys"}
+    policy = run.kubernetes_object("NetworkPolicy", "model-cache-network")
+    assert any(rule["ports"] == [{"protocol": "TCP", "port": 9000}] for rule in policy["spec"]["egress"])
+    assert run.outputs["model_store"] == "s3://llm-models" and run.outputs["model_store_preflight"]
+
+
+@pytest.mark.parametrize("stack", ["a4high", "eks"])
+def test_a_created_claim_is_read_write_many_kept_and_mounted_by_every_store_user(run_with: RunWith, stack: str) -> None:
+    run = run_with(stack, {PLATFORM: {"modelStore": NEW_CLAIM}, **CACHE_ON})
+    assert run.error is None, run.error
+    claim = next(r for r in run.of_type(CLAIM_TYPE) if r.name.endswith("-store-claim"))
+    assert claim.inputs["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert claim.inputs["spec"]["storageClassName"] == "nfs-rwx"
+    assert claim.protect and claim.retain_on_delete
+    assert_valid(run.kubernetes_objects())
+    users = [o for o in run.kubernetes_objects() if "model-store" in json.dumps(o.get("spec", {}))]
+    assert {o["metadata"]["name"] for o in users} >= {"model-cache", "chat-backup"}
+    assert run.outputs["model_store"] == "pvc://model-store"
+    assert any("ReadWriteMany" in line for line in run.outputs["model_store_preflight"])
+
+
+def test_an_unkept_claim_goes_with_the_stack(run_with: RunWith) -> None:
+    run = run_with("eks", {PLATFORM: {"modelStore": {**NEW_CLAIM, "keepOnDestroy": False}}})
+    claim = next(r for r in run.of_type(CLAIM_TYPE) if r.name.endswith("-store-claim"))
+    assert not claim.protect and not claim.retain_on_delete
+
+
+def test_an_existing_claim_is_used_not_declared(run_with: RunWith) -> None:
+    run = run_with("a4high", {PLATFORM: {"modelStore": OLD_CLAIM}})
+    assert run.error is None, run.error
+    assert not any(r.name.endswith("-store-claim") for r in run.of_type(CLAIM_TYPE))
+    cache = run.kubernetes_object("Job", "model-cache")["spec"]["template"]["spec"]
+    assert {"name": "model-store", "persistentVolumeClaim": {"claimName": "shared-models", "readOnly": False}} in (
+        cache["volumes"]
+    )

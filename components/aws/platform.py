@@ -7,7 +7,8 @@ namespace with the service accounts bound to the bucket.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -33,6 +34,7 @@ from components.platform import (
     Platform,
     retaining_storage_class,
 )
+from components.stores import ExternalModelStore, ExternalModelStoreArgs, KeyPair, is_external
 
 # Service annotations for a Network Load Balancer from the AWS cloud provider that EKS
 # runs for every cluster, so no load balancer controller has to be installed. Source:
@@ -94,6 +96,8 @@ class AwsPlatformArgs:
     monitoring: bool = True  # install Prometheus, Grafana and dcgm-exporter (llm-serving:monitoring.enabled)
     # Alertmanager's configuration (components/notifications.py), a secret; None: no notifications.
     alertmanager_config: pulumi.Output[str] | None = None
+    # An S3-compatible model store's key pairs (StackSecrets.store_keys).
+    store_keys: Mapping[str, KeyPair] = field(default_factory=dict)
 
 
 class AwsPlatform(pulumi.ComponentResource):
@@ -194,7 +198,18 @@ class AwsPlatform(pulumi.ComponentResource):
         ]
 
         model_store = None
-        outputs: dict[str, pulumi.Input[str]] = {
+        external = (
+            ExternalModelStore(
+                f"{cluster_name}-store",
+                ExternalModelStoreArgs(
+                    config.model_store, args.namespace, cluster.provider, args.store_keys, [workload_namespace]
+                ),
+                pulumi.ResourceOptions(parent=self),
+            )
+            if is_external(config.model_store)
+            else None
+        )
+        outputs: dict[str, pulumi.Input[object]] = {
             "cluster_name": cluster.name,
             "cluster_location": config.region,
             "credentials_command": pulumi.Output.concat(
@@ -214,6 +229,9 @@ class AwsPlatform(pulumi.ComponentResource):
                 env=dict.fromkeys(REGION_ENV, config.region),
             )
             outputs["bucket"] = model_store.url()
+        if external:
+            model_store = external.model_store
+            outputs.update(external.outputs)
         if storage.registry_url is not None:
             outputs["registry_url"] = storage.registry_url
 
@@ -245,6 +263,7 @@ class AwsPlatform(pulumi.ComponentResource):
                 workload_namespace,
                 *accounts,
                 *storage.associations,
+                *(external.ready if external else []),
                 *gpu_pools.node_pools.values(),
                 gpu_pools.device_plugin,
                 *filter(None, [gpu_pools.efa_device_plugin]),

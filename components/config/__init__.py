@@ -37,7 +37,10 @@ from components.config.base import (
     ModelStoreConfig,
     NoStore,
     RegistryConfig,
+    S3CompatibleStore,
     StoreSections,
+    VolumeStore,
+    s3_key_names,
 )
 from components.config.existing import ExistingGpuPoolConfig, ExistingPlatformConfig
 from components.config.gcp import (
@@ -90,15 +93,18 @@ __all__ = [
     "OpenWebuiConfig",
     "PlatformConfig",
     "RegistryConfig",
+    "S3CompatibleStore",
     "ServiceExposure",
     "ServingConfig",
     "StackConfig",
     "StackSecrets",
     "StoreSections",
+    "VolumeStore",
     "gpu_pool_names",
     "load_config",
     "parse",
     "pool_shape",
     "read_raw_config",
+    "s3_key_names",
     "sizing_request",
 ]

@@ -8,6 +8,7 @@ import types
 from collections.abc import Callable, Collection
 from ipaddress import IPv4Network
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -18,6 +19,7 @@ from pydantic import (
     Field,
     StrictBool,
     StrictInt,
+    StrictStr,
     Tag,
     ValidationError,
     ValidationInfo,
@@ -29,7 +31,13 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from components.catalog import regions
 
 NAMESPACE = "llm-serving"
-SECRET_KEYS = ("hfToken", "alertWebhookUrl", "kubeconfig")
+SECRET_KEYS = (
+    "hfToken",
+    "alertWebhookUrl",
+    "kubeconfig",  # an existing cluster's kubeconfig content (platform.kubeconfig kind 'secret')
+    # An S3-compatible model store's static keys, per account (S3CompatibleStore, s3_key_names).
+    *(f"modelStore{role}{part}" for role in ("", "Reader", "Backup") for part in ("AccessKeyId", "SecretAccessKey")),
+)
 # Other namespaces a stack file may carry: the Pulumi engine's own (``pulumi:tags``,
 # ``pulumi:disable-default-providers``) and those of the providers this program uses
 # (requirements.txt), whose default providers read e.g. ``gcp:project``, ``aws:region``,
@@ -144,7 +152,8 @@ def known_region(region: str, known: Collection[str], cloud: str, info: Validati
 # `kind`, so a new kind of store (an S3-compatible endpoint with static keys, a
 # ReadWriteMany volume: issue #16) or registry (a pull-through mirror: issue #14) is a
 # new variant of the same section, not a new section. Kinds listed in PLANNED_* are
-# known but not built yet and are refused by name.
+# known but not built yet and are refused by name. components/stores.py builds the
+# kinds that need no cloud (s3Compatible, volume) for every platform.
 
 # Bucket names both clouds accept: 3-63 lowercase letters, digits and hyphens, starting and
 # ending with a letter or digit (S3: docs.aws.amazon.com/AmazonS3/latest/userguide/
@@ -153,10 +162,6 @@ def known_region(region: str, known: Collection[str], cloud: str, info: Validati
 BUCKET_NAME = r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
 # Names both an Artifact Registry repository id and an ECR repository accept.
 REPOSITORY_NAME = r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$"
-PLANNED_STORES = {
-    "s3Compatible": "an S3-compatible endpoint with static credentials (issue #16)",
-    "volume": "a ReadWriteMany volume such as NFS or CephFS (issue #16)",
-}
 REFUSED_TAG = "refused"  # the variant that reports a kind not built yet
 PLANNED_REGISTRIES = {"mirror": "a pull-through mirror of a public registry (issue #14)"}
 
@@ -218,6 +223,143 @@ class NoStore(Strict):
     kind: Literal["none"]
 
 
+# Stack keys (Pulumi secrets) holding an S3-compatible store's static keys, per account:
+# the writer's pair (the model cache and benchmark Jobs; also every other account's when
+# no pair of its own is given), the readers' (engines) and the chat backups'.
+S3_KEY_ROLES = ("", "Reader", "Backup")
+S3_KEY_PAIR = ("AccessKeyId", "SecretAccessKey")
+
+
+def s3_key_names(role: str) -> tuple[str, str]:
+    """The two secret stack keys of one account's pair, e.g. modelStoreReaderAccessKeyId."""
+    return f"modelStore{role}{S3_KEY_PAIR[0]}", f"modelStore{role}{S3_KEY_PAIR[1]}"
+
+
+class S3CompatibleStore(Strict):
+    """An S3-compatible object store the stack does not own (MinIO, Ceph RGW, ...), reached
+    with static keys: such stores have no Workload or Pod Identity, so this is the one
+    place keys are accepted. They come from secret stack values (``s3_key_names``) into a
+    Kubernetes Secret of the workload namespace, never plain text in the state."""
+
+    kind: Literal["s3Compatible"]
+    # Where the S3 API answers: https://host[:port], no path.
+    endpoint: StrictStr
+    bucket: Annotated[
+        StrictStr,
+        _named(
+            BUCKET_NAME, "3 to 63 lowercase letters, digits and hyphens, starting and ending with a letter or digit"
+        ),
+    ]
+    # The region requests are signed for; unset: us-east-1, the default region of MinIO
+    # (MINIO_REGION) and what Ceph RGW accepts for its default zonegroup.
+    region: Annotated[StrictStr | None, Field(pattern=r"^[a-z0-9-]{1,32}$")] = None
+    # Path-style addressing (https://host/bucket/key) rather than virtual-hosted
+    # (https://bucket.host/key), which needs wildcard DNS and certificates that MinIO and
+    # Ceph RGW deployments rarely have; false for stores that only take virtual-hosted.
+    path_style: StrictBool = True
+    # Plain http:// sends every object (and request, though signed) unencrypted: only on
+    # purpose, e.g. a MinIO inside the cluster network.
+    allow_plain_http: StrictBool = False
+    # Addresses the endpoint resolves to, for the NetworkPolicies (they cannot name hosts).
+    # Unset: an IP address in `endpoint` is used; a host name is reached at any address
+    # outside the cluster on the endpoint's port. A store inside the cluster's own ranges
+    # must be listed here.
+    endpoint_cidrs: list[IPv4Network] = []
+
+    @model_validator(mode="after")
+    def _endpoint(self) -> S3CompatibleStore:
+        parts = urlsplit(self.endpoint)
+        problem = None
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            problem = "write the S3 API's URL as https://host or https://host:port"
+        elif parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+            problem = "only scheme, host and port: the bucket goes in modelStore.bucket, keys in secret stack values"
+        elif parts.scheme == "http" and not self.allow_plain_http:
+            problem = (
+                "plain http sends the model files unencrypted; use https, or set "
+                "modelStore.allowPlainHttp: true for a store inside your own network"
+            )
+        else:
+            try:
+                parts.port  # noqa: B018  (raises on a port out of range)
+            except ValueError:
+                problem = "the port must be 1-65535"
+        raise_problems("modelStore", [rule(("endpoint",), self.endpoint, problem)] if problem else [])
+        return self
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.endpoint)
+        return parts.port or (443 if parts.scheme == "https" else 80)
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.endpoint).hostname or ""
+
+    @property
+    def signing_region(self) -> str:
+        return self.region or "us-east-1"
+
+
+READ_WRITE_MANY = "ReadWriteMany"
+
+
+def _read_write_many(value: str) -> str:
+    if value != READ_WRITE_MANY:
+        raise ValueError(
+            f"a model store is written by the cache Job and read by every engine pod, on several nodes at "
+            f"once: only {READ_WRITE_MANY} (NFS, CephFS, EFS, Filestore, Azure Files) serves that"
+        )
+    return value
+
+
+class VolumeStore(Strict):
+    """A ReadWriteMany PersistentVolumeClaim in the workload namespace (NFS, CephFS, EFS,
+    Filestore): an existing claim by name, or one the stack creates from a storage class.
+    Models are files under models/ on it; engines mount it read-only."""
+
+    kind: Literal["volume"]
+    # An existing claim in the workload namespace (never deleted nor changed by the stack).
+    claim_name: Annotated[StrictStr | None, Field(pattern=K8S_NAME, max_length=63)] = None
+    # Or: the stack creates the claim with this storage class and size.
+    storage_class: Annotated[StrictStr | None, Field(pattern=K8S_NAME, max_length=63)] = None
+    size_gib: Annotated[StrictInt | None, Field(ge=1, le=1_000_000)] = None
+    # The claim's access mode; written here so a stack file says it, and refused unless RWX.
+    access_mode: Annotated[StrictStr, AfterValidator(_read_write_many)] = READ_WRITE_MANY
+    # A created claim is protected (an `up` that would replace or delete it fails) and
+    # `pulumi destroy` leaves it (and so its volume) in the cluster. False: destroy deletes
+    # the claim; whether the data goes too is the storage class's reclaimPolicy.
+    keep_on_destroy: StrictBool = True
+
+    @model_validator(mode="after")
+    def _one_source(self) -> VolumeStore:
+        problems = []
+        if self.claim_name is not None:
+            for key, value in (("storageClass", self.storage_class), ("sizeGib", self.size_gib)):
+                if value is not None:
+                    problems.append(rule((key,), value, "an existing claim (claimName) already has its class and size"))
+            if not self.keep_on_destroy:
+                problems.append(
+                    rule(
+                        ("keepOnDestroy",),
+                        False,
+                        "an existing claim holds data this stack did not write and is never deleted by it",
+                    )
+                )
+        elif self.storage_class is None or self.size_gib is None:
+            missing = [k for k, v in (("storageClass", self.storage_class), ("sizeGib", self.size_gib)) if v is None]
+            problems.append(
+                rule(
+                    (missing[0],),
+                    None,
+                    "name an existing claim (claimName), or a ReadWriteMany storage class and a size "
+                    "(storageClass and sizeGib) for the stack to create one",
+                )
+            )
+        raise_problems("modelStore", problems)
+        return self
+
+
 class NoRegistry(Strict):
     kind: Literal["none"]
 
@@ -258,13 +400,14 @@ def _refuse(message: Callable[[Any], str]) -> Any:
     return BeforeValidator(check)
 
 
+STORE_KINDS = "'bucket' (the cloud's object store), 's3Compatible', 'volume' (ReadWriteMany) or 'none'"
+
+
 def _store_refusal(value: Any) -> str:
     kind = value.get("kind") if isinstance(value, dict) else None
-    if kind in PLANNED_STORES:
-        return f"kind '{kind}', {PLANNED_STORES[kind]}, is not built yet; use kind 'bucket' or 'none'"
     if kind is None:
-        return "say which kind of model store: kind 'bucket' (the cloud's object store) or 'none'"
-    return f"unknown kind {kind!r}: use 'bucket' (the cloud's object store) or 'none'"
+        return f"say which kind of model store: kind {STORE_KINDS}"
+    return f"unknown kind {kind!r}: use {STORE_KINDS}"
 
 
 def _registry_refusal(value: Any) -> str:
@@ -280,7 +423,7 @@ def _registry_refusal(value: Any) -> str:
 
 def _store_tag(value: Any) -> str:
     kind = _kind(value)
-    return kind if kind in ("bucket", "none") else REFUSED_TAG
+    return kind if kind in ("bucket", "s3Compatible", "volume", "none") else REFUSED_TAG
 
 
 def _registry_tag(value: Any) -> str:
@@ -290,6 +433,8 @@ def _registry_tag(value: Any) -> str:
 
 ModelStoreConfig = Annotated[
     Annotated[CloudBucket, Tag("bucket")]
+    | Annotated[S3CompatibleStore, Tag("s3Compatible")]
+    | Annotated[VolumeStore, Tag("volume")]
     | Annotated[NoStore, Tag("none")]
     | Annotated[_Refused, _refuse(_store_refusal), Tag(REFUSED_TAG)],
     Discriminator(_store_tag),
@@ -327,6 +472,11 @@ class StoreSections(Strict):
     def bucket_store(self) -> CloudBucket | None:
         """The cloud bucket this stack uses, if its model store is one."""
         return self.model_store if isinstance(self.model_store, CloudBucket) else None
+
+    @property
+    def has_store(self) -> bool:
+        """Whether the stack has a model store of any kind (not ``none``)."""
+        return not isinstance(self.model_store, NoStore)
 
     @property
     def repository(self) -> CloudRepository | None:

@@ -269,8 +269,8 @@ class ExistingPlatformConfig(StoreSections):  # modelStore, registry: base.py
                 rule(
                     ("modelStore", "kind"),
                     "bucket",
-                    "cloud 'existing' has no cloud bucket of its own to create; use kind 'none' "
-                    "(engines download from Hugging Face)",
+                    "cloud 'existing' has no cloud bucket of its own to create; use kind 's3Compatible' "
+                    "(MinIO, Ceph RGW), 'volume' (a ReadWriteMany claim: NFS, CephFS) or 'none'",
                 )
             )
         if isinstance(self.registry, CloudRepository):
@@ -294,5 +294,5 @@ class ExistingPlatformConfig(StoreSections):  # modelStore, registry: base.py
 
     @property
     def loaders(self) -> frozenset[str]:
-        # No bucket of the program's own: no loader reads one.
-        return frozenset()
+        # The Run:ai streamer reads s3:// endpoints and mounted volumes; no GCS FUSE here.
+        return frozenset({"runai-streamer"} if self.has_store else set())

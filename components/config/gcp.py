@@ -331,5 +331,6 @@ class GcpPlatformConfig(StoreSections):  # modelStore, registry: base.py
 
     @property
     def loaders(self) -> frozenset[str]:
-        # GKE runs the GCS FUSE CSI driver; the Run:ai streamer reads gs:// too.
-        return frozenset({"gcsfuse", "runai-streamer"})
+        # GKE runs the GCS FUSE CSI driver (for the stack's GCS bucket only); the Run:ai
+        # streamer reads gs://, s3:// endpoints and mounted volumes.
+        return frozenset({"gcsfuse", "runai-streamer"} if self.bucket_store else {"runai-streamer"})

@@ -6,7 +6,7 @@ import difflib
 import json
 import types
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -23,7 +23,10 @@ from components.config.base import (
     NAMESPACE,
     PROVIDER_NAMESPACES,
     REFUSED_TAG,
+    S3_KEY_ROLES,
     SECRET_KEYS,
+    S3CompatibleStore,
+    s3_key_names,
 )
 from components.config.existing import (
     ABSOLUTE_PATH,
@@ -355,6 +358,9 @@ class StackSecrets:
     alert_webhook_url: pulumi.Output[str] | None = None
     # A kubeconfig's content (platform.kubeconfig kind 'secret' on cloud 'existing').
     kubeconfig: pulumi.Output[str] | None = None
+    # An S3-compatible model store's keys: account role ("" the writer's, "Reader",
+    # "Backup"; S3_KEY_ROLES) -> (access key id, secret access key).
+    store_keys: Mapping[str, tuple[pulumi.Output[str], pulumi.Output[str]]] = field(default_factory=dict)
 
 
 def _secret(config: pulumi.Config, key: str, how: str, problems: list[str]) -> pulumi.Output[str] | None:
@@ -389,10 +395,48 @@ def load_config() -> tuple[StackConfig, StackSecrets]:
             f"{NAMESPACE}:alertWebhookUrl: is set but nothing sends to it; add "
             f"{NAMESPACE}:monitoring.notifications (receiver slack or webhook) or remove the key"
         )
+    store_keys = _store_keys(config, isinstance(stack.platform.model_store, S3CompatibleStore), problems)
     problems += kubeconfig_problems(stack, kubeconfig is not None)
     if problems:
         raise ConfigError(problems)
-    return stack, StackSecrets(hf_token=token, alert_webhook_url=webhook, kubeconfig=kubeconfig)
+    return stack, StackSecrets(hf_token=token, alert_webhook_url=webhook, kubeconfig=kubeconfig, store_keys=store_keys)
+
+
+def _store_keys(
+    config: pulumi.Config, wanted: bool, problems: list[str]
+) -> dict[str, tuple[pulumi.Output[str], pulumi.Output[str]]]:
+    """The S3-compatible store's key pairs: the writer's is required, the others optional;
+    a pair is whole or absent; keys without such a store are refused (they would sit in
+    the stack unused)."""
+    pairs: dict[str, tuple[pulumi.Output[str], pulumi.Output[str]]] = {}
+    writer_given = False
+    for role in S3_KEY_ROLES:
+        names = s3_key_names(role)
+        values = [_secret(config, name, f"<{name}>", problems) for name in names]
+        given = [name for name, value in zip(names, values, strict=True) if value is not None]
+        writer_given = writer_given or (role == "" and bool(given))
+        if given and not wanted:
+            problems.append(
+                f"{NAMESPACE}:{given[0]}: is set but platform.modelStore.kind is not 's3Compatible'; "
+                "remove the key or use an S3-compatible store"
+            )
+        elif len(given) == 1:
+            missing = next(name for name in names if name not in given)
+            problems.append(
+                f"{NAMESPACE}:{missing}: {given[0]} is set without it; set it with "
+                f"`pulumi config set --secret {missing} <value>`"
+            )
+        elif values[0] is not None and values[1] is not None:
+            pairs[role] = (values[0], values[1])
+    if wanted and not writer_given:
+        first, second = s3_key_names("")
+        problems.append(
+            f"{NAMESPACE}:{first}: an s3Compatible model store needs its keys; set them with "
+            f"`pulumi config set --secret {first} <id>` and `pulumi config set --secret {second} <secret>` "
+            "(optionally a read-only pair as modelStoreReader... and a create-only pair for chat backups "
+            "as modelStoreBackup...)"
+        )
+    return pairs
 
 
 def kubeconfig_problems(stack: StackConfig, secret_set: bool) -> list[str]:

@@ -485,14 +485,14 @@ class StackConfig(Strict):
     @classmethod
     def _cache_needs_bucket(cls, cache: ModelCacheConfig, info: ValidationInfo) -> ModelCacheConfig:
         platform = info.data.get("platform")
-        if cache.enabled and platform is not None and platform.bucket_store is None:
+        if cache.enabled and platform is not None and not platform.has_store:
             raise_problems(
                 "modelCache",
                 [
                     rule(
                         ("enabled",),
                         True,
-                        "the model cache needs a bucket (platform.modelStore.kind is 'none')",
+                        "the model cache needs a model store (platform.modelStore.kind is 'none')",
                     )
                 ],
             )
@@ -508,7 +508,9 @@ class StackConfig(Strict):
         if not cache.enabled or cache.loader == "auto" or platform is None:
             return cache
         if cache.loader not in platform.loaders:
-            message = f"not available on cloud '{platform.cloud}'; allowed: auto, {', '.join(sorted(platform.loaders))}"
+            store = "" if platform.bucket_store else f" with modelStore kind '{platform.model_store.kind}'"
+            allowed = ", ".join(sorted(platform.loaders))
+            message = f"not available on cloud '{platform.cloud}'{store}; allowed: auto, {allowed}"
         elif serving is not None and serving.engine == "rayservice":
             message = "the rayservice engine loads through Ray's bucket mirror; leave loader 'auto'"
         else:
@@ -521,7 +523,7 @@ class StackConfig(Strict):
     def _backups_need_bucket(cls, serving: ServingConfig, info: ValidationInfo) -> ServingConfig:
         platform = info.data.get("platform")
         ui = serving.open_webui
-        if ui.enabled and ui.backup.enabled and platform is not None and platform.bucket_store is None:
+        if ui.enabled and ui.backup.enabled and platform is not None and not platform.has_store:
             raise_problems(
                 "serving",
                 [

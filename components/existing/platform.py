@@ -21,7 +21,8 @@ Provider reference: "clusterIdentifier").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,7 @@ from components.platform import (
     Platform,
     retaining_storage_class,
 )
+from components.stores import ExternalModelStore, ExternalModelStoreArgs, KeyPair, is_external
 
 
 def namespace(name: str) -> Manifest:
@@ -123,6 +125,8 @@ class ExistingPlatformArgs:
     config: StackConfig  # the whole stack: preflight commands read the serving section too
     namespace: str
     kubeconfig: pulumi.Output[str] | None = None  # the secret's content (kind 'secret')
+    # An S3-compatible model store's key pairs (StackSecrets.store_keys).
+    store_keys: Mapping[str, KeyPair] = field(default_factory=dict)
 
 
 class ExistingPlatform(pulumi.ComponentResource):
@@ -197,6 +201,18 @@ class ExistingPlatform(pulumi.ComponentResource):
             "kubeconfig_source": kubeconfig_source(config),
             "preflight": preflight_commands(args.config, args.namespace),
         }
+        model_store = None
+        if is_external(config.model_store):  # S3-compatible or a ReadWriteMany volume (components/stores.py)
+            external = ExternalModelStore(
+                f"{name}-store",
+                ExternalModelStoreArgs(
+                    config.model_store, args.namespace, provider, args.store_keys, [workload_namespace]
+                ),
+                pulumi.ResourceOptions(parent=self),
+            )
+            model_store = external.model_store
+            ready += external.ready
+            outputs.update(external.outputs)
         self.platform = Platform(
             cloud="existing",
             cluster_name=config.cluster_name,
@@ -209,6 +225,7 @@ class ExistingPlatform(pulumi.ComponentResource):
                 internal_annotations=dict(config.exposure.annotations),
                 load_balancer_class=config.exposure.load_balancer_class,
             ),
+            model_store=model_store,
             storage_class=storage.class_name,
             retained_storage_class=retained,
             ready=ready,

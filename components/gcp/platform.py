@@ -20,7 +20,8 @@ for the new cluster.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_gcp as gcp
@@ -51,6 +52,7 @@ from components.platform import (
     Platform,
     retaining_storage_class,
 )
+from components.stores import ExternalModelStore, ExternalModelStoreArgs, KeyPair, is_external
 
 # CSI driver of the GKE Cloud Storage FUSE add-on (gcp-a4high.md §5.1;
 # https://cloud.google.com/kubernetes-engine/docs/how-to/persistent-volumes/cloud-storage-fuse-csi-driver).
@@ -96,6 +98,8 @@ class GcpPlatformArgs:
     stack: str
     # Alertmanager's configuration (components/notifications.py), a secret; None: no notifications.
     alertmanager_config: pulumi.Output[str] | None = None
+    # An S3-compatible model store's key pairs (StackSecrets.store_keys).
+    store_keys: Mapping[str, KeyPair] = field(default_factory=dict)
 
 
 class GcpPlatform(pulumi.ComponentResource):
@@ -185,6 +189,17 @@ class GcpPlatform(pulumi.ComponentResource):
             pulumi.ResourceOptions.merge(on_kubernetes, pulumi.ResourceOptions(depends_on=[networks, gpu_pool])),
         )
 
+        external = (
+            ExternalModelStore(
+                f"{name}-store",
+                ExternalModelStoreArgs(
+                    config.model_store, args.namespace, kubernetes, args.store_keys, [workloads.namespace]
+                ),
+                pulumi.ResourceOptions(parent=self),
+            )
+            if is_external(config.model_store)
+            else None
+        )
         model_store = (
             ModelStore(
                 scheme="gs",
@@ -197,9 +212,11 @@ class GcpPlatform(pulumi.ComponentResource):
                 fuse_cache_volume=GCS_FUSE_CACHE_VOLUME,
             )
             if bucket
+            else external.model_store
+            if external
             else None
         )
-        outputs: dict[str, pulumi.Input[str]] = {
+        outputs: dict[str, pulumi.Input[object]] = {
             "cluster_name": cluster.name,
             "cluster_location": cluster.location,
             "credentials_command": pulumi.Output.all(cluster.name, cluster.location).apply(
@@ -209,6 +226,8 @@ class GcpPlatform(pulumi.ComponentResource):
         }
         if bucket:
             outputs["bucket"] = bucket.url
+        if external:
+            outputs.update(external.outputs)
         if registry:
             outputs["registry_url"] = registry.url
 
@@ -230,6 +249,7 @@ class GcpPlatform(pulumi.ComponentResource):
                 workloads.namespace,
                 *workloads.service_accounts,
                 *(bucket.bindings if bucket else []),
+                *(external.ready if external else []),
                 *rdma.ready,
             ],
             outputs=outputs,

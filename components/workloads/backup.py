@@ -119,7 +119,7 @@ def upload_script(store: ModelStore, snapshot_dir: str = SNAPSHOT_DIR) -> str:
 
 
 def backup_url(store: ModelStore, bucket: pulumi.Input[str]) -> pulumi.Input[str]:
-    return concat(f"{store.scheme}://", bucket, f"/{PREFIX}/")
+    return concat(store.address(bucket, PREFIX), "/")
 
 
 def backup_cronjob(
@@ -154,8 +154,9 @@ def backup_cronjob(
         store.cli_image,
         upload_script(store),
         requests={"cpu": "100m", "memory": "256Mi"},
-        env=[env("BACKUP_URL", backup_url(store, bucket)), *store_env(store)],
-        mounts=[{**shared, "readOnly": True}],
+        env=[env("BACKUP_URL", backup_url(store, bucket)), *store_env(store, store.backup_service_account)],
+        # A volume store: only its backups/ folder, as a bucket grants the account only that prefix.
+        mounts=[{**shared, "readOnly": True}, *store.mounts(read_only=False, sub_path=BACKUP_PREFIX)],
         read_only_root=True,  # the CLI's config goes to $HOME, the pod's /tmp volume
     )
     pod: Manifest = {
@@ -179,6 +180,7 @@ def backup_cronjob(
                 {"name": "data", "persistentVolumeClaim": {"claimName": open_webui.PVC_NAME}},
                 {"name": "snapshot", "emptyDir": {}},
                 TMP_VOLUME,
+                *store.pod_volumes(read_only=False),
             ],
         },
     }

@@ -34,7 +34,6 @@ from components.platform import Manifest, ModelStore
 from components.workloads.common import (
     NON_ROOT_UID,
     TMP_VOLUME,
-    concat,
     env,
     env_from_secret,
     hardened_pod,
@@ -194,9 +193,13 @@ def benchmark_job(
     mount = {"name": "results", "mountPath": RESULTS}
     metrics_url = f"{base_url}/metrics" if engine_metrics else None
     health_url = f"{base_url}/health" if engine_metrics else None
-    results_url = concat(f"{store.scheme}://", bucket, f"/{results_key(stack)}") if store else None
+    results_url = store.address(bucket, results_key(stack)) if store else None
     upload_env = (
-        [env("RESULTS_URL", results_url), *store_env(store), *(env(k, v) for k, v in store.uploader_env.items())]
+        [
+            env("RESULTS_URL", results_url),
+            *store_env(store, service_account),
+            *(env(k, v) for k, v in store.uploader_env.items()),
+        ]
         if store and results_url is not None
         else []
     )
@@ -232,7 +235,7 @@ def benchmark_job(
                     store.cli_image,
                     upload,
                     env=upload_env,
-                    mounts=[mount],
+                    mounts=[mount, *store.mounts(read_only=False)],
                     requests={"cpu": "100m", "memory": "256Mi"},
                     read_only_root=True,
                 )
@@ -251,7 +254,7 @@ def benchmark_job(
         **hardened_pod(run_as=NON_ROOT_UID),
         "initContainers": init,
         "containers": [report],
-        "volumes": [{"name": "results", "emptyDir": {}}, TMP_VOLUME],
+        "volumes": [{"name": "results", "emptyDir": {}}, TMP_VOLUME, *(store.pod_volumes(False) if store else [])],
     }
     if store is not None:
         pod_spec["serviceAccountName"] = service_account

@@ -66,9 +66,10 @@ def env_from_secret(name: str, secret: str, key: str, optional: bool = False) ->
     return {"name": name, "valueFrom": {"secretKeyRef": ref}}
 
 
-def store_env(store: ModelStore) -> list[Manifest]:
-    """What a cloud CLI or weights loader needs in its environment to reach the bucket."""
-    return [env(k, v) for k, v in store.env.items()]
+def store_env(store: ModelStore, account: str | None = None) -> list[Manifest]:
+    """What a cloud CLI or weights loader running as ``account`` (default: the readers')
+    needs in its environment to reach the store (an S3-compatible store's keys among it)."""
+    return store.env_for(account)
 
 
 def container_security(capabilities: Iterable[str] = (), *, read_only_root: bool = False) -> Manifest:

@@ -33,7 +33,6 @@ from components.sizing import cache_job_deadline_seconds
 from components.workloads.common import (
     NON_ROOT_UID,
     TMP_VOLUME,
-    concat,
     env,
     gpu_pod_fields,
     hardened_pod,
@@ -132,9 +131,9 @@ def model_cache_job(
     hf_token: bool,
 ) -> Manifest:
     key = weights_key(model)
-    url = concat(f"{store.scheme}://", bucket, f"/{key}")
+    url = store.address(bucket, key)
     state = work_dir(model)
-    cli_env = [env("MODEL_URL", url), *store_env(store)]
+    cli_env = [env("MODEL_URL", url), *store_env(store, service_account)]
     upload_env = [*cli_env, *(env(k, v) for k, v in store.uploader_env.items())]
     # HF_HOME in the model's folder: hf_xet's chunk cache is deleted with the copy.
     download_env = [env("HF_HOME", f"{state}/hf-home"), env("HF_HUB_DISABLE_PROGRESS_BARS", "1")]
@@ -144,6 +143,7 @@ def model_cache_job(
         download_env.append(hf_token_env())
 
     work_mount = {"name": "work", "mountPath": WORK}
+    store_mounts = store.mounts(read_only=False)  # a volume store; none for buckets
     pod_spec: Manifest = {
         "serviceAccountName": service_account,
         "restartPolicy": "Never",
@@ -153,7 +153,7 @@ def model_cache_job(
                 store.cli_image,
                 check_script(store, state),
                 env=cli_env,
-                mounts=[work_mount],
+                mounts=[work_mount, *store_mounts],
                 requests={"cpu": "100m", "memory": "256Mi"},
                 read_only_root=True,
             ),
@@ -174,7 +174,7 @@ def model_cache_job(
                 store.cli_image,
                 upload_script(store, model, state),
                 env=upload_env,
-                mounts=[work_mount],
+                mounts=[work_mount, *store_mounts],
                 requests={"cpu": "4", "memory": "8Gi"},
                 read_only_root=True,
             ),
@@ -188,10 +188,15 @@ def model_cache_job(
         pod_spec["volumes"] = [
             {"name": "work", "hostPath": {"path": f"{gpu.scratch_host_path}/model-cache", "type": "DirectoryOrCreate"}},
             TMP_VOLUME,
+            *store.pod_volumes(read_only=False),
         ]
     else:
         pod_spec.update(hardened_pod(run_as=NON_ROOT_UID))
-        pod_spec["volumes"] = [{"name": "work", "emptyDir": {"sizeLimit": f"{scratch_size_gib(model)}Gi"}}, TMP_VOLUME]
+        pod_spec["volumes"] = [
+            {"name": "work", "emptyDir": {"sizeLimit": f"{scratch_size_gib(model)}Gi"}},
+            TMP_VOLUME,
+            *store.pod_volumes(read_only=False),
+        ]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

@@ -11,7 +11,10 @@ one policy that opens exactly what it and the others declared:
   clients, so a served port and its callers never drift apart);
 * DNS to kube-dns, the cloud identity endpoint on the node when it uses one, and HTTPS
   to addresses outside the cluster when it reaches out (a NetworkPolicy cannot name hosts;
-  the cluster's own ranges and link-local addresses stay excluded).
+  the cluster's own ranges and link-local addresses stay excluded);
+* for workloads that use the model store (``cloud_identity``), the store's endpoints when
+  it is reached over the network on its own terms (an S3-compatible endpoint: its port,
+  at its listed addresses or any address outside the cluster); nothing for a volume.
 
 Enforcement: GKE Dataplane V2 enforces NetworkPolicy natively (Cilium; "network policy
 enforcement is built into GKE Dataplane V2",
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from components.platform import ClusterNetwork, Manifest
+from components.platform import ClusterNetwork, Manifest, ModelStore
 from components.workloads.common import metadata
 from components.workloads.needs import Peer, WorkloadNeeds
 
@@ -101,7 +104,11 @@ def _ingress(needs: WorkloadNeeds, network: ClusterNetwork) -> list[Manifest]:
 
 
 def _egress(
-    needs: WorkloadNeeds, namespace: str, network: ClusterNetwork, workloads: Sequence[WorkloadNeeds]
+    needs: WorkloadNeeds,
+    namespace: str,
+    network: ClusterNetwork,
+    workloads: Sequence[WorkloadNeeds],
+    store: ModelStore | None = None,
 ) -> list[Manifest]:
     dns = {
         "namespaceSelector": _namespace_selector(network.dns_namespace),
@@ -127,17 +134,25 @@ def _egress(
             rules.append(
                 {"to": [{"ipBlock": {"cidr": endpoint.cidr}}], "ports": [_port(endpoint.port, endpoint.protocol)]}
             )
+    outside: Manifest = {"ipBlock": {"cidr": ANYWHERE, "except": sorted({*network.internal_cidrs, LINK_LOCAL})}}
+    if needs.cloud_identity and store is not None:
+        for reach in store.endpoints:
+            to = [{"ipBlock": {"cidr": cidr}} for cidr in reach.cidrs] or [outside]
+            rules.append({"to": to, "ports": [_port(reach.port)]})
     if needs.internet_egress:
-        excluded = sorted({*network.internal_cidrs, LINK_LOCAL})
-        rules.append({"to": [{"ipBlock": {"cidr": ANYWHERE, "except": excluded}}], "ports": [_port(HTTPS_PORT)]})
+        rules.append({"to": [outside], "ports": [_port(HTTPS_PORT)]})
     return rules
 
 
 def workload_policy(
-    needs: WorkloadNeeds, namespace: str, network: ClusterNetwork, workloads: Sequence[WorkloadNeeds]
+    needs: WorkloadNeeds,
+    namespace: str,
+    network: ClusterNetwork,
+    workloads: Sequence[WorkloadNeeds],
+    store: ModelStore | None = None,
 ) -> Manifest:
     """The policy of one workload; ``workloads`` are all workloads of the namespace (their
-    served ports decide where this one may connect)."""
+    served ports decide where this one may connect); ``store`` the platform's model store."""
     return {
         "apiVersion": API_VERSION,
         "kind": "NetworkPolicy",
@@ -146,15 +161,17 @@ def workload_policy(
             "podSelector": {"matchLabels": dict(needs.selector)},
             "policyTypes": ["Ingress", "Egress"],
             "ingress": _ingress(needs, network),
-            "egress": _egress(needs, namespace, network, workloads),
+            "egress": _egress(needs, namespace, network, workloads, store),
         },
     }
 
 
-def network_policies(namespace: str, network: ClusterNetwork, workloads: Sequence[WorkloadNeeds]) -> list[Manifest]:
+def network_policies(
+    namespace: str, network: ClusterNetwork, workloads: Sequence[WorkloadNeeds], store: ModelStore | None = None
+) -> list[Manifest]:
     """Default deny plus one policy per workload, in a stable order."""
     names = [w.name for w in workloads]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ValueError(f"two workloads declare the same name: {', '.join(duplicates)}")
-    return [default_deny(namespace), *(workload_policy(w, namespace, network, workloads) for w in workloads)]
+    return [default_deny(namespace), *(workload_policy(w, namespace, network, workloads, store) for w in workloads)]

@@ -102,7 +102,7 @@ class Serving(pulumi.ComponentResource):
         self._needs = {needs.name: needs for needs in self._workload_needs(engine, ctx)}
         self._policies = [
             apply(f"netpol-{p['metadata']['name']}", p, self._opts())
-            for p in network_policies(self._ns, platform.network, list(self._needs.values()))
+            for p in network_policies(self._ns, platform.network, list(self._needs.values()), self._store)
         ]
 
         if config.monitoring.enabled and platform.monitoring is not None:

@@ -174,6 +174,8 @@ def llm_config(engine: EngineSettings, gpu: GpuNodes, weights: WeightsPlan) -> d
         engine_kwargs["trust_remote_code"] = True
     # From the bucket, Ray mirrors the files (CloudMirrorConfig.bucket_uri) before vLLM loads them.
     source: Any = {"bucket_uri": weights.model_arg} if weights.from_bucket else engine.model.hf_id
+    if weights.mounted:  # a volume store: the files are in the pod already
+        source = weights.model_arg
     return {
         "model_loading_config": {"model_id": engine.served_name, "model_source": source},
         "accelerator_type": catalog.GPUS[gpu.gpu].ray_accelerator_type,
