@@ -523,3 +523,12 @@ def test_retain_parameters_need_the_provisioner() -> None:
     message = only_problem("onprem", {"platform": {"storage": {"retainParameters": {"pool": "ssd"}}}})
     assert message.startswith("llm-serving:platform.storage")
     assert "retainParameters go with retainProvisioner" in message
+
+
+def test_an_ingress_without_open_webui_is_refused() -> None:
+    ingress = {"className": "nginx", "host": "chat.example.internal", "controllerNamespace": "ingress-nginx"}
+    changes = {"platform": {"exposure": {"ingress": ingress}}, "serving": {"openWebui": {"enabled": False}}}
+    assert only_problem("onprem", changes) == (
+        "llm-serving:serving.openWebui.enabled = false: platform.exposure.ingress publishes Open WebUI: "
+        "enable it, or remove the ingress"
+    )

@@ -537,6 +537,20 @@ class StackConfig(Strict):
             )
         return serving
 
+    @field_validator("serving")
+    @classmethod
+    def _ingress_needs_open_webui(cls, serving: ServingConfig, info: ValidationInfo) -> ServingConfig:
+        platform = info.data.get("platform")
+        if (
+            isinstance(platform, ExistingPlatformConfig)
+            and platform.exposure.ingress
+            and not serving.open_webui.enabled
+        ):
+            key = ("openWebui", "enabled")
+            message = "platform.exposure.ingress publishes Open WebUI: enable it, or remove the ingress"
+            raise_problems("serving", [rule(key, False, message)])
+        return serving
+
     @field_validator("benchmark")
     @classmethod
     def _benchmark_needs_engine(cls, benchmark: BenchmarkConfig, info: ValidationInfo) -> BenchmarkConfig:
