@@ -532,3 +532,9 @@ def test_an_ingress_without_open_webui_is_refused() -> None:
         "llm-serving:serving.openWebui.enabled = false: platform.exposure.ingress publishes Open WebUI: "
         "enable it, or remove the ingress"
     )
+
+
+def test_the_pools_scratch_disk_holds_the_model_cache_jobs_download(onprem: StackRun) -> None:
+    job = onprem.kubernetes_object("Job", "model-cache")
+    volumes = job["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "work", "hostPath": {"path": "/mnt/nvme/model-cache", "type": "DirectoryOrCreate"}} in volumes

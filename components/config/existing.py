@@ -122,7 +122,8 @@ class ExistingGpuPoolConfig(Strict):
     # A pod must take every GPU of its node (nodes shared with nobody). RDMA pools always do.
     whole_node: StrictBool = False
     rdma: RdmaConfig | None = None
-    # A fast node-local disk for downloads and caches (hostPath); unset: ephemeral storage.
+    # A fast node-local disk (hostPath) for downloads and caches, in subdirectories the
+    # workloads name (llm-serving/, model-cache/); unset: ephemeral storage.
     scratch_host_path: Annotated[str, Field(pattern=ABSOLUTE_PATH)] | None = None
     # Memory-backed /dev/shm for a pod (NCCL, the engine's workers); the clouds use an eighth
     # of the machine's memory where no reference publishes a size (catalog.shm_rule).
