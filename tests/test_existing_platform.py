@@ -538,3 +538,13 @@ def test_the_pools_scratch_disk_holds_the_model_cache_jobs_download(onprem: Stac
     job = onprem.kubernetes_object("Job", "model-cache")
     volumes = job["spec"]["template"]["spec"]["volumes"]
     assert {"name": "work", "hostPath": {"path": "/mnt/nvme/model-cache", "type": "DirectoryOrCreate"}} in volumes
+
+
+def test_preflight_lists_the_multus_networks_a_pool_names(run_with: Callable[..., StackRun]) -> None:
+    rdma = {"resources": {"rdma/ib": "1"}, "podAnnotations": {"k8s.v1.cni.cncf.io/networks": "ib0,ib1"}}
+    run = run_with("onprem", {PLATFORM: {"gpuPools": [pool(rdma=rdma)]}})
+    assert run.error is None, run.error
+    check = run.outputs["preflight"]["rdma_networks_a100"]
+    assert check.startswith("kubectl -n llm get network-attachment-definitions  # must list ib0,ib1")
+    pod = run.kubernetes_object("RayService", "ray-llm")["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]["template"]
+    assert pod["metadata"]["annotations"]["k8s.v1.cni.cncf.io/networks"] == "ib0,ib1"

@@ -21,6 +21,9 @@ OPERATOR_CRDS: Mapping[str, str] = {
 }
 # A pinned image with curl (Amazon Linux 2 based) the catalog already has; any would do.
 PROBE_IMAGE = catalog.AWS_CLI_IMAGE
+# Multus: the annotation naming the NetworkAttachmentDefinitions a pod is attached to
+# (k8snetworkplumbingwg/multus-cni docs/quickstart.md).
+MULTUS_NETWORKS = "k8s.v1.cni.cncf.io/networks"
 PROMETHEUS_CRDS = "podmonitors.monitoring.coreos.com prometheusrules.monitoring.coreos.com"
 
 
@@ -48,6 +51,12 @@ def preflight_commands(stack: StackConfig, namespace: str) -> dict[str, str]:
             f"  # expect {pool.node_count} nodes with {pool.gpus_per_node} GPUs each (the device plugin advertises "
             f"{pool.resource_name})" + (" and the RDMA resources" if pool.rdma else "")
         )
+        networks = pool.rdma.pod_annotations.get(MULTUS_NETWORKS) if pool.rdma else None
+        if networks:
+            checks[f"rdma_networks_{pool.name}"] = (
+                f"kubectl -n {namespace} get network-attachment-definitions  # must list {networks} "
+                "(Multus attaches the RDMA NICs by these names)"
+            )
     if stack.serving.engine != "none":
         image = stack.serving.engine_image
         pinned = catalog.RAY_LLM_IMAGE if stack.serving.engine == "rayservice" else catalog.VLLM_IMAGE
