@@ -35,6 +35,7 @@ if isinstance(config.platform, GcpPlatformConfig):
             stack=stack,
             alertmanager_config=alertmanager_config,
             store_keys=secrets.store_keys,
+            node_alerts=config.monitoring.enabled and config.monitoring.alerts.enabled,
         ),
     ).platform
 elif isinstance(config.platform, AwsPlatformConfig):

@@ -271,6 +271,20 @@ class ModelStore:
 
 
 @dataclass(frozen=True)
+class ImageMirror:
+    """A pull-through mirror of a public registry in the cloud's own registry.
+
+    An image of ``upstream`` is pulled as ``prefix/PATH:TAG`` (or ``@DIGEST``): the same
+    path, tag and digest under the mirror (components/workloads/images.py rewrites them).
+    ``streaming``: the GPU nodes stream such images instead of downloading them first.
+    """
+
+    upstream: Literal["docker.io"]
+    prefix: pulumi.Input[str]  # e.g. REGION-docker.pkg.dev/PROJECT/REPO, ACCOUNT.dkr.ecr.REGION.amazonaws.com/PREFIX
+    streaming: bool = False
+
+
+@dataclass(frozen=True)
 class LoadBalancing:
     """Service annotations that ask this cloud for an external or internal load balancer."""
 
@@ -372,6 +386,8 @@ class Monitoring:
     publish_dashboard: Callable[[str, str, Sequence[DashboardPanel]], pulumi.Resource] | None = None
     # What scrape objects and rules must wait for (the operator's CRDs, when the platform installs them).
     ready: Sequence[pulumi.Resource] = ()
+    # Alerts the platform defines itself (GKE: nodes not Ready), listed in the stack output.
+    platform_alerts: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -392,6 +408,8 @@ class Platform:
     # cannot keep volumes, and claims use ``storage_class``.
     retained_storage_class: Manifest | None = None
     registry_url: pulumi.Output[str] | None = None
+    # Where workload images from Docker Hub are pulled through; None: straight from Docker Hub.
+    image_mirror: ImageMirror | None = None
     # Resources workloads must wait for (CRDs, device plugins, network objects, namespace).
     ready: Sequence[pulumi.Resource] = ()
     # Stack outputs that describe the platform (credentials command, kubeconfig, ...).
@@ -405,9 +423,6 @@ class Platform:
     # Operator charts (catalog ``Chart.name``) the cluster already runs: the serving layer
     # does not install them (an existing cluster that has KubeRay or LeaderWorkerSet).
     preinstalled_operators: frozenset[str] = frozenset()
-    # A registry prefix every workload image is pulled through (sites without Docker Hub):
-    # applied to each container image of the serving layer's objects (``mirror_images``).
-    image_mirror: str | None = None
 
     def gpu_pool(self, name: str | None = None) -> GpuNodes:
         """The named GPU pool, or the first one."""
@@ -416,47 +431,4 @@ class Platform:
     def resource_options(self, **kwargs: Any) -> pulumi.ResourceOptions:
         """Options for a Kubernetes resource on this platform: its provider, after ``ready``."""
         depends_on = [*self.ready, *kwargs.pop("depends_on", [])]
-        if self.image_mirror is not None:
-            # A resource transformation (run by the SDK before registration) rather than a
-            # parameter of every builder: each container image of the object is rewritten.
-            kwargs["transformations"] = [*kwargs.get("transformations", []), _mirror_transformation(self.image_mirror)]
         return pulumi.ResourceOptions(provider=self.provider, depends_on=depends_on, **kwargs)
-
-
-def mirrored(image: str, mirror: str) -> str:
-    """``image`` pulled through ``mirror``: the mirror prefix, the image's registry host
-    (docker.io when the reference names none, as container runtimes assume), then its path."""
-    first, _, rest = image.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        return f"{mirror}/{image}"
-    # Docker Hub: official images live under library/ (distribution/reference normalize.go).
-    return f"{mirror}/docker.io/{image}" if rest else f"{mirror}/docker.io/library/{image}"
-
-
-def mirror_images(value: Any, mirror: str) -> Any:
-    """A copy of ``value`` (a manifest or any part of one) with every container's and init
-    container's ``image`` pulled through ``mirror``."""
-    if isinstance(value, list):
-        return [mirror_images(v, mirror) for v in value]
-    if not isinstance(value, dict):
-        return value
-    out = {k: mirror_images(v, mirror) for k, v in value.items()}
-    for key in ("containers", "initContainers", "init_containers"):
-        pods = out.get(key)
-        if isinstance(pods, list):
-            out[key] = [
-                {**c, "image": mirrored(c["image"], mirror)}
-                if isinstance(c, dict) and isinstance(c.get("image"), str)
-                else c
-                for c in pods
-            ]
-    return out
-
-
-def _mirror_transformation(
-    mirror: str,
-) -> Callable[[pulumi.ResourceTransformationArgs], pulumi.ResourceTransformationResult]:
-    def transform(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult:
-        return pulumi.ResourceTransformationResult(props=mirror_images(dict(args.props), mirror), opts=args.opts)
-
-    return transform

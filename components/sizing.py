@@ -436,10 +436,19 @@ def startup_budget_seconds(model: ModelSpec, from_bucket: bool) -> int:
     return max(20 * 60, math.ceil(seconds / 60.0) * 60)
 
 
+# The model cache Job's deadline is a limit, not a forecast: the modeled copy with this
+# headroom, plus slack for scheduling, pulling its images and a retry's restart [estimate].
+CACHE_JOB_SAFETY_FACTOR = 2
+CACHE_JOB_SLACK_SECONDS = 30 * 60
+
+
+def cache_job_copy_seconds(model: ModelSpec) -> float:
+    """Modeled time of the model cache Job's copy: the download from Hugging Face, then the
+    upload to the bucket, at the catalog's rates (components/catalog/engines.py)."""
+    return model.checkpoint_bytes / HF_DOWNLOAD_BYTES_PER_S + model.checkpoint_bytes / BUCKET_UPLOAD_BYTES_PER_S
+
+
 def cache_job_deadline_seconds(model: ModelSpec) -> int:
-    """Deadline of the Job that copies a model into the bucket: download plus upload,
-    doubled, plus half an hour (DeepSeek R1's ~688 GB: about 4 hours)."""
-    seconds = 2 * (
-        model.checkpoint_bytes / HF_DOWNLOAD_BYTES_PER_S + model.checkpoint_bytes / BUCKET_UPLOAD_BYTES_PER_S
-    )
-    return int(seconds) + 30 * 60
+    """Deadline of the Job that copies a model into the bucket: the modeled copy, doubled,
+    plus half an hour (DeepSeek R1's ~688 GB: about 3.7 hours)."""
+    return int(CACHE_JOB_SAFETY_FACTOR * cache_job_copy_seconds(model)) + CACHE_JOB_SLACK_SECONDS

@@ -165,6 +165,11 @@ class Sandbox:
         )
         self._write_state()
 
+    def slow(self, seconds_per_file: float) -> None:
+        """Every stub copy (downloads, uploads) takes this long per file."""
+        self._state["seconds_per_file"] = seconds_per_file
+        self._write_state()
+
     def clear_faults(self) -> None:
         self._state["faults"] = []
         self._write_state()

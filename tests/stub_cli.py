@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -63,6 +64,7 @@ def copy_tree(
         if target.exists() and target.read_bytes() == path.read_bytes():
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
+        time.sleep(STATE.get("seconds_per_file", 0))  # a transfer that takes time (Sandbox.slow)
         shutil.copyfile(path, target)
         print(f"{verb} {path} to {target}")
         copied += 1

@@ -1443,3 +1443,77 @@ def test_eks_p5_platform_side_plans() -> None:
     assert named(run, RELEASE, "-aws-efa-k8s-device-plugin").inputs["version"] == "v0.5.30"
     nodes = run.program_globals["platform"].gpu_pools["p5"]
     assert (nodes.fabric, dict(nodes.pod_resources)) == ("efa", {"vpc.amazonaws.com/efa": "32"})
+
+
+# --------------------------------------------------------------------------------------
+# Docker Hub mirror (registry kind mirror): an ECR pull-through cache rule
+# --------------------------------------------------------------------------------------
+
+PULL_THROUGH_RULE = "aws:ecr/pullThroughCacheRule:PullThroughCacheRule"
+MIRROR_SECRET = "ecr-pullthroughcache/docker-hub"
+MIRROR_PREFIX = f"{CLUSTER}-docker-hub"
+MIRROR_URL = f"123456789012.dkr.ecr.us-west-2.amazonaws.com/{MIRROR_PREFIX}"
+
+
+def mirror_run(secret: str = MIRROR_SECRET) -> StackRun:
+    registry = {"kind": "mirror", "credentials": {"secret": secret}}
+    return run_stack("eks", {PLATFORM: {"registry": registry}})
+
+
+@pytest.fixture(scope="module")
+def mirrored() -> StackRun:
+    return mirror_run()
+
+
+def test_mirror_is_a_pull_through_cache_rule_for_docker_hub(mirrored: StackRun) -> None:
+    rule = mirrored.one(PULL_THROUGH_RULE)
+    assert rule.inputs == {
+        "ecrRepositoryPrefix": MIRROR_PREFIX,
+        "upstreamRegistryUrl": "registry-1.docker.io",
+        # The name was looked up; the token itself never passes through the program.
+        "credentialArn": f"arn:aws:secretsmanager:region:123456789012:secret:{MIRROR_SECRET}-AbCdEf",
+    }
+    assert mirrored.of_type("aws:ecr/repository:Repository") == []  # instead of the stack's own repository
+    assert mirrored.outputs["image_mirror"] == MIRROR_URL and "registry_url" not in mirrored.outputs
+
+
+def test_repositories_of_first_pulls_are_encrypted_and_expire_what_moved_tags_leave(mirrored: StackRun) -> None:
+    template = mirrored.one("aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate")
+    assert template.inputs["prefix"] == MIRROR_PREFIX and template.inputs["appliedFors"] == ["PULL_THROUGH_CACHE"]
+    assert template.inputs["imageTagMutability"] == "MUTABLE"  # ECR moves a cached tag when Docker Hub's moves
+    assert template.inputs["encryptionConfigurations"] == [{"encryptionType": "AES256"}]
+    (rule,) = json.loads(template.inputs["lifecyclePolicy"])["rules"]
+    assert rule["selection"]["tagStatus"] == "untagged" and rule["action"] == {"type": "expire"}
+    assert template.urn in mirrored.one(PULL_THROUGH_RULE).depends_on  # in place before the first pull
+
+
+def test_mirror_takes_a_secret_arn_as_it_is() -> None:
+    arn = f"arn:aws:secretsmanager:us-west-2:123456789012:secret:{MIRROR_SECRET}-XyZ123"
+    assert mirror_run(arn).one(PULL_THROUGH_RULE).inputs["credentialArn"] == arn
+
+
+def test_node_roles_may_pull_through_into_the_prefix_only(mirrored: StackRun) -> None:
+    policies = {
+        r.inputs["role"]: json.loads(r.inputs["policy"])
+        for r in mirrored.of_type("aws:iam/rolePolicy:RolePolicy")
+        if "PullThroughDockerHub" in r.inputs["policy"]
+    }
+    assert set(policies) == {f"{CLUSTER}-karpenter-node", f"{CLUSTER}-system-node"}
+    for document in policies.values():
+        (statement,) = document["Statement"]
+        assert statement["Action"] == ["ecr:BatchImportUpstreamImage", "ecr:CreateRepository"]
+        assert statement["Resource"] == f"arn:aws:ecr:us-west-2:123456789012:repository/{MIRROR_PREFIX}/*"
+
+
+def test_docker_hub_images_are_pulled_through_ecr(mirrored: StackRun) -> None:
+    objects = mirrored.kubernetes_objects()
+    assert_valid(objects)
+    ray = f"{MIRROR_URL}/{catalog.RAY_LLM_IMAGE.repository}:{catalog.RAY_LLM_IMAGE.tag}"
+    text = json.dumps(mirrored.kubernetes_object("RayService", "ray-llm"))
+    assert f'"image": "{ray}"' in text and f'"image": "{catalog.RAY_LLM_IMAGE.ref}"' not in text
+    ui = json.dumps(mirrored.kubernetes_object("Deployment", "open-webui"))
+    assert f'"image": "{catalog.OPEN_WEBUI_IMAGE.ref}"' in ui  # ghcr.io: left as it is
+    assert mirrored.outputs["engine"]["image"] == ray
+    platform = mirrored.program_globals["platform"]
+    assert isinstance(platform, Platform) and platform.image_mirror is not None
+    assert not platform.image_mirror.streaming

@@ -662,6 +662,13 @@ def _values() -> list[Any]:
             "benchmark-without-engine",
         ),
         change(a, {"llm-serving:hfToken": "hf_plaintext"}, "llm-serving:hfToken", "plain text", "token-plain"),
+        change(
+            e,
+            {"platform": {"systemNodeGroup": {"instanceTypes": ["m6i.xlarge"]}}},
+            f"{p}.systemNodeGroup.instanceTypes",
+            "with one node kept spare",
+            "system-nodes-too-small",
+        ),
     ]
 
 

@@ -18,7 +18,7 @@ from components import catalog
 from components.gcp.cluster import master_version
 from components.platform import READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, Platform
 from conftest import assert_valid
-from tools.offline import FAKE_PROJECT_NUMBER, Recorded, StackRun
+from tools.offline import FAKE_PROJECT_NUMBER, Recorded, StackRun, run_stack
 
 RunWith = Callable[[str, dict[str, Any]], StackRun]
 
@@ -951,3 +951,80 @@ def test_each_force_new_network_change_replaces_delete_first(run_with: RunWith) 
         run.one(CLUSTER_TYPE),
     ]
     assert all(r.delete_before_replace for r in changed)
+
+
+# --- Docker Hub mirror (registry kind mirror) -------------------------------------------------
+
+MIRROR_SECRET = "projects/secrets-project/secrets/docker-hub/versions/3"
+MIRROR_CONFIG = {
+    "llm-serving:platform": {
+        "registry": {"kind": "mirror", "credentials": {"username": "mydockerid", "secret": MIRROR_SECRET}}
+    }
+}
+MIRROR_URL = f"{REGION}-docker.pkg.dev/{PROJECT}/{CLUSTER}-docker-hub"
+
+
+@pytest.fixture(scope="module")
+def mirrored_run() -> StackRun:
+    return run_stack("a4high", MIRROR_CONFIG)
+
+
+def test_mirror_is_a_remote_repository_of_docker_hub(mirrored_run: StackRun) -> None:
+    (repository,) = mirrored_run.of_type(REPOSITORY)  # instead of the stack's own repository
+    assert repository.inputs["mode"] == "REMOTE_REPOSITORY" and repository.inputs["format"] == "DOCKER"
+    assert repository.inputs["location"] == REGION and repository.inputs["repositoryId"] == f"{CLUSTER}-docker-hub"
+    remote = repository.inputs["remoteRepositoryConfig"]
+    assert remote["dockerRepository"] == {"publicRepository": "DOCKER_HUB"}
+    assert remote["upstreamCredentials"] == {
+        "usernamePasswordCredentials": {"username": "mydockerid", "passwordSecretVersion": MIRROR_SECRET}
+    }
+    assert mirrored_run.outputs["image_mirror"] == MIRROR_URL and "registry_url" not in mirrored_run.outputs
+
+
+def test_only_artifact_registry_reads_the_docker_hub_token(mirrored_run: StackRun) -> None:
+    (member,) = mirrored_run.of_type("gcp:secretmanager/secretIamMember:SecretIamMember")
+    assert member.inputs == {
+        "project": "secrets-project",
+        "secretId": "docker-hub",
+        "role": "roles/secretmanager.secretAccessor",
+        "member": f"serviceAccount:service-{FAKE_PROJECT_NUMBER}@gcp-sa-artifactregistry.iam.gserviceaccount.com",
+    }
+    (repository,) = mirrored_run.of_type(REPOSITORY)
+    assert member.urn in repository.depends_on  # the agent can read the token before validation
+
+
+def test_anonymous_mirror_grants_nothing_on_secrets(run_with: RunWith) -> None:
+    run = run_with("a4high", {"llm-serving:platform": {"registry": {"kind": "mirror"}}})
+    (repository,) = run.of_type(REPOSITORY)
+    assert "upstreamCredentials" not in repository.inputs["remoteRepositoryConfig"]
+    assert not run.of_type("gcp:secretmanager/secretIamMember:SecretIamMember")
+
+
+def test_gpu_pool_streams_images_from_the_mirror(mirrored_run: StackRun, a4high: StackRun) -> None:
+    assert gpu_pool(mirrored_run)["nodeConfig"]["gcfsConfig"] == {"enabled": True}
+    assert gpu_pool(mirrored_run)["nodeConfig"]["imageType"] == "COS_CONTAINERD"  # streaming needs it
+    system = [r for r in mirrored_run.of_type(NODE_POOL) if r.inputs.get("name") != "a4high"]
+    assert system and all("gcfsConfig" not in r.inputs.get("nodeConfig", {}) for r in system)
+    assert "gcfsConfig" not in gpu_pool(a4high)["nodeConfig"]  # without the mirror, nothing changes
+    services = {r.inputs["service"] for r in mirrored_run.of_type("gcp:projects/service:Service")}
+    assert "containerfilesystem.googleapis.com" in services
+    roles = {r.inputs["role"] for r in mirrored_run.of_type(PROJECT_MEMBER)}
+    assert {"roles/serviceusage.serviceUsageConsumer", "roles/artifactregistry.reader"} <= roles
+
+
+def test_docker_hub_images_are_pulled_through_the_mirror(mirrored_run: StackRun) -> None:
+    objects = mirrored_run.kubernetes_objects()
+    assert_valid(objects)
+
+    def images(kind: str, name: str) -> set[str]:
+        text = json.dumps(mirrored_run.kubernetes_object(kind, name))
+        return {part.split('"')[0] for part in text.split('"image": "')[1:]}
+
+    vllm = f"{MIRROR_URL}/{catalog.VLLM_IMAGE.repository}:{catalog.VLLM_IMAGE.tag}"
+    assert vllm in images("Deployment", "vllm") and vllm in images("Job", "model-cache")
+    assert catalog.VLLM_IMAGE.ref not in images("Deployment", "vllm")
+    assert images("Deployment", "open-webui") == {catalog.OPEN_WEBUI_IMAGE.ref}  # ghcr.io: left as it is
+    assert catalog.GCLOUD_CLI_IMAGE.ref in images("Job", "model-cache")  # gcr.io: left as it is
+    assert mirrored_run.outputs["engine"]["image"] == vllm
+    mirror = platform_of(mirrored_run).image_mirror
+    assert mirror is not None and (mirror.prefix, mirror.streaming) == (MIRROR_URL, True)

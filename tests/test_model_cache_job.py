@@ -6,6 +6,8 @@ The pod specs come from the pure builder with the test platforms' GPU pools: GKE
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import pytest
 
 from components import catalog
 from components.platform import READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, GpuNodes, ModelStore
+from components.sizing import cache_job_deadline_seconds
 from components.workloads import model_cache
 from components.workloads.weights import MARKER, weights_key
 from fake_platforms import EKS_G5, GKE_A4
@@ -62,6 +65,8 @@ def cached(box: Sandbox, model: catalog.ModelSpec) -> set[str]:
     return box.bucket_files(BUCKET, weights_key(model))
 
 
+# e.g. "12:01:02 downloaded 120.4 GB of ~688 GB (17%), 1432 MB/s, ~7 min left"
+PROGRESS_LINE = r"\d\d:\d\d:\d\d downloaded \d+\.\d GB of ~688 GB \(\d+%\), \d+ MB/s, (~\d+ min left|no progress)"
 SHARDS = {"config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"}
 
 
@@ -95,6 +100,25 @@ def test_first_run_uploads_the_marker_last_without_composite_uploads_and_downloa
     # Progress: a line per minute while it runs (none in a run this short), and one at the end.
     assert "downloaded " in run.log("download")
     assert f"while sleep {model_cache.PROGRESS_SECONDS}" in eks_download["command"][2]
+
+
+def test_download_logs_its_settings_then_share_rate_and_time_left(
+    box: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(model_cache, "PROGRESS_SECONDS", 1)
+    box.slow(1.3)  # three files: about four seconds, so about three progress lines
+    run = box.run_pod(pod(R1))
+    assert run.ok, run.logs
+    log = run.log("download").splitlines()
+    deadline = math.ceil(cache_job_deadline_seconds(R1) / 60)
+    assert log[0] == (
+        f"downloading {R1.hf_id} (~688 GB): {model_cache.DOWNLOAD_WORKERS} files at a time, Xet high-performance "
+        f"mode 1; modeled ~39 min at 300 MB/s, the Job's deadline (download and upload) {deadline} min"
+    )
+    ticks = [line for line in log if re.fullmatch(PROGRESS_LINE, line)]
+    assert len(ticks) >= 2, log
+    assert any(line.endswith("min left") for line in ticks)  # files arrived during an interval
+    assert re.fullmatch(r"downloaded \d+\.\d GB in 0 min \d+ s, \d+ MB/s on average", log[-1]), log
 
 
 def test_repeat_run_is_skipped(box: Sandbox) -> None:

@@ -13,9 +13,11 @@ import pytest
 from test_config import only_problem, raw
 
 from components import catalog
+from components.aws import monitoring as aws_monitoring
 from components.catalog.metrics import ray_name
-from components.config import ConfigError, parse
+from components.config import ConfigError, GcpPlatformConfig, parse
 from components.config.monitoring import AlertsConfig
+from components.gcp import node_alerts
 from components.platform import Monitoring
 from components.workloads import dashboards, monitoring
 from components.workloads.needs import MetricsEndpoint, WorkloadNeeds
@@ -134,7 +136,11 @@ def test_gpu_alerts_only_where_the_cluster_exports_their_series() -> None:
     )
     rules = monitoring.engine_alerts(ENGINE, catalog.VLLM_METRICS, "llm", with_dcgm, AlertsConfig())
     gpu = [r for r in rules if r.name.startswith("Gpu")]
-    assert {r.name for r in gpu} == {"GpuXidError", "GpuUncorrectableEcc", "GpuNodeNotReady"}
+    assert {r.name for r in gpu} == {"GpuXidError", "GpuUncorrectableEcc"}
+    with_all = Monitoring("prometheus-operator", "monitoring", available_series=aws_monitoring.AVAILABLE_SERIES)
+    rules = monitoring.engine_alerts(ENGINE, catalog.VLLM_METRICS, "llm", with_all, AlertsConfig())
+    gpu = [r for r in rules if r.name.startswith("Gpu")]
+    assert {r.name for r in gpu} == {"GpuXidError", "GpuUncorrectableEcc", "GpuRowRemapFailure", "GpuNodeNotReady"}
     for rule in gpu:
         promql_parser.parse(rule.expr)
     assert not [
@@ -146,7 +152,7 @@ def test_gpu_alerts_only_where_the_cluster_exports_their_series() -> None:
 
 def test_gke_stack_scrapes_the_engine_and_alerts(a4high: StackRun) -> None:
     objects = [o for o in a4high.kubernetes_objects() if o["apiVersion"] == monitoring.GMP_API]
-    assert sorted(o["kind"] for o in objects) == ["PodMonitoring", "Rules"]
+    assert sorted(o["kind"] for o in objects) == ["GlobalRules", "PodMonitoring", "Rules"]
     assert_valid(objects)
     assert a4high.outputs["monitoring"]["backend"] == "gmp"
     # The NetworkPolicy lets GMP's collectors reach the same port.
@@ -155,11 +161,7 @@ def test_gke_stack_scrapes_the_engine_and_alerts(a4high: StackRun) -> None:
         for o in a4high.kubernetes_objects()
         if o["kind"] == "NetworkPolicy" and o["metadata"]["name"].startswith("vllm")
     )
-    scrape_port = (
-        objects[0]["spec"]["endpoints"][0]["port"]
-        if objects[0]["kind"] == "PodMonitoring"
-        else objects[1]["spec"]["endpoints"][0]["port"]
-    )
+    scrape_port = next(o for o in objects if o["kind"] == "PodMonitoring")["spec"]["endpoints"][0]["port"]
     assert any(
         p.get("port") == scrape_port and any(f.get("namespaceSelector") for f in rule["from"])
         for rule in policy["spec"]["ingress"]
@@ -184,6 +186,66 @@ def test_eks_installs_prometheus_and_scrapes_the_engine(eks: StackRun) -> None:
     assert "grafana_admin_password" in eks.secret_outputs
     alerts = eks.outputs["monitoring"]["alerts"]
     assert "GpuXidError" in alerts and "GpuNodeNotReady" in alerts
+
+
+def _dcgm_fields(csv: str) -> dict[str, str]:
+    """dcgm-exporter's counters file: ``field, type, help`` per line, ``#`` comments."""
+    fields = {}
+    for line in csv.splitlines():
+        if line.strip() and not line.startswith("#"):
+            field, kind, help_text = (part.strip() for part in line.split(",", 2))
+            assert field.startswith(("DCGM_FI_", "DCGM_EXP_")) and kind in ("gauge", "counter") and help_text, line
+            fields[field] = kind
+    return fields
+
+
+def test_eks_dcgm_exporter_watches_xid_ecc_and_row_remapping(eks: StackRun) -> None:
+    """The chart's own list leaves ECC out; ours (its whole list: customMetrics is not
+    additive) carries every DCGM series the alerts and dashboard use."""
+    (dcgm,) = [r for r in eks.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "dcgm-exporter"]
+    fields = _dcgm_fields(dcgm.inputs["values"]["customMetrics"])
+    assert fields["DCGM_FI_DEV_XID_ERRORS"] == "gauge" and fields["DCGM_FI_DEV_ROW_REMAP_FAILURE"] == "gauge"
+    assert fields["DCGM_FI_DEV_ECC_DBE_VOL_TOTAL"] == "counter" and "DCGM_EXP_XID_ERRORS_COUNT" in fields
+    assert set(fields) >= DCGM_SERIES
+    assert {s for s in aws_monitoring.AVAILABLE_SERIES if s.startswith("DCGM_")} == set(fields)
+
+
+def test_eks_alerts_cover_gpu_faults_and_query_only_series_the_cluster_has(eks: StackRun) -> None:
+    (rule_object,) = [o for o in eks.kubernetes_objects() if o["kind"] == "PrometheusRule"]
+    rules = {r["alert"]: r for r in rules_of([rule_object])}
+    assert {"GpuXidError", "GpuUncorrectableEcc", "GpuRowRemapFailure", "GpuNodeNotReady"} <= set(rules)
+    # The windowed count, which names the XID and resolves, not the last-XID gauge, which never does.
+    assert "DCGM_EXP_XID_ERRORS_COUNT" in rules["GpuXidError"]["expr"] and "xid" in rules["GpuXidError"]["expr"]
+    for rule in rules.values():
+        names = set(selectors(promql_parser.parse(rule["expr"])))
+        engine = VLLM_SERIES | {ray_name(n) for n in VLLM_SERIES}  # the eks stack serves through Ray
+        assert names <= engine | SCRAPE_SERIES | aws_monitoring.AVAILABLE_SERIES, (rule["alert"], names)
+
+
+def test_gke_alerts_on_nodes_not_ready_from_gkes_node_metric(a4high: StackRun) -> None:
+    (rules,) = [o for o in a4high.kubernetes_objects() if o["kind"] == "GlobalRules"]
+    assert_valid([rules])
+    assert "namespace" not in rules["metadata"]  # cluster-scoped: the only kind that reads system metrics
+    (rule,) = rules_of([{**rules, "kind": "Rules"}])
+    assert rule["alert"] == "NodeNotReady" and rule["for"] == node_alerts.NOT_READY_FOR
+    assert "NodeNotReady" in a4high.outputs["monitoring"]["alerts"]
+    expr = promql_parser.parse(rule["expr"])
+    assert set(selectors(expr)) == {"kubernetes_io:node_status_condition"}
+    platform = parse(raw("a4high")).platform
+    assert isinstance(platform, GcpPlatformConfig)
+    for matcher in (
+        f'project_id="{platform.project}"',
+        f'cluster_name="{platform.cluster_name}"',
+        'condition="Ready"',
+        'status!="True"',
+    ):
+        assert matcher in rule["expr"], matcher
+
+
+@pytest.mark.parametrize("change", [{"enabled": False}, {"alerts": {"enabled": False}}], ids=["monitoring", "alerts"])
+def test_gke_node_alerts_follow_the_switches(run_with: Callable[..., StackRun], change: dict[str, Any]) -> None:
+    run = run_with("a4high", {"llm-serving:monitoring": change})
+    assert run.error is None and not [o for o in run.kubernetes_objects() if o["kind"] == "GlobalRules"]
 
 
 def test_eks_monitoring_stack_stays_off_the_gpu_nodes_but_the_exporter(eks: StackRun) -> None:

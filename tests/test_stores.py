@@ -65,18 +65,6 @@ def test_the_old_registry_section_asks_for_a_kind() -> None:
     assert "kind 'repository'" in message and "'create: false' is now kind 'none'" in message
 
 
-@pytest.mark.parametrize(
-    ("section", "kind", "issue"),
-    [("registry", "mirror", "#14")],
-)
-def test_planned_kinds_are_refused_as_not_built_yet(section: str, kind: str, issue: str) -> None:
-    message = only_problem(
-        "a4high", {"platform": {section: {"kind": kind, "keepOnDestroy": None, "backupRetentionDays": None}}}
-    )
-    assert message.startswith(f"llm-serving:platform.{section} = ")
-    assert f"kind '{kind}'" in message and "is not built yet" in message and issue in message
-
-
 def test_unknown_kind_says_what_is_allowed() -> None:
     message = only_problem(
         "a4high", {"platform": {"modelStore": {"kind": "nfs", "keepOnDestroy": None, "backupRetentionDays": None}}}

@@ -1,7 +1,9 @@
-"""The default system node group has room for every pod that lands on it.
+"""The default system node group has room for every pod that lands on it, and the config
+refuses a group that has not (components/system_nodes.py).
 
 The requests are read from the recorded stack (Helm values, Deployments), not restated,
-so raising one of them without resizing the group fails here.
+so raising one of them without resizing the group fails here, and the config rule's own
+figures are checked against them.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from test_config import only_problem, raw
 
-from components import catalog
-from components.aws import system_nodes
-from components.aws.system_nodes import Resources, allocatable, requests, total
+from components import catalog, system_nodes
+from components.config import parse
+from components.system_nodes import Resources, allocatable, requests, total
 from tools.offline import StackRun
 
 
@@ -103,9 +106,58 @@ def test_default_system_group_fits_its_pods_with_a_node_to_spare(
     assert (largest + _per_node(run)).fits(node)
 
 
-def test_the_check_fails_when_the_group_is_too_small(run_with: Callable[..., StackRun]) -> None:
+def test_the_check_fails_when_the_group_is_too_small(run_with: Callable[..., StackRun], eks: StackRun) -> None:
     # The same pods on two m6i.xlarge leave no node to spare: the sum the test above makes
-    # is a real constraint, not one any shape passes.
+    # is a real constraint, not one any shape passes; the program now refuses that group
+    # before creating anything.
     run = run_with("eks", {"llm-serving:platform": {"systemNodeGroup": {"instanceTypes": ["m6i.xlarge"]}}})
-    pods, (node, size) = _system_pods(run), _group(run)
-    assert not (total(pods.values()) + _per_node(run).times(size - 1)).fits(node.times(size - 1))
+    assert run.error is not None and run.resources == []
+    assert "llm-serving:platform.systemNodeGroup.instanceTypes" in str(run.error)
+    node = allocatable(catalog.SYSTEM_NODE_SHAPES["m6i.xlarge"])
+    assert not (total(_system_pods(eks).values()) + _per_node(eks)).fits(node)
+
+
+@pytest.mark.parametrize("monitoring", [True, False])
+def test_the_config_rule_counts_what_the_stack_records(
+    run_with: Callable[..., StackRun], eks: StackRun, monitoring: bool
+) -> None:
+    """The rule's load (from catalog figures) is the recorded one, pod for pod: the eks
+    stack serves through Ray, so the KubeRay operator is on the system nodes."""
+    run = eks if monitoring else run_with("eks", {"llm-serving:monitoring": {"enabled": False}})
+    load = system_nodes.system_load(open_webui=True, kuberay=True, monitoring=monitoring)
+    assert dict(load.spread) == _system_pods(run)
+    assert load.per_node == _per_node(run)
+
+
+def test_config_refuses_a_system_group_too_small_for_its_pods() -> None:
+    message = only_problem("eks", {"platform": {"systemNodeGroup": {"instanceTypes": ["m6i.xlarge"]}}})
+    assert message.startswith('llm-serving:platform.systemNodeGroup.instanceTypes = ["m6i.xlarge"]: ')
+    # The numbers: what must fit on the one node left when the other is replaced, and what it offers.
+    assert "1 x m6i.xlarge must hold 4100 m CPU and 7744 MiB" in message
+    assert "offer 3920 m CPU and 15391 MiB allocatable" in message
+    assert "platform.systemNodeGroup.size" in message
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"platform": {"systemNodeGroup": {"instanceTypes": ["m6i.xlarge"], "size": 3}}},  # two nodes beside the spare
+        {"platform": {"systemNodeGroup": {"instanceTypes": ["m6i.xlarge"]}}, "monitoring": {"enabled": False}},
+        {"platform": {"systemNodeGroup": {"instanceTypes": ["c7i.large"]}}},  # a shape the catalog lacks: unchecked
+    ],
+    ids=["three-small-nodes", "small-without-monitoring", "unknown-shape"],
+)
+def test_groups_that_hold_their_pods_are_accepted(change: dict[str, Any]) -> None:
+    parse(raw("eks", change))
+
+
+def test_a_group_of_several_types_is_judged_by_its_smallest() -> None:
+    change = {"platform": {"systemNodeGroup": {"instanceTypes": ["m6i.4xlarge", "m6i.xlarge"]}}}
+    assert "1 x m6i.xlarge" in only_problem("eks", change)
+
+
+def test_the_largest_pod_must_fit_one_node_beside_its_share() -> None:
+    tiny = catalog.NodeShape(vcpus=2, memory_gib=4, enis=3, ipv4_per_eni=10, source="test")
+    load = system_nodes.system_load(open_webui=False, kuberay=False, monitoring=True)
+    problem = system_nodes.fit_problem(load, "tiny", tiny, size=20)
+    assert problem is not None and problem.startswith("karpenter requests 2000 m CPU")

@@ -245,6 +245,10 @@ FAKE_INVOKES: dict[str, Callable[[MockCallArgs], dict[str, Json]]] = {
     },
     "aws:iam/getSessionContext:getSessionContext": lambda a: _fake_session_context(a.args["arn"]),
     "aws:index/getPartition:getPartition": lambda a: {"partition": "aws", "dnsSuffix": "amazonaws.com"},
+    "aws:secretsmanager/getSecret:getSecret": lambda a: {
+        "arn": f"arn:aws:secretsmanager:region:{FAKE_ACCOUNT}:secret:{a.args['name']}-AbCdEf",
+        "name": a.args["name"],
+    },
     "aws:index/getRegion:getRegion": lambda a: {"name": a.args.get("name", "us-west-2"), "region": "us-west-2"},
 }
 

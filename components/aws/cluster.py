@@ -88,6 +88,7 @@ class Cluster(pulumi.ComponentResource):
     kubeconfig: pulumi.Output[str]
     security_group_id: pulumi.Output[str]
     creator: pulumi.Output[str]  # the principal EKS made admin at creation (admins.py)
+    system_node_role_name: pulumi.Output[str]  # the system node group's instance role
     provider: k8s.Provider
     # What a cluster add-on such as Karpenter needs before its pods can run: nodes outside
     # Karpenter, DNS, and the Pod Identity agent that hands out its credentials.
@@ -283,6 +284,7 @@ class Cluster(pulumi.ComponentResource):
             )
 
         self.name = cluster_name
+        self.system_node_role_name = system_role.name
         # The stack output names the creator without the check: an `up` with no entries
         # to protect must not fail over it.
         self.creator = pulumi.Output.from_input(creator) if configured else record.principal

@@ -37,11 +37,11 @@ ALERTMANAGER_SECRET = "alertmanager-serving-team"
 # The grafana subchart's Service: <release>-grafana, port 80 (kube-prometheus-stack values.yaml).
 GRAFANA_SERVICE = f"{RELEASE}-grafana"
 DASHBOARD_LABEL = ("grafana_dashboard", "1")
-# Series alerts and dashboards may use on this cluster: dcgm-exporter's default counters
-# include XID errors, GPU utilisation and framebuffer use (etc/default-counters.csv at the
-# pinned tag); kube-state-metrics (in the chart) reports node conditions and capacity.
+# Series alerts and dashboards may use on this cluster: the fields dcgm-exporter watches
+# (catalog.DCGM_COUNTERS, given to it below), and kube-state-metrics' node conditions and
+# capacity (in the chart).
 AVAILABLE_SERIES = frozenset(
-    {"DCGM_FI_DEV_XID_ERRORS", "DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED", "kube_node_status_condition"}
+    {field for field, _, _ in catalog.DCGM_COUNTERS} | {"kube_node_status_condition", "kube_node_status_capacity"}
 )
 
 
@@ -94,12 +94,21 @@ def stack_values(storage_class: str, notifications: bool = False) -> dict[str, A
     }
 
 
+def dcgm_counters_csv() -> str:
+    """The field list dcgm-exporter reads (its default-counters.csv format: field, type, help)."""
+    lines = ["# DCGM field, Prometheus metric type, help message (components/catalog/aws.py DCGM_COUNTERS)"]
+    lines += [f"{field}, {kind}, {help_text}" for field, kind, help_text in catalog.DCGM_COUNTERS]
+    return "\n".join(lines) + "\n"
+
+
 def dcgm_values() -> dict[str, Any]:
-    """dcgm-exporter values: only on GPU nodes, tolerating their taint; scraped by ServiceMonitor."""
+    """dcgm-exporter values: only on GPU nodes, tolerating their taint; scraped by ServiceMonitor;
+    watching our field list, which adds the ECC counters to the chart's."""
     return {
         "nodeSelector": {GPU_PRESENT_LABEL: "true"},
         "tolerations": [dict(GPU_TOLERATION)],
         "serviceMonitor": {"enabled": True},
+        "customMetrics": dcgm_counters_csv(),
     }
 
 

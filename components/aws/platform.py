@@ -17,6 +17,7 @@ from components.aws import iam
 from components.aws.cluster import STORAGE_CLASS, Cluster, ClusterArgs, gp3_storage_class
 from components.aws.gpu_pools import GpuPools, GpuPoolsArgs
 from components.aws.karpenter import Karpenter, KarpenterArgs
+from components.aws.mirror import DockerHubMirror, DockerHubMirrorArgs
 from components.aws.monitoring import EksMonitoring, EksMonitoringArgs
 from components.aws.network import Network, NetworkArgs
 from components.aws.pod_network import cluster_network
@@ -28,6 +29,7 @@ from components.platform import (
     BACKUP_SERVICE_ACCOUNT,
     READER_SERVICE_ACCOUNT,
     WRITER_SERVICE_ACCOUNT,
+    ImageMirror,
     LoadBalancing,
     Manifest,
     ModelStore,
@@ -186,6 +188,21 @@ class AwsPlatform(pulumi.ComponentResource):
             on_aws,
         )
 
+        mirror = None
+        if config.mirror is not None:
+            assert config.mirror.credentials is not None  # required on aws (config/aws.py)
+            mirror = DockerHubMirror(
+                f"{cluster_name}-docker-hub",
+                DockerHubMirrorArgs(
+                    account=account,
+                    prefix=config.mirror.repository(cluster_name),
+                    credentials_secret=config.mirror.credentials.secret,
+                    # GPU pods pull the engine image; Jobs (cache, benchmark) may run on system nodes.
+                    node_roles={"gpu-nodes": karpenter.node_role_name, "system-nodes": cluster.system_node_role_name},
+                ),
+                on_aws,
+            )
+
         in_cluster = pulumi.ResourceOptions(parent=self, provider=cluster.provider)
         workload_namespace = apply(f"{cluster_name}-{args.namespace}", namespace(args.namespace), in_cluster)
         accounts = [
@@ -234,6 +251,8 @@ class AwsPlatform(pulumi.ComponentResource):
             outputs.update(external.outputs)
         if storage.registry_url is not None:
             outputs["registry_url"] = storage.registry_url
+        if mirror is not None:
+            outputs["image_mirror"] = mirror.url
 
         watch = None
         if args.monitoring:
@@ -259,6 +278,7 @@ class AwsPlatform(pulumi.ComponentResource):
             storage_class=STORAGE_CLASS,
             retained_storage_class=RETAINED_GP3,
             registry_url=storage.registry_url,
+            image_mirror=ImageMirror(upstream="docker.io", prefix=mirror.url) if mirror else None,
             ready=[
                 workload_namespace,
                 *accounts,
@@ -268,6 +288,7 @@ class AwsPlatform(pulumi.ComponentResource):
                 gpu_pools.device_plugin,
                 *filter(None, [gpu_pools.efa_device_plugin]),
                 cluster.storage_class,
+                *(mirror.ready if mirror else []),
             ],
             outputs=outputs,
             network=cluster_network(config),

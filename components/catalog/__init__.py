@@ -13,6 +13,8 @@ profiles); this package re-exports every name, so code reads ``catalog.GPUS``.
 """
 
 from components.catalog.aws import (
+    DCGM_COUNTERS,
+    DCGM_COUNTERS_SOURCE,
     DCGM_EXPORTER_CHART,
     EFA_DEVICE_PLUGIN_CHART,
     EFA_ENV,
@@ -87,6 +89,7 @@ from components.catalog.images import (
     KUBERAY_OPERATOR_CHART,
     LWS_CHART,
     OPEN_WEBUI_IMAGE,
+    OPEN_WEBUI_RESOURCES,
     RAY_LLM_IMAGE,
     RAY_VERSION,
     VLLM_IMAGE,
@@ -108,6 +111,8 @@ __all__ = [
     "COMPUTE_CAPABILITY",
     "CUDA_12_8",
     "CUDA_13_0",
+    "DCGM_COUNTERS",
+    "DCGM_COUNTERS_SOURCE",
     "DCGM_EXPORTER_CHART",
     "EFA_DEVICE_PLUGIN_CHART",
     "EFA_ENV",
@@ -163,6 +168,7 @@ __all__ = [
     "NODE_MONITORING_AGENT_ADDON",
     "NVIDIA_DEVICE_PLUGIN_CHART",
     "OPEN_WEBUI_IMAGE",
+    "OPEN_WEBUI_RESOURCES",
     "PROFILES",
     "PROMETHEUS_RETENTION",
     "PROMETHEUS_VOLUME_GIB",

@@ -111,14 +111,52 @@ KUBE_PROMETHEUS_STACK_CHART = Chart(
     "prometheus-community/helm-charts @cf408a29 (2026-08-22) charts/kube-prometheus-stack/Chart.yaml "
     "(version 88.5.3, appVersion v0.93.1, grafana 12.11.1 from grafana-community); values.yaml blob 958534f2",
 )
-# NVIDIA's exporter of DCGM fields for GPU nodes; its default counter list includes
-# DCGM_FI_DEV_XID_ERRORS (etc/default-counters.csv), the ECC counters are opt-in.
+# NVIDIA's exporter of DCGM fields for GPU nodes. At this tag its GPU series carry the
+# node as `Hostname` (renamed `hostname` only after it, in d5e5f51 "Rename Hostname label").
+_DCGM_TAG = "NVIDIA/dcgm-exporter @691c9276 (tag 4.5.3-4.8.2)"
 DCGM_EXPORTER_CHART = Chart(
     "dcgm-exporter",
     "4.8.2",
     "https://nvidia.github.io/dcgm-exporter/helm-charts",
-    "NVIDIA/dcgm-exporter @d5e5f510 (tag 4.5.3-4.8.2) deployment/Chart.yaml (version 4.8.2), deployment/values.yaml "
+    f"{_DCGM_TAG} deployment/Chart.yaml (version 4.8.2), deployment/values.yaml "
     "(image nvcr.io/nvidia/k8s/dcgm-exporter:4.5.3-4.8.2-distroless, serviceMonitor.enabled, customMetrics)",
+)
+# The fields dcgm-exporter watches (its chart's `customMetrics`: the whole list, not an
+# addition; rendered into the ConfigMap it reads as default-counters.csv). The chart's own
+# list (deployment/templates/metrics-configmap.yaml) has XID and row remapping but leaves
+# the ECC counters commented out; ours keeps its serving-relevant fields, drops the video
+# encoder/decoder and vGPU licence, and adds the volatile ECC totals the GPU alerts need.
+# Format per line: field, Prometheus type, help (etc/default-counters.csv at the tag).
+DCGM_COUNTERS: tuple[tuple[str, str, str], ...] = (
+    ("DCGM_FI_DEV_SM_CLOCK", "gauge", "SM clock frequency (in MHz)."),
+    ("DCGM_FI_DEV_MEM_CLOCK", "gauge", "Memory clock frequency (in MHz)."),
+    ("DCGM_FI_DEV_GPU_TEMP", "gauge", "GPU temperature (in C)."),
+    ("DCGM_FI_DEV_MEMORY_TEMP", "gauge", "Memory temperature (in C)."),
+    ("DCGM_FI_DEV_POWER_USAGE", "gauge", "Power draw (in W)."),
+    ("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "counter", "Energy used since boot (in mJ)."),
+    ("DCGM_FI_DEV_GPU_UTIL", "gauge", "GPU utilisation (in %)."),
+    ("DCGM_FI_DEV_MEM_COPY_UTIL", "gauge", "Memory utilisation (in %)."),
+    ("DCGM_FI_DEV_FB_FREE", "gauge", "Framebuffer memory free (in MiB)."),
+    ("DCGM_FI_DEV_FB_USED", "gauge", "Framebuffer memory used (in MiB)."),
+    ("DCGM_FI_DEV_PCIE_REPLAY_COUNTER", "counter", "PCIe retries."),
+    ("DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL", "counter", "NVLink bandwidth counters, all lanes."),
+    ("DCGM_FI_DEV_XID_ERRORS", "gauge", "Value of the last XID error."),
+    # Not a DCGM field: the exporter counts each XID over its window (commented out in its list).
+    ("DCGM_EXP_XID_ERRORS_COUNT", "counter", "XIDs reported during the last window, by XID."),
+    ("DCGM_FI_DEV_ECC_SBE_VOL_TOTAL", "counter", "Single-bit (corrected) ECC errors since the driver loaded."),
+    ("DCGM_FI_DEV_ECC_DBE_VOL_TOTAL", "counter", "Double-bit (uncorrectable) ECC errors since the driver loaded."),
+    ("DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", "counter", "Rows remapped for uncorrectable errors."),
+    ("DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS", "counter", "Rows remapped for correctable errors."),
+    ("DCGM_FI_DEV_ROW_REMAP_FAILURE", "gauge", "Whether remapping of rows has failed."),
+    ("DCGM_FI_PROF_GR_ENGINE_ACTIVE", "gauge", "Ratio of time the graphics engine is active."),
+    ("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "gauge", "Ratio of cycles the tensor pipe is active."),
+    ("DCGM_FI_PROF_DRAM_ACTIVE", "gauge", "Ratio of cycles the device memory interface is active."),
+)
+DCGM_COUNTERS_SOURCE = (
+    f"{_DCGM_TAG} deployment/templates/metrics-configmap.yaml, deployment/values.yaml `customMetrics` "
+    "(complete list, not additive), etc/default-counters.csv (ECC and DCGM_EXP_XID_ERRORS_COUNT lines commented "
+    "out); every DCGM_FI_ field is a name in NVIDIA/go-dcgm @ec245c09 pkg/dcgm/const_fields.go, the go-dcgm "
+    "the exporter's go.mod pins"
 )
 # Prometheus keeps this much history on a volume of this size (our choice: two weeks of an
 # engine's series at a 30 s interval fit with ample room).

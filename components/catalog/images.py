@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,11 @@ OPEN_WEBUI_IMAGE = Image(
     "v0.12.4",
     "newest release (PyPI open-webui 0.12.4, 2026-10-25; its CHANGELOG lists security fixes after 0.7.2); "
     "shared/reference/audit/workloads.md finding 4. tests/conformance runs this version from PyPI",
+)
+# Open WebUI's requests and limit (our sizing: one replica on a system node; the EKS
+# system-node rule, components/system_nodes.py, counts the requests).
+OPEN_WEBUI_RESOURCES: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "4Gi"}}
 )
 
 # Official cloud CLI images for copying to and checking the stack's bucket from Jobs

@@ -7,11 +7,22 @@ reservations, committed-use discounts, Savings Plans and negotiated rates are gi
 
 Not recorded, and why:
 - Google Cloud a4-highgpu-8g, a3-ultragpu-8g, a3-megagpu-8g (on-demand, Spot, flex-start):
-  no dated public figure was found in this project's sources; Google publishes them on
-  https://cloud.google.com/compute/gpus-pricing (Spot prices there may change once a month).
+  no dated public figure was found in this project's sources (searched again 2026-11-29).
+  Google bills these machines as the sum of their GPUs, vCPUs, memory and bundled Local
+  SSD (https://cloud.google.com/compute/docs/accelerator-optimized-machines, "Pricing and
+  consumption options"); the Spot page (https://cloud.google.com/spot-vms/pricing) lists
+  A3 High/Mega vCPU and memory Spot rates but the GPU and Local SSD parts were not found
+  with them, and says Spot rates may change daily; the only whole-machine figure found,
+  a3-megagpu-8g in europe-west4 in a third-party calculator's tests
+  (Cyclenerd/google-cloud-pricing-cost-calculator t/test.sh), is from 2024-08-17 and
+  marked there as not in Google's public price list. Google publishes the components
+  on https://cloud.google.com/compute/gpus-pricing and
+  https://cloud.google.com/compute/vm-instance-pricing.
 - AWS Spot: a market price per Availability Zone that changes continuously
   (https://aws.amazon.com/ec2/spot/pricing/); a fixed catalog figure would be wrong.
-- AWS g5 sizes other than xlarge, g6, g6e, p5e, p5en, p6-b200: no dated figure found.
+- AWS g5 sizes other than xlarge, g6, g6e, p5e, p5en, p6-b200: no dated figure found
+  (searched again 2026-11-29). Capacity Blocks and Savings Plans rates are not list
+  prices either: give them in config.
 Prices are USD per node-hour, Linux, shared tenancy, before tax.
 """
 

@@ -205,6 +205,19 @@ class AwsSystemNodeGroupConfig(Strict):
     disk_size_gib: Annotated[int, Field(ge=20)] = 100
 
 
+# ECR pull-through cache rules: the repository prefix is 2 to 30 characters, and the
+# upstream credentials live in a Secrets Manager secret named ecr-pullthroughcache/...
+# (ECR API reference CreatePullThroughCacheRule; ECR user guide, "Creating a pull through
+# cache rule": https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-creating-rule.html).
+ECR_PREFIX_MAX = 30
+# Regions where ECR offers no pull-through cache rules ("Considerations for using pull
+# through cache rules", https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache.html).
+PULL_THROUGH_UNSUPPORTED_REGIONS = ("cn-north-1", "cn-northwest-1")
+PULL_THROUGH_SECRET = (
+    r"^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:)?ecr-pullthroughcache/[A-Za-z0-9/_+=.@-]+$"
+)
+
+
 class AwsPlatformConfig(StoreSections):  # modelStore, registry: base.py
     cloud: Literal["aws"]
     # A region opened after components/catalog/regions.py was compiled.
@@ -366,6 +379,63 @@ class AwsPlatformConfig(StoreSections):  # modelStore, registry: base.py
                         )
                     ],
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _mirror_fits_ecr(self) -> AwsPlatformConfig:
+        mirror = self.mirror
+        if mirror is None:
+            return self
+        problems = []
+        prefix = mirror.repository(self.cluster_name)
+        if len(prefix) > ECR_PREFIX_MAX:
+            where = ("registry", "name")
+            problems.append(
+                rule(
+                    where,
+                    mirror.name,
+                    f"the ECR repository prefix '{prefix}' is {len(prefix)} characters; a pull-through cache "
+                    f"rule takes at most {ECR_PREFIX_MAX}: set a shorter registry.name",
+                )
+            )
+        if self.region in PULL_THROUGH_UNSUPPORTED_REGIONS:
+            problems.append(
+                rule(
+                    ("registry", "kind"),
+                    "mirror",
+                    f"ECR has no pull-through cache in {self.region}: use kind 'repository' or 'none'",
+                )
+            )
+        credentials = mirror.credentials
+        if credentials is None:
+            problems.append(
+                rule(
+                    ("registry", "credentials"),
+                    None,
+                    "ECR pulls through from Docker Hub only with a Docker Hub account: create a Secrets Manager "
+                    'secret named ecr-pullthroughcache/<name> holding {"username": ..., "accessToken": ...} '
+                    "and set registry.credentials.secret to its ARN or name",
+                )
+            )
+        else:
+            if not re.fullmatch(PULL_THROUGH_SECRET, credentials.secret):
+                problems.append(
+                    rule(
+                        ("registry", "credentials", "secret"),
+                        credentials.secret,
+                        "the ARN or the name of a Secrets Manager secret whose name starts with "
+                        "ecr-pullthroughcache/ (the prefix ECR requires)",
+                    )
+                )
+            if credentials.username is not None:
+                problems.append(
+                    rule(
+                        ("registry", "credentials", "username"),
+                        credentials.username,
+                        "not used on aws: the secret holds the user name (key 'username') with the token",
+                    )
+                )
+        raise_problems("registry", problems)
         return self
 
     @property

@@ -163,7 +163,8 @@ BUCKET_NAME = r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
 # Names both an Artifact Registry repository id and an ECR repository accept.
 REPOSITORY_NAME = r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$"
 REFUSED_TAG = "refused"  # the variant that reports a kind not built yet
-PLANNED_REGISTRIES = {"mirror": "a pull-through mirror of a public registry (issue #14)"}
+PLANNED_REGISTRIES: dict[str, str] = {}
+REGISTRY_KINDS = "kind 'repository' (the stack's own), 'mirror' (a pull-through mirror of Docker Hub) or 'none'"
 
 
 def _named(pattern: str, what: str) -> Any:
@@ -379,6 +380,49 @@ class CloudRepository(Strict):
     ] = None
 
 
+class MirrorCredentials(Strict):
+    """The Docker Hub account a mirror pulls as: Docker Hub limits anonymous pulls per
+    address, authenticated ones per account (https://docs.docker.com/docker-hub/usage/).
+    The token itself never enters the stack: the user stores it in the cloud's secret
+    store and names the secret here."""
+
+    # gcp: the Docker Hub user name (Artifact Registry takes the user and a Secret Manager
+    # version holding the token). aws: not used; the secret holds both (ECR reads the JSON
+    # keys `username` and `accessToken`). A Docker ID is 4 to 30 lowercase letters and
+    # digits (https://docs.docker.com/accounts/create-account/).
+    username: Annotated[str, Field(pattern=r"^[a-z0-9]{4,30}$")] | None = None
+    # gcp: projects/PROJECT/secrets/NAME/versions/VERSION (Secret Manager).
+    # aws: the ARN or the name of a Secrets Manager secret whose name starts with
+    # `ecr-pullthroughcache/`, the prefix ECR requires.
+    secret: Annotated[str, Field(min_length=1)]
+
+
+class RegistryMirror(Strict):
+    """A pull-through mirror of Docker Hub in the cloud's own registry: an Artifact
+    Registry remote repository on gcp, an ECR pull-through cache rule on aws. Every
+    workload image from Docker Hub (vLLM, Ray) is pulled through it under the same path,
+    tag and digest; the first pull of an image fills the mirror, later pulls (other
+    nodes, new nodes) are served from the cloud's region."""
+
+    kind: Literal["mirror"]
+    # gcp: the remote repository's id; aws: the ECR repository prefix the cached images
+    # go under (2 to 30 characters there). Unset: CLUSTER-docker-hub (lowercase).
+    name: Annotated[
+        str | None,
+        _named(
+            REPOSITORY_NAME,
+            "2 to 63 lowercase letters, digits and hyphens, starting with a letter and ending with a letter or digit",
+        ),
+    ] = None
+    # Required on aws (ECR's Docker Hub upstream needs credentials); optional on gcp,
+    # where the remote repository otherwise pulls anonymously.
+    credentials: MirrorCredentials | None = None
+
+    def repository(self, cluster_name: str) -> str:
+        """The remote repository id (gcp) or repository prefix (aws)."""
+        return self.name or f"{cluster_name.lower()}-docker-hub"
+
+
 def _kind(value: Any) -> str | None:
     if isinstance(value, dict):
         kind = value.get("kind", "missing")
@@ -413,12 +457,12 @@ def _store_refusal(value: Any) -> str:
 def _registry_refusal(value: Any) -> str:
     kind = value.get("kind") if isinstance(value, dict) else None
     if kind in PLANNED_REGISTRIES:
-        return f"kind '{kind}', {PLANNED_REGISTRIES[kind]}, is not built yet; use kind 'repository' or 'none'"
+        return f"kind '{kind}', {PLANNED_REGISTRIES[kind]}, is not built yet; use {REGISTRY_KINDS}"
     if kind is None:
         old = value.get("create") if isinstance(value, dict) else None
         moved = " (the old 'create: false' is now kind 'none')" if old is False else ""
-        return f"say which kind of registry: kind 'repository' (the stack's own) or 'none'{moved}"
-    return f"unknown kind {kind!r}: use 'repository' (the stack's own) or 'none'"
+        return f"say which kind of registry: {REGISTRY_KINDS}{moved}"
+    return f"unknown kind {kind!r}: use {REGISTRY_KINDS}"
 
 
 def _store_tag(value: Any) -> str:
@@ -428,7 +472,7 @@ def _store_tag(value: Any) -> str:
 
 def _registry_tag(value: Any) -> str:
     kind = _kind(value)
-    return kind if kind in ("repository", "none") else REFUSED_TAG
+    return kind if kind in ("repository", "mirror", "none") else REFUSED_TAG
 
 
 ModelStoreConfig = Annotated[
@@ -441,6 +485,7 @@ ModelStoreConfig = Annotated[
 ]
 RegistryConfig = Annotated[
     Annotated[CloudRepository, Tag("repository")]
+    | Annotated[RegistryMirror, Tag("mirror")]
     | Annotated[NoRegistry, Tag("none")]
     | Annotated[_Refused, _refuse(_registry_refusal), Tag(REFUSED_TAG)],
     Discriminator(_registry_tag),
@@ -481,3 +526,14 @@ class StoreSections(Strict):
     @property
     def repository(self) -> CloudRepository | None:
         return self.registry if isinstance(self.registry, CloudRepository) else None
+
+    @property
+    def mirror(self) -> RegistryMirror | None:
+        """The Docker Hub mirror workload images are pulled through, if the stack has one."""
+        return self.registry if isinstance(self.registry, RegistryMirror) else None
+
+    @property
+    def image_streaming(self) -> bool:
+        """Whether GPU nodes stream images instead of downloading them first (GKE image
+        streaming; gcp.py). No other platform streams."""
+        return False

@@ -243,10 +243,12 @@ class ExistingPlatformConfig(StoreSections):  # modelStore, registry: base.py
     exposure: ExistingExposureConfig = ExistingExposureConfig()
     install: ExistingInstallConfig = ExistingInstallConfig()
     monitoring: ExistingMonitoringConfig = NoMonitoring(kind="none")
-    # A registry that mirrors the public ones, for sites without Docker Hub: every image of
-    # the serving layer is pulled as <imageMirror>/<original reference>, e.g.
-    # harbor.example.internal/proxy/docker.io/vllm/vllm-openai:v0.33.0 (the registry's
-    # proxy must resolve that path; Harbor proxy-cache projects and registry mirrors do).
+    # A registry that mirrors Docker Hub, for sites without it: every Docker Hub image of
+    # the serving layer is pulled as <imageMirror>/<path>:<tag>, e.g.
+    # harbor.example.internal/dockerhub/vllm/vllm-openai:v0.33.0 (a Harbor proxy-cache
+    # project, a registry:2 pull-through mirror); the clouds' `registry: {kind: mirror}`
+    # is the same rewrite (components/workloads/images.py). Other registries' images
+    # (ghcr.io, public.ecr.aws) and the operator charts' images are pulled as they are.
     image_mirror: Annotated[str, Field(pattern=IMAGE_PREFIX)] | None = None
     # No cloud bucket or registry here: the default store and registry are none.
     model_store: ModelStoreConfig = NoStore(kind="none")

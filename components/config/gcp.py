@@ -15,12 +15,15 @@ from components.catalog import regions
 from components.config.base import (
     GCE_NAME,
     K8S_NAME,
+    RegistryConfig,
+    RegistryMirror,
     StoreSections,
     Strict,
     deployer_reachable,
     internet_ranges,
     known_region,
     raise_problems,
+    rule,
 )
 
 
@@ -216,6 +219,13 @@ class GcpMaintenanceConfig(Strict):
         return recurrence
 
 
+# What Artifact Registry takes as a remote repository's password: a Secret Manager
+# version (pulumi-gcp artifactregistry RepositoryRemoteRepositoryConfigUpstreamCredentials
+# UsernamePasswordCredentialsArgs.password_secret_version).
+# A version number, not the `latest` alias: the repository pins what it signs in with.
+SECRET_VERSION = r"^projects/[^/]+/secrets/[A-Za-z0-9_-]+/versions/[0-9]+$"
+
+
 class GcpPlatformConfig(StoreSections):  # modelStore, registry: base.py
     cloud: Literal["gcp"]
     # A region opened after components/catalog/regions.py was compiled.
@@ -300,6 +310,41 @@ class GcpPlatformConfig(StoreSections):  # modelStore, registry: base.py
         )
         raise_problems("masterAuthorizedNetworks", [{**p, "loc": (*p["loc"], "cidr")} for p in problems])
         return deployer_reachable(networks, "control plane")
+
+    @field_validator("registry")
+    @classmethod
+    def _mirror_credentials(cls, registry: RegistryConfig) -> RegistryConfig:
+        credentials = registry.credentials if isinstance(registry, RegistryMirror) else None
+        if credentials is None:
+            return registry
+        problems = []
+        if not re.fullmatch(SECRET_VERSION, credentials.secret):
+            problems.append(
+                rule(
+                    ("credentials", "secret"),
+                    credentials.secret,
+                    "a Secret Manager secret version, projects/PROJECT/secrets/NAME/versions/NUMBER, holding "
+                    "the Docker Hub access token",
+                )
+            )
+        if credentials.username is None:
+            problems.append(
+                rule(
+                    ("credentials", "username"),
+                    None,
+                    "Artifact Registry signs in to Docker Hub with a user name and the token in the secret: "
+                    "set the Docker Hub user name",
+                )
+            )
+        raise_problems("registry", problems)
+        return registry
+
+    @property
+    def image_streaming(self) -> bool:
+        """GKE image streaming on the GPU pool, for images pulled through the mirror (an
+        Artifact Registry remote repository is an eligible source: GKE docs, "Use Image
+        streaming to pull container images", Requirements)."""
+        return self.mirror is not None
 
     def driver_problem(self, image: catalog.Image) -> str | None:
         """Why the driver GKE installs on the GPU pool cannot run ``image``, or None."""

@@ -9,7 +9,7 @@ from typing import Annotated, cast
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import InitErrorDetails
 
-from components import catalog
+from components import catalog, system_nodes
 from components.config.aws import AwsPlatformConfig
 from components.config.base import Strict, raise_problems, rule
 from components.config.cost import CostConfig
@@ -573,6 +573,27 @@ class StackConfig(Strict):
                 if problem:
                     key = ("platform", "gpuPool", "driverVersion")
                     raise_problems("platform", [rule(key, platform.gpu_pool.driver_version, problem)])
+        return self
+
+    @model_validator(mode="after")
+    def _system_nodes_hold_what_runs_there(self) -> StackConfig:
+        # EKS only: GKE's system pool runs Google's managed collectors, not a stack of ours.
+        platform, serving = self.platform, self.serving
+        if not isinstance(platform, AwsPlatformConfig):
+            return self
+        group = platform.system_node_group
+        smallest = system_nodes.smallest_shape(group.instance_types)
+        if smallest is None:  # no shape the catalog knows: nothing to compute with
+            return self
+        load = system_nodes.system_load(
+            open_webui=serving.open_webui.enabled,
+            kuberay=serving.engine == "rayservice",
+            monitoring=self.monitoring.enabled,
+        )
+        problem = system_nodes.fit_problem(load, *smallest, group.size)
+        if problem:
+            key = ("platform", "systemNodeGroup", "instanceTypes")
+            raise_problems("platform", [rule(key, group.instance_types, problem)])
         return self
 
     @field_validator("cost")

@@ -49,6 +49,7 @@ from components.platform import (
     KUBE_DNS_LABELS,
     SERVICE_ACCOUNTS,
     ClusterNetwork,
+    ImageMirror,
     IngressRoute,
     LoadBalancing,
     Manifest,
@@ -234,6 +235,7 @@ class ExistingPlatform(pulumi.ComponentResource):
             monitoring=monitoring,
             ingress=ingress_route(config),
             preinstalled_operators=preinstalled_operators(config),
-            image_mirror=config.image_mirror,
+            # The same rewrite the clouds' pull-through mirrors get (components/workloads/images.py).
+            image_mirror=ImageMirror(upstream="docker.io", prefix=config.image_mirror) if config.image_mirror else None,
         )
         self.register_outputs(outputs)

@@ -12,14 +12,14 @@ from collections.abc import Mapping
 from components import catalog
 from components.config.existing import ExistingPlatformConfig, PrometheusOperatorConfig
 from components.config.stack import StackConfig
-from components.platform import mirrored
 
 # CRDs whose operators an engine needs (KubeRay 1.7: ray.io/v1 RayService; LWS 0.10).
 OPERATOR_CRDS: Mapping[str, str] = {
     "rayservice": "rayservices.ray.io",
     "vllm-multinode": "leaderworkersets.leaderworkerset.x-k8s.io",
 }
-# A pinned image with curl (Amazon Linux 2 based) the catalog already has; any would do.
+# A pinned image with curl (Amazon Linux 2 based) the catalog already has, on ECR Public
+# rather than Docker Hub; any image with curl would do.
 PROBE_IMAGE = catalog.AWS_CLI_IMAGE
 # Multus: the annotation naming the NetworkAttachmentDefinitions a pod is attached to
 # (k8snetworkplumbingwg/multus-cni docs/quickstart.md).
@@ -97,9 +97,8 @@ def preflight_commands(stack: StackConfig, namespace: str) -> dict[str, str]:
         checks["prometheus_operator"] = f"kubectl get crd {PROMETHEUS_CRDS}  # the cluster's prometheus-operator"
     # A pod with labels no policy admits must fail to reach the namespace's Services: if it
     # gets through, the CNI does not enforce NetworkPolicies (kube-proxy alone does not).
-    image = PROBE_IMAGE.ref if platform.image_mirror is None else mirrored(PROBE_IMAGE.ref, platform.image_mirror)
     probe = (
-        f"kubectl -n {namespace} run netpol-probe --rm -i --restart=Never --image={image} "
+        f"kubectl -n {namespace} run netpol-probe --rm -i --restart=Never --image={PROBE_IMAGE.ref} "
         "--labels=app.kubernetes.io/name=netpol-probe --command -- "
         "curl -sS -m 5 -o /dev/null http://kubernetes.default.svc:443"
     )

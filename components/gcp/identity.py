@@ -28,6 +28,11 @@ NODE_ROLES = (
     "roles/artifactregistry.reader",
 )
 
+# GKE image streaming with a node service account of our own: the account must be a
+# Service Usage Consumer in the project that holds the images (GKE docs, "Use Image
+# streaming to pull container images", Requirements).
+IMAGE_STREAMING_ROLES = ("roles/serviceusage.serviceUsageConsumer",)
+
 # IAM scopes are what limit the node account; the OAuth scope is the full one GKE recommends
 # with a custom service account (same hardening guide).
 NODE_OAUTH_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
@@ -51,6 +56,7 @@ def workload_identity_principal(project_number: str, project: str, namespace: st
 class NodeIdentityArgs:
     project: str
     account_id: str  # 6-30 characters, RFC 1035
+    extra_roles: tuple[str, ...] = ()  # beyond NODE_ROLES, e.g. IMAGE_STREAMING_ROLES
 
 
 class NodeIdentity(pulumi.ComponentResource):
@@ -75,7 +81,7 @@ class NodeIdentity(pulumi.ComponentResource):
                 member=account.member,
                 opts=child,
             )
-            for role in NODE_ROLES
+            for role in (*NODE_ROLES, *args.extra_roles)
         ]
         self.email = account.email
         self.register_outputs({"email": self.email})

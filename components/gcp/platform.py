@@ -32,13 +32,20 @@ from components.gcp.alerting import managed_alertmanager_secret
 from components.gcp.cluster import GkeCluster, GkeClusterArgs
 from components.gcp.dashboard import publisher
 from components.gcp.gpu_pool import GpuNodePool, GpuNodePoolArgs, gpu_nodes
-from components.gcp.identity import NodeIdentity, NodeIdentityArgs
+from components.gcp.identity import IMAGE_STREAMING_ROLES, NodeIdentity, NodeIdentityArgs
 from components.gcp.namespace import WorkloadNamespace, WorkloadNamespaceArgs
 from components.gcp.network import Networks, NetworksArgs, plan_networks
+from components.gcp.node_alerts import NODE_NOT_READY, node_alerts_object
 from components.gcp.pod_network import GMP_NAMESPACE, cluster_network
 from components.gcp.rdma import RdmaNetworking, RdmaNetworkingArgs, pod_wiring
-from components.gcp.registry import ContainerRegistry, ContainerRegistryArgs, registry_name
-from components.gcp.services import ProjectServices, ProjectServicesArgs
+from components.gcp.registry import (
+    ContainerRegistry,
+    ContainerRegistryArgs,
+    DockerHubMirror,
+    DockerHubMirrorArgs,
+    registry_name,
+)
+from components.gcp.services import IMAGE_STREAMING_SERVICES, ProjectServices, ProjectServicesArgs
 from components.gcp.storage import ModelBucket, ModelBucketArgs
 from components.kubernetes import apply
 from components.platform import (
@@ -46,6 +53,7 @@ from components.platform import (
     READER_SERVICE_ACCOUNT,
     SERVICE_ACCOUNTS,
     WRITER_SERVICE_ACCOUNT,
+    ImageMirror,
     LoadBalancing,
     ModelStore,
     Monitoring,
@@ -100,6 +108,8 @@ class GcpPlatformArgs:
     alertmanager_config: pulumi.Output[str] | None = None
     # An S3-compatible model store's key pairs (StackSecrets.store_keys).
     store_keys: Mapping[str, KeyPair] = field(default_factory=dict)
+    # Alert when a node is not Ready (node_alerts.py): monitoring and its alerts are on.
+    node_alerts: bool = False
 
 
 class GcpPlatform(pulumi.ComponentResource):
@@ -118,14 +128,25 @@ class GcpPlatform(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         on_google = pulumi.ResourceOptions(parent=self, providers=[google])
-        services = ProjectServices(f"{name}-services", ProjectServicesArgs(config.project), on_google)
+        streaming = config.image_streaming
+        services = ProjectServices(
+            f"{name}-services",
+            ProjectServicesArgs(config.project, extra=IMAGE_STREAMING_SERVICES if streaming else ()),
+            on_google,
+        )
         # Everything else on Google Cloud waits for its API.
         on_google = pulumi.ResourceOptions.merge(on_google, pulumi.ResourceOptions(depends_on=[services]))
 
         plan = plan_networks(config)
         networks = Networks(f"{name}-networks", NetworksArgs(config, plan), on_google)
         identity = NodeIdentity(
-            f"{name}-nodes", NodeIdentityArgs(config.project, f"{config.cluster_name}-nodes"), on_google
+            f"{name}-nodes",
+            NodeIdentityArgs(
+                config.project,
+                f"{config.cluster_name}-nodes",
+                extra_roles=IMAGE_STREAMING_ROLES if streaming else (),
+            ),
+            on_google,
         )
         # Nodes boot with their roles in place (logging, metrics, image pulls).
         after_identity = pulumi.ResourceOptions.merge(on_google, pulumi.ResourceOptions(depends_on=[identity]))
@@ -169,6 +190,21 @@ class GcpPlatform(pulumi.ComponentResource):
             if config.repository
             else None
         )
+        mirror = (
+            DockerHubMirror(
+                f"{name}-docker-hub",
+                DockerHubMirrorArgs(
+                    config.project,
+                    config.mirror.repository(config.cluster_name),
+                    config.region,
+                    f"Docker Hub images of llm-serving stack {args.stack}",
+                    credentials=config.mirror.credentials,
+                ),
+                on_google,
+            )
+            if config.mirror
+            else None
+        )
 
         kubernetes = k8s.Provider(
             f"{name}-kubernetes", kubeconfig=cluster.kubeconfig, opts=pulumi.ResourceOptions(parent=self)
@@ -176,6 +212,9 @@ class GcpPlatform(pulumi.ComponentResource):
         on_kubernetes = pulumi.ResourceOptions(parent=self, providers=[kubernetes])
         if args.alertmanager_config is not None:
             apply(f"{name}-alertmanager", managed_alertmanager_secret(args.alertmanager_config), on_kubernetes)
+        if args.node_alerts:
+            rules = node_alerts_object("llm-serving-nodes", config.project, config.cluster_name)
+            apply(f"{name}-node-alerts", rules, on_kubernetes)
         workloads = WorkloadNamespace(
             f"{name}-workloads",
             WorkloadNamespaceArgs(args.namespace, SERVICE_ACCOUNTS),
@@ -230,6 +269,8 @@ class GcpPlatform(pulumi.ComponentResource):
             outputs.update(external.outputs)
         if registry:
             outputs["registry_url"] = registry.url
+        if mirror:
+            outputs["image_mirror"] = mirror.url
 
         self.platform = Platform(
             cloud="gcp",
@@ -243,6 +284,7 @@ class GcpPlatform(pulumi.ComponentResource):
             storage_class=PD_STORAGE_CLASS,
             retained_storage_class=retaining_storage_class(PD_PROVISIONER, PD_PARAMETERS),
             registry_url=registry.url if registry else None,
+            image_mirror=ImageMirror(upstream="docker.io", prefix=mirror.url, streaming=streaming) if mirror else None,
             # Workloads start once they can run as their accounts, read the bucket, and
             # attach the RDMA NICs with gIB installed.
             ready=[
@@ -251,18 +293,22 @@ class GcpPlatform(pulumi.ComponentResource):
                 *(bucket.bindings if bucket else []),
                 *(external.ready if external else []),
                 *rdma.ready,
+                *(mirror.ready if mirror else []),
             ],
             outputs=outputs,
             network=cluster_network(config),
             # Managed collection is on (cluster.py): PodMonitoring and Rules reach it.
             monitoring=Monitoring(
                 kind="gmp",
-                # No GPU-health or node series declared, so no XID or node-not-ready rules:
-                # the managed packages offer kube-state-metrics for workloads only
+                # No GPU-health or node series declared, so the serving layer adds no XID,
+                # ECC or node rules: GKE's kube-state package has no node conditions
                 # (enable_components: STORAGE, HPA, POD, DAEMONSET, DEPLOYMENT, STATEFULSET,
-                # JOBSET; pulumi-gcp ClusterMonitoringConfigArgs), no node conditions, and the
-                # managed DCGM set is not confirmed here to carry DCGM_FI_DEV_XID_ERRORS.
-                # Node auto-repair (gpu_pool.py, off for flex-start) acts on unhealthy GPU nodes.
+                # JOBSET; pulumi-gcp ClusterMonitoringConfigArgs), and the managed DCGM set is
+                # fixed (other fields need a self-managed exporter: GKE "Collect and view DCGM
+                # metrics") with no XID or ECC field confirmed from Google's docs. Nodes not
+                # Ready are alerted above from GKE's own node metric (node_alerts.py); GKE's
+                # GPU health check watches XID 48 and node auto-repair (gpu_pool.py, off for
+                # flex-start) replaces the node ("About GPUs in GKE").
                 namespace=GMP_NAMESPACE,
                 how_to_view=(
                     "Cloud Monitoring: the 'LLM serving' dashboard at "
@@ -270,6 +316,7 @@ class GcpPlatform(pulumi.ComponentResource):
                     "any query in Metrics Explorer's PromQL tab"
                 ),
                 publish_dashboard=publisher(config.project, on_google),
+                platform_alerts=[NODE_NOT_READY] if args.node_alerts else [],
             ),
         )
         self.register_outputs(dict(outputs))

@@ -28,10 +28,15 @@ SERVICES = (
     "logging.googleapis.com",
 )
 
+# GKE image streaming reads images through the Container File System API (GKE docs, "Use
+# Image streaming to pull container images", Requirements).
+IMAGE_STREAMING_SERVICES = ("containerfilesystem.googleapis.com",)
+
 
 @dataclass(frozen=True)
 class ProjectServicesArgs:
     project: str
+    extra: tuple[str, ...] = ()  # beyond SERVICES, e.g. IMAGE_STREAMING_SERVICES
 
 
 class ProjectServices(pulumi.ComponentResource):
@@ -48,6 +53,6 @@ class ProjectServices(pulumi.ComponentResource):
                 disable_dependent_services=False,
                 opts=child_options(self, opts),
             )
-            for service in SERVICES
+            for service in (*SERVICES, *args.extra)
         ]
         self.register_outputs({"services": [s.service for s in self.services]})

@@ -9,7 +9,8 @@ folder (``/work/<org>--<name>``):
    rerun of the Job is then a no-op.
 2. ``download`` (the vLLM image, which ships the ``hf`` CLI): download the repository
    into the model's folder (``original/`` consolidated checkpoints excluded: engines read
-   the safetensors), logging progress every minute.
+   the safetensors), logging its settings, then progress every minute (share, rate,
+   time left) and the average rate at the end.
 3. ``upload`` (cloud CLI): sync the files to the bucket, write the marker last, so an
    engine waiting on it never sees a half-copied model, then delete the local copy.
 
@@ -23,11 +24,12 @@ volume otherwise.
 from __future__ import annotations
 
 import json
+import math
 import shlex
 
 import pulumi
 
-from components.catalog import GB, VLLM_IMAGE, ModelSpec
+from components.catalog import GB, HF_DOWNLOAD_BYTES_PER_S, VLLM_IMAGE, ModelSpec
 from components.platform import GpuNodes, Manifest, ModelStore
 from components.sizing import cache_job_deadline_seconds
 from components.workloads.common import (
@@ -85,20 +87,41 @@ fi
 
 
 def download_script(model: ModelSpec, state: str) -> str:
-    """``hf download`` into the model's folder, with a progress line every minute (the
-    CLI's own progress bars are off: in a pod log they are one endless line)."""
-    size = f"{model.checkpoint_bytes / GB:.0f} GB"
+    """``hf download`` into the model's folder, saying up front what it runs with and what
+    the model expects, then a line every ``PROGRESS_SECONDS``: what is on disk, its share
+    of the checkpoint, the rate over the last interval and the time left at that rate; and
+    the average at the end. (The CLI's own progress bars are off: in a pod log they are
+    one endless line.) ``du`` counts files still being written, so the lines move while
+    the shards arrive."""
+    total = model.checkpoint_bytes
+    size = f"{total / GB:.0f} GB"
+    modeled = math.ceil(total / HF_DOWNLOAD_BYTES_PER_S / 60)
+    deadline = math.ceil(cache_job_deadline_seconds(model) / 60)
+    rate = f"{HF_DOWNLOAD_BYTES_PER_S / 1e6:.0f} MB/s"
+    gigabytes = "$(( $1 / 1000000000 )).$(( $1 / 100000000 % 10 )) GB"
     return f"""set -e
 if [ -f {state}/cached ]; then echo "already cached, nothing to download"; exit 0; fi
 mkdir -p {state}/model
-( while sleep {PROGRESS_SECONDS}; do
-    echo "$(date -u +%H:%M:%S) downloaded $(du -sh {state}/model | cut -f1) of ~{size}"
+echo "downloading {model.hf_id} (~{size}): {DOWNLOAD_WORKERS} files at a time," \\
+  "Xet high-performance mode ${{HF_XET_HIGH_PERFORMANCE:-0}}; modeled ~{modeled} min at {rate}," \\
+  "the Job's deadline (download and upload) {deadline} min"
+on_disk() {{ echo $(( $(du -sk {state}/model | cut -f1) * 1024 )); }}
+gb() {{ echo "{gigabytes}"; }}
+( last=$(on_disk)
+  while sleep {PROGRESS_SECONDS}; do
+    now=$(on_disk); rate=$(( (now - last) / {PROGRESS_SECONDS} )); last=$now
+    if [ "$rate" -gt 0 ]; then left="~$(( ({total} - now) / rate / 60 + 1 )) min left"; else left="no progress"; fi
+    echo "$(date -u +%H:%M:%S) downloaded $(gb "$now") of ~{size} ($(( 100 * now / {total} ))%)," \\
+      "$(( rate / 1000000 )) MB/s, $left"
   done ) &
 PROGRESS=$!
 trap 'kill $PROGRESS 2>/dev/null' EXIT
+start=$(date +%s)
 hf download {shlex.quote(model.hf_id)} --local-dir {state}/model --exclude 'original/*' \\
   --max-workers {DOWNLOAD_WORKERS}
-echo "downloaded $(du -sh {state}/model | cut -f1)"
+seconds=$(( $(date +%s) - start )); now=$(on_disk)
+echo "downloaded $(gb "$now") in $(( seconds / 60 )) min $(( seconds % 60 )) s," \\
+  "$(( now / (seconds > 0 ? seconds : 1) / 1000000 )) MB/s on average"
 """
 
 

@@ -121,7 +121,22 @@ def engine_alerts(
             f"Time to first token p95 above {alerts.ttft_p95_seconds:g} s.",
         ),
     ]
-    if "DCGM_FI_DEV_XID_ERRORS" in monitoring.available_series:
+    if "DCGM_EXP_XID_ERRORS_COUNT" in monitoring.available_series:
+        # dcgm-exporter's own count of each XID seen in its last window (5 min by default),
+        # labelled `xid`: the alert names the code and resolves when the XIDs stop
+        # (NVIDIA/dcgm-exporter 4.5.3-4.8.2 internal/pkg/collector/xid_collector.go;
+        # pkg/cmd/app.go --xid-count-window-size). The last-XID gauge below never returns to 0.
+        rules.append(
+            AlertRule(
+                "GpuXidError",
+                "max by (Hostname, gpu, xid) (DCGM_EXP_XID_ERRORS_COUNT) > 0",
+                "0m",
+                "critical",
+                "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reported XID {{ $labels.xid }}; look the code up "
+                "in NVIDIA's XID catalog and drain the node if it is a hardware fault or repeats.",
+            )
+        )
+    elif "DCGM_FI_DEV_XID_ERRORS" in monitoring.available_series:
         rules.append(
             AlertRule(
                 "GpuXidError",
@@ -141,7 +156,20 @@ def engine_alerts(
                 "A GPU had uncorrectable (double-bit) ECC errors.",
             )
         )
-    if "kube_node_status_condition" in monitoring.available_series:
+    if "DCGM_FI_DEV_ROW_REMAP_FAILURE" in monitoring.available_series:
+        # Since Ampere a GPU retires a failing memory row by remapping it to a spare; this
+        # gauge says a remapping failed (DCGM field DCGM_FI_DEV_ROW_REMAP_FAILURE, in the
+        # exporter's default list), so the memory error stays: the GPU needs service.
+        rules.append(
+            AlertRule(
+                "GpuRowRemapFailure",
+                "max by (Hostname, gpu) (DCGM_FI_DEV_ROW_REMAP_FAILURE) > 0",
+                "0m",
+                "critical",
+                "A GPU could not remap a failing memory row: drain the node and have the GPU replaced.",
+            )
+        )
+    if {"kube_node_status_condition", "kube_node_status_capacity"} <= monitoring.available_series:
         rules.append(
             AlertRule(
                 "GpuNodeNotReady",

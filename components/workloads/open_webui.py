@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 
+from components import catalog
 from components.config import OpenWebuiConfig, ServiceExposure
 from components.platform import IngressRoute, LoadBalancing, Manifest
 from components.workloads.common import (
@@ -128,7 +129,7 @@ def open_webui_deployment(
             env("ENABLE_EVALUATION_ARENA_MODELS", "False"),  # else an extra "arena-model" is listed
             *([] if tool_calling else [env("DEFAULT_MODEL_PARAMS", NO_NATIVE_TOOLS)]),
         ],
-        "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "4Gi"}},
+        "resources": {k: dict(v) for k, v in catalog.OPEN_WEBUI_RESOURCES.items()},
         "volumeMounts": [{"name": "data", "mountPath": DATA_DIR}],
         # First start runs database migrations.
         "startupProbe": http_probe("/health", PORT, 10, 60),

@@ -26,7 +26,7 @@ import pulumi_kubernetes as k8s
 from components import catalog
 from components.config import OpenWebuiConfig, StackConfig
 from components.kubernetes import apply, skip_await
-from components.platform import READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, Platform
+from components.platform import READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, Manifest, Platform
 from components.sizing import cache_job_deadline_seconds
 from components.workloads import backup, benchmark, dashboards, model_cache, monitoring, open_webui
 from components.workloads.common import load_balancer_clients, selector
@@ -39,6 +39,7 @@ from components.workloads.engine import (
     EngineSettings,
 )
 from components.workloads.engines import ENGINES, Endpoint, Engine, EngineContext
+from components.workloads.images import mirrored, through_mirror
 from components.workloads.needs import Peer, WorkloadNeeds
 from components.workloads.network_policy import network_policies
 from components.workloads.secrets import (
@@ -133,6 +134,10 @@ class Serving(pulumi.ComponentResource):
 
     # --- helpers --------------------------------------------------------------------------
 
+    def _apply_pods(self, name: str, manifest: Manifest, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+        """Apply an object that runs pods, its images pulled through the platform's mirror."""
+        return apply(name, through_mirror(manifest, self._args.platform.image_mirror), opts)
+
     def _opts(self, **kwargs: Any) -> pulumi.ResourceOptions:
         depends_on = [*self._policies, *kwargs.pop("depends_on", [])]
         return self._args.platform.resource_options(parent=self, depends_on=depends_on, **kwargs)
@@ -167,13 +172,13 @@ class Serving(pulumi.ComponentResource):
             scrape = monitoring.scrape_object(needs, self._ns, watch, settings.scrape_interval)
             if scrape is not None:
                 apply(f"scrape-{needs.name}", scrape, self._opts(depends_on=list(watch.ready)))
-        alert_names: list[str] = []
+        alert_names: list[str] = list(watch.platform_alerts)
         metrics = catalog.ENGINE_METRICS.get(engine.kind) if engine is not None else None
         if engine is not None and ctx is not None and metrics is not None and settings.alerts.enabled:
             rules = monitoring.engine_alerts(engine.needs(ctx), metrics, self._ns, watch, settings.alerts)
             rules_object = monitoring.rules_object("llm-serving-alerts", self._ns, watch, rules)
             apply("alerts-serving", rules_object, self._opts(depends_on=list(watch.ready)))
-            alert_names = [r.name for r in rules]
+            alert_names += [r.name for r in rules]
         dashboard = (
             dashboards.dashboard_config_map(metrics, self._ns, watch) if engine is not None and metrics else None
         )
@@ -205,7 +210,7 @@ class Serving(pulumi.ComponentResource):
         job = model_cache.model_cache_job(
             self._ns, model, store, self._bucket, self._gpu, WRITER_SERVICE_ACCOUNT, self._hf_secret is not None
         )
-        resource = apply("model-cache", skip_await(job), self._opts(depends_on=self._after_hf_secret()))
+        resource = self._apply_pods("model-cache", skip_await(job), self._opts(depends_on=self._after_hf_secret()))
         outputs["model_cache_url"] = store.url(weights_key(model))
         outputs["model_cache_logs"] = f"kubectl -n {self._ns} logs -f job/{model_cache.NAME} --all-containers"
         return resource
@@ -290,7 +295,7 @@ class Serving(pulumi.ComponentResource):
                 self._pulumi_waits = True
             elif obj.awaited:
                 manifest = skip_await(manifest)
-            resource = apply(obj.name, manifest, opts)
+            resource = self._apply_pods(obj.name, manifest, opts)
             if obj.awaited or main is None:
                 main = resource
             if manifest.get("kind") == "Service" and manifest["metadata"]["name"] == endpoint.service:
@@ -310,7 +315,7 @@ class Serving(pulumi.ComponentResource):
         topology = config.topology
         summary: dict[str, Any] = {
             "kind": engine.kind,
-            "image": settings.image,
+            "image": mirrored(settings.image, self._args.platform.image_mirror),
             "profile": topology.profile,
             "layout": topology.layout.describe(),
             "gpus_per_replica": settings.gpus,
@@ -339,7 +344,7 @@ class Serving(pulumi.ComponentResource):
         key = (SECRET_API_KEY, SECRET_API_KEY_KEY) if endpoint.api_key else None
         # Only the vllm engine renders the tool-calling flags (components/vllm_cli.py serve_args).
         tool_calling = config.engine == "vllm" and config.model_spec.tool_call_parser is not None
-        apply(
+        self._apply_pods(
             open_webui.NAME,
             open_webui.open_webui_deployment(self._ns, ui, engine_url, key, tool_calling),
             self._opts(
@@ -389,7 +394,7 @@ class Serving(pulumi.ComponentResource):
         )
         store = self._store
         if ui.backup.enabled and store is not None and store.backup_service_account:
-            apply(
+            self._apply_pods(
                 backup.NAME,
                 backup.backup_cronjob(self._ns, ui.backup, ui.image, store, self._bucket),
                 self._opts(depends_on=[pvc]),
@@ -424,7 +429,7 @@ class Serving(pulumi.ComponentResource):
             engine_wait_seconds=engine_wait_seconds,
             engine_metrics=config.serving.engine == "vllm",  # Ray: see components/workloads/benchmark.py
         )
-        apply(benchmark.NAME, skip_await(job), self._opts(depends_on=[engine, *self._after_hf_secret()]))
+        self._apply_pods(benchmark.NAME, skip_await(job), self._opts(depends_on=[engine, *self._after_hf_secret()]))
         outputs["benchmark_logs"] = f"kubectl -n {self._ns} logs -f job/{benchmark.NAME} --all-containers --prefix"
         if self._store is not None:
             outputs["benchmark_results"] = self._store.url(benchmark.results_key(self._args.stack))
