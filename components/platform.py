@@ -32,7 +32,29 @@ WRITER_SERVICE_ACCOUNT = "model-writer"
 # neither read nor overwrite weights, nor delete earlier backups.
 BACKUP_SERVICE_ACCOUNT = "chat-backup"
 BACKUP_PREFIX = "backups/"
-SERVICE_ACCOUNTS = (READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, BACKUP_SERVICE_ACCOUNT)
+# The compile-cache uploader's account may only create objects under COMPILE_CACHE_PREFIX:
+# the engine keeps its read-only identity, and the uploader can neither read weights nor
+# overwrite an archive another node wrote (components/workloads/compile_cache.py).
+COMPILE_CACHE_SERVICE_ACCOUNT = "compile-cache"
+COMPILE_CACHE_PREFIX = "compile-cache/"
+
+
+@dataclass(frozen=True)
+class PrefixWriter:
+    """A service account that may only create objects under one prefix of the bucket: no
+    list, no read, no overwrite, no delete. Every cloud binds each of ``PREFIX_WRITERS``
+    the same way (GKE: an IAM condition on the object name; EKS: a policy on ``prefix*``)."""
+
+    service_account: str
+    prefix: str
+    title: str  # names the grant (GCS IAM condition title: letters, digits, dashes)
+
+
+PREFIX_WRITERS = (
+    PrefixWriter(BACKUP_SERVICE_ACCOUNT, BACKUP_PREFIX, "chat-backups-only"),
+    PrefixWriter(COMPILE_CACHE_SERVICE_ACCOUNT, COMPILE_CACHE_PREFIX, "compile-cache-only"),
+)
+SERVICE_ACCOUNTS = (READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, *(w.service_account for w in PREFIX_WRITERS))
 # Name of the retaining StorageClass every platform provides (Platform.retained_storage_class).
 RETAINED_STORAGE_CLASS = "llm-serving-retain"
 
@@ -136,6 +158,8 @@ class ModelStore:
     writer_service_account: str  # may write weights and benchmark results
     # may only create objects under BACKUP_PREFIX (chat backups); None: no backups here
     backup_service_account: str | None = None
+    # may only create objects under COMPILE_CACHE_PREFIX; None: compile caches stay on the node
+    compile_cache_service_account: str | None = None
     # Environment a loader needs to reach the bucket (region, S3 endpoint for GCS, ...).
     env: Mapping[str, str] = field(default_factory=dict)
     # CSI driver that mounts the bucket as a volume, if the cluster has one (GCS FUSE);
@@ -239,6 +263,33 @@ class ModelStore:
         if self.scheme == "file":
             return f'mkdir -p "$(dirname {url})" && cp {local_file} {url}'
         return f"{self._aws} s3 cp --no-progress {local_file} {url}"
+
+    def read_command(self, url: str, local_file: str) -> str:
+        """Download one object."""
+        if self.scheme == "gs":
+            return f"gcloud storage cp {url} {local_file}"
+        if self.scheme == "file":
+            return f"cp {url} {local_file}"
+        return f"{self._aws} s3 cp --no-progress {url} {local_file}"
+
+    def list_command(self, prefix_url: str, suffix: str) -> str:
+        """Print the URL of every object right under ``prefix_url`` (ending in ``/``)
+        whose name ends in ``suffix``, one a line; nothing, with status 0, when there is
+        none or the listing fails (gcloud storage ls exits 1 on no match; aws s3 ls prints
+        ``date time size name`` per object and ``PRE name/`` per folder: gcloud storage ls
+        and aws s3 ls reference pages)."""
+        if self.scheme == "gs":
+            return f"{{ gcloud storage ls {prefix_url}'*{suffix}' 2>/dev/null || true; }}"
+        if self.scheme == "file":
+            return (
+                f"{{ ls -1 {prefix_url} 2>/dev/null || true; }} | grep '{re.escape(suffix)}$' "
+                f'| sed "s|^|{prefix_url.strip(chr(34))}|"'
+            )
+        return (
+            f"{{ {self._aws} s3 ls {prefix_url} 2>/dev/null || true; }} "
+            f"| awk '{{print $4}}' | grep '{re.escape(suffix)}$' "
+            f'| sed "s|^|{prefix_url.strip(chr(34))}|"'
+        )
 
     def env_for(self, account: str | None = None) -> list[Manifest]:
         """Environment of a container that reaches the store as ``account`` (default: the

@@ -51,6 +51,7 @@ from components.platform import (
     StoreEndpoint,
 )
 
+NON_ROOT_UID = 10001  # as the Jobs run (components/workloads/common.py NON_ROOT_UID)
 # The model cache Job's pod name label (components/workloads/model_cache.py NAME): the
 # preflight check of an S3-compatible store borrows its NetworkPolicy.
 CACHE_JOB_NAME = "model-cache"
@@ -85,17 +86,23 @@ def s3_environment(config: S3CompatibleStore) -> dict[str, str]:
 
     * ``AWS_ENDPOINT_URL``: the endpoint for the AWS CLI and SDKs (AWS SDKs and Tools
       reference guide, "Service-specific endpoints"); vLLM 0.33 hands it to the streamer
-      as ``RUNAI_STREAMER_S3_ENDPOINT`` when that is unset (docs/reference/vllm-serving.md
-      §1.3, ``runai_streamer_loader.py`` L151-180), set here too for any other reader
+      as ``RUNAI_STREAMER_S3_ENDPOINT`` when that is unset (``runai_streamer_loader.py``
+      L176-179; docs/reference/vllm-serving.md §1.3), set here too for the streamer itself
       (run-ai/runai-model-streamer's S3 client reads that name).
-    * ``RUNAI_STREAMER_S3_USE_VIRTUAL_ADDRESSING=0`` for path-style (vLLM docs, Run:ai
-      Model Streamer page, S3-compatible example; vllm-serving.md §4.2).
+    * ``AWS_ENDPOINT_URL_S3``: the S3-only form of the same; Ray 2.52's model mirror reads
+      only this one (``ray/llm/_internal/common/utils/cloud_utils.py``
+      ``CloudFileSystem.get_fs_and_path``: pyarrow ``S3FileSystem(endpoint_override=...)``).
+    * Addressing: ``RUNAI_STREAMER_S3_USE_VIRTUAL_ADDRESSING=0`` for path-style (vLLM docs,
+      Run:ai Model Streamer page, S3-compatible example; vllm-serving.md §4.2); Ray's
+      mirror addresses virtual-hosted only with ``AWS_S3_ADDRESSING_STYLE=virtual`` (same
+      Ray function, ``force_virtual_addressing``); the AWS CLI: ``ModelStore._aws``.
     * ``AWS_EC2_METADATA_DISABLED``: no instance metadata lookups for credentials or region
       off AWS (the streamer's note: aws/aws-sdk-cpp#1410); the NetworkPolicies block it anyway.
     * ``AWS_REGION`` / ``AWS_DEFAULT_REGION``: the region requests are signed for.
     """
     environment = {
         "AWS_ENDPOINT_URL": config.endpoint,
+        "AWS_ENDPOINT_URL_S3": config.endpoint,
         "RUNAI_STREAMER_S3_ENDPOINT": config.endpoint,
         "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_REGION": config.signing_region,
@@ -103,6 +110,8 @@ def s3_environment(config: S3CompatibleStore) -> dict[str, str]:
     }
     if config.path_style:
         environment["RUNAI_STREAMER_S3_USE_VIRTUAL_ADDRESSING"] = "0"
+    else:
+        environment["AWS_S3_ADDRESSING_STYLE"] = "virtual"
     return environment
 
 
@@ -176,9 +185,16 @@ def preflight_commands(config: S3CompatibleStore | VolumeStore, namespace: str) 
             "image": catalog.AWS_CLI_IMAGE.ref,
             "args": ["--endpoint-url", config.endpoint, "s3", "ls", f"s3://{config.bucket}/"],
             "envFrom": [{"secretRef": {"name": secret_name("")}}],
-            "env": [{"name": "AWS_REGION", "value": config.signing_region}],
+            "env": [{"name": "AWS_REGION", "value": config.signing_region}, {"name": "HOME", "value": "/tmp"}],
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": NON_ROOT_UID,
+                "allowPrivilegeEscalation": False,
+                "capabilities": {"drop": ["ALL"]},
+            },
         }
-        overrides = json.dumps({"spec": {"containers": [container]}}, separators=(",", ":"))
+        # kubectl run --overrides needs the object's apiVersion (kubectl run --help).
+        overrides = json.dumps({"apiVersion": "v1", "spec": {"containers": [container]}}, separators=(",", ":"))
         return [
             f"kubectl -n {namespace} run store-check --rm -i --restart=Never --image={catalog.AWS_CLI_IMAGE.ref} "
             f"--labels=app.kubernetes.io/name={CACHE_JOB_NAME} --overrides='{overrides}'"

@@ -17,6 +17,7 @@ from components.config import AwsPlatformConfig, GcpPlatformConfig, StackConfig,
 from components.gcp import pod_network as gcp_network
 from components.platform import (
     BACKUP_SERVICE_ACCOUNT,
+    COMPILE_CACHE_SERVICE_ACCOUNT,
     READER_SERVICE_ACCOUNT,
     WRITER_SERVICE_ACCOUNT,
     ClusterNetwork,
@@ -87,6 +88,7 @@ def fake_platform(cloud: str, network: ClusterNetwork | None = None) -> Platform
                 fuse_pod_annotations={"gke-gcsfuse/volumes": "true"},
                 fuse_cache_volume="gke-gcsfuse-cache",
                 backup_service_account=BACKUP_SERVICE_ACCOUNT,
+                compile_cache_service_account=COMPILE_CACHE_SERVICE_ACCOUNT,
             ),
             storage_class="standard-rwo",
             network=network or ClusterNetwork(),
@@ -110,6 +112,7 @@ def fake_platform(cloud: str, network: ClusterNetwork | None = None) -> Platform
             writer_service_account=WRITER_SERVICE_ACCOUNT,
             env={"AWS_REGION": "us-west-2"},
             backup_service_account=BACKUP_SERVICE_ACCOUNT,
+            compile_cache_service_account=COMPILE_CACHE_SERVICE_ACCOUNT,
         ),
         storage_class="gp3",
         network=network or ClusterNetwork(),

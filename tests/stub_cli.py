@@ -98,6 +98,18 @@ def gcloud(argv: list[str]) -> None:
             die(f"ERROR: (gcloud.storage.objects.describe) The following URLs matched no objects: {argv[3]}")
         print(f"name: {argv[3]}")
         return
+    if argv[:2] == ["storage", "ls"]:
+        (pattern,) = argv[2:]
+        if failure:
+            die("ERROR: injected failure", failure["exit"])
+        bucket = pattern.removeprefix("gs://").split("/", 1)[0]
+        target = local(pattern)
+        found = sorted(p for p in target.parent.glob(target.name) if p.is_file())
+        if not found:
+            die(f"ERROR: (gcloud.storage.ls) One or more URLs matched no objects: {pattern}")
+        for path in found:
+            print(f"gs://{bucket}/{path.relative_to(ROOT / 'buckets' / bucket)}")
+        return
     if argv[:2] == ["storage", "rsync"]:
         opts, (source, dest) = options(argv[2:], {"--recursive": False, "-r": False, "--exclude": True, "-x": True})
         patterns = [re.compile(p) for p in [*opts.get("--exclude", []), *opts.get("-x", [])]]
@@ -138,6 +150,16 @@ def aws(argv: list[str]) -> None:
         if failure:
             die("injected failure", failure["exit"])
         target = local(argv[2])
+        if argv[2].endswith("/"):  # a prefix: its objects and folders, one level
+            if not target.is_dir():
+                sys.exit(1)
+            for path in sorted(target.iterdir()):
+                print(
+                    f"{'':>30} PRE {path.name}/"
+                    if path.is_dir()
+                    else f"2026-11-29 00:00:00 {path.stat().st_size} {path.name}"
+                )
+            return
         siblings = target.parent.glob(target.name + "*") if target.parent.exists() else []
         if not any(siblings):
             sys.exit(1)  # the real CLI prints nothing and exits 1 for a missing key

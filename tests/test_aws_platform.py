@@ -28,7 +28,13 @@ from components import catalog
 from components.aws import admins, gpu_pools, iam, karpenter, network
 from components.aws.karpenter import CONTROLLER_POLICIES, INTERRUPTION_RULES, ControllerScope, controller_policies
 from components.config import AwsGpuNodePoolConfig, AwsPlatformConfig, parse
-from components.platform import BACKUP_SERVICE_ACCOUNT, READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, Platform
+from components.platform import (
+    BACKUP_SERVICE_ACCOUNT,
+    COMPILE_CACHE_SERVICE_ACCOUNT,
+    READER_SERVICE_ACCOUNT,
+    WRITER_SERVICE_ACCOUNT,
+    Platform,
+)
 from components.workloads import Serving, ServingArgs
 from conftest import assert_valid
 from tools import kubeschema, offline
@@ -186,10 +192,12 @@ EXPECTED_PARENT_BY_NAME = {
     (ROLE, "-model-reader"): "llm-serving:aws:Storage",
     (ROLE, "-model-writer"): "llm-serving:aws:Storage",
     (ROLE, "-chat-backup"): "llm-serving:aws:Storage",
+    (ROLE, "-compile-cache"): "llm-serving:aws:Storage",
     (PIA, "-karpenter"): "llm-serving:aws:Karpenter",
     (PIA, "-model-reader"): "llm-serving:aws:Storage",
     (PIA, "-model-writer"): "llm-serving:aws:Storage",
     (PIA, "-chat-backup"): "llm-serving:aws:Storage",
+    (PIA, "-compile-cache"): "llm-serving:aws:Storage",
     (RELEASE, "-karpenter"): "llm-serving:aws:Karpenter",
     (RELEASE, "-karpenter-crd"): "llm-serving:aws:Karpenter",
     (RELEASE, "-nvidia-device-plugin"): "llm-serving:aws:GpuPools",
@@ -838,6 +846,7 @@ def test_without_a_bucket_there_is_no_model_store(run_with: Callable[..., StackR
         READER_SERVICE_ACCOUNT,
         WRITER_SERVICE_ACCOUNT,
         BACKUP_SERVICE_ACCOUNT,
+        COMPILE_CACHE_SERVICE_ACCOUNT,
     }
 
 
@@ -937,6 +946,8 @@ def test_platform_ready_is_what_workloads_must_wait_for(captured: dict[str, Any]
         f"{PIA} {CLUSTER}-{WRITER_SERVICE_ACCOUNT}",
         f"kubernetes:core/v1:ServiceAccount {CLUSTER}-{BACKUP_SERVICE_ACCOUNT}",
         f"{PIA} {CLUSTER}-{BACKUP_SERVICE_ACCOUNT}",
+        f"kubernetes:core/v1:ServiceAccount {CLUSTER}-{COMPILE_CACHE_SERVICE_ACCOUNT}",
+        f"{PIA} {CLUSTER}-{COMPILE_CACHE_SERVICE_ACCOUNT}",
         f"{NODE_POOL} {CLUSTER}-g5",
         f"{RELEASE} {CLUSTER}-nvidia-device-plugin",
         f"kubernetes:storage.k8s.io/v1:StorageClass {CLUSTER}-gp3",
@@ -1105,6 +1116,20 @@ def test_admin_entry_keys_do_not_depend_on_list_order() -> None:
 # --------------------------------------------------------------------------------------
 
 
+def test_compile_cache_writer_role_may_only_create_under_its_prefix(eks: StackRun) -> None:
+    """The uploader's role: PutObject under compile-cache/ and nothing else (no list, get
+    or delete); the engine's reader role is unchanged."""
+    policy = named(eks, "aws:iam/rolePolicy:RolePolicy", f"-{COMPILE_CACHE_SERVICE_ACCOUNT}")
+    (statement,) = statements(policy, "policy")
+    bucket = eks.outputs["bucket"].removeprefix("s3://")
+    assert statement == {
+        "Sid": "CreateUnderPrefix",
+        "Effect": "Allow",
+        "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+        "Resource": f"arn:aws:s3:::{bucket}/compile-cache/*",
+    }
+
+
 def test_pod_identity_roles_trust_one_service_account_of_this_cluster(eks: StackRun) -> None:
     expected = {
         "-karpenter": ("kube-system", "karpenter"),
@@ -1112,6 +1137,7 @@ def test_pod_identity_roles_trust_one_service_account_of_this_cluster(eks: Stack
         f"-{READER_SERVICE_ACCOUNT}": ("llm", READER_SERVICE_ACCOUNT),
         f"-{WRITER_SERVICE_ACCOUNT}": ("llm", WRITER_SERVICE_ACCOUNT),
         f"-{BACKUP_SERVICE_ACCOUNT}": ("llm", BACKUP_SERVICE_ACCOUNT),
+        f"-{COMPILE_CACHE_SERVICE_ACCOUNT}": ("llm", COMPILE_CACHE_SERVICE_ACCOUNT),
     }
     pod_roles = [r for r in eks.of_type(ROLE) if "pods.eks.amazonaws.com" in r.inputs["assumeRolePolicy"]]
     assert len(pod_roles) == len(expected)

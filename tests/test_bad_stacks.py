@@ -633,6 +633,38 @@ def _values() -> list[Any]:
             "s3-compatible-without-keys",
         ),
         change(
+            a,
+            {
+                "platform": {"modelStore": {"kind": "none", "keepOnDestroy": None, "backupRetentionDays": None}},
+                "serving": {"openWebui": {"backup": {"enabled": False}}, "compileCache": {"store": "bucket"}},
+                "modelCache": {"enabled": False},
+            },
+            f"{s}.compileCache.store",
+            "needs a bucket",
+            "compile-cache-bucket-without-bucket",
+        ),
+        change(
+            a,
+            {"serving": {"compileCache": {"store": "gcs"}}},
+            f"{s}.compileCache.store",
+            "'auto', 'bucket' or 'node'",
+            "compile-cache-store-unknown",
+        ),
+        change(
+            a,
+            {"serving": {"compileCache": {"enabled": "yes"}}},
+            f"{s}.compileCache.enabled",
+            "must be true or false",
+            "compile-cache-enabled-string",
+        ),
+        change(
+            a,
+            {"serving": {"compileCache": {"keyedBy": ["image"]}}},
+            f"{s}.compileCache.keyedBy",
+            "allowed keys: enabled, store",
+            "compile-cache-unknown-key",
+        ),
+        change(
             e,
             {"serving": {"exposure": {"engine": {"type": "LoadBalancer", "allowedSourceRanges": ["10.0.0.0/8"]}}}},
             f"{s}.exposure.engine.type",

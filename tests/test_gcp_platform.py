@@ -327,15 +327,37 @@ def test_bucket_not_kept_is_deleted_with_its_objects(run_with: RunWith) -> None:
     assert bucket.inputs["forceDestroy"] is True
 
 
+def test_compile_cache_writer_may_only_create_under_its_prefix(a4high: StackRun) -> None:
+    """The engine keeps its read-only identity; the uploader's grant is create-only under
+    compile-cache/ (an IAM condition, as for chat backups), so it reads no weights and
+    overwrites no archive."""
+    (binding,) = [r for r in a4high.of_type(BUCKET_MEMBER) if r.inputs["member"].endswith("/sa/compile-cache")]
+    assert binding.inputs["role"] == "roles/storage.objectCreator"
+    bucket = a4high.outputs["bucket"].removeprefix("gs://")
+    assert binding.inputs["condition"] == {
+        "title": "compile-cache-only",
+        "description": "create objects under compile-cache/ only",
+        "expression": f'resource.name.startsWith("projects/_/buckets/{bucket}/objects/compile-cache/")',
+    }
+    # The chat backup grant kept its title (a changed condition would replace the binding).
+    (backup,) = [r for r in a4high.of_type(BUCKET_MEMBER) if r.inputs["member"].endswith("/sa/chat-backup")]
+    assert backup.inputs["condition"]["title"] == "chat-backups-only"
+
+
 def test_bucket_roles_go_to_workload_identity_principals(a4high: StackRun) -> None:
     pool = f"projects/{FAKE_PROJECT_NUMBER}/locations/global/workloadIdentityPools/{PROJECT}.svc.id.goog"
-    members = {m.inputs["role"]: m for m in a4high.of_type(BUCKET_MEMBER)}
-    assert {role: m.inputs["member"] for role, m in members.items()} == {
-        "roles/storage.objectViewer": f"principal://iam.googleapis.com/{pool}/subject/ns/{NAMESPACE}/sa/model-reader",
-        "roles/storage.objectUser": f"principal://iam.googleapis.com/{pool}/subject/ns/{NAMESPACE}/sa/model-writer",
-        # create-only, under backups/ (tests/test_chat_data.py checks the condition)
-        "roles/storage.objectCreator": f"principal://iam.googleapis.com/{pool}/subject/ns/{NAMESPACE}/sa/chat-backup",
+    members = {m.inputs["member"].rsplit("/", 1)[-1]: m for m in a4high.of_type(BUCKET_MEMBER)}
+    assert {account: m.inputs["role"] for account, m in members.items()} == {
+        "model-reader": "roles/storage.objectViewer",
+        "model-writer": "roles/storage.objectUser",
+        # create-only, each under its prefix (the conditions: the tests below and tests/test_chat_data.py)
+        "chat-backup": "roles/storage.objectCreator",
+        "compile-cache": "roles/storage.objectCreator",
     }
+    assert all(
+        m.inputs["member"] == f"principal://iam.googleapis.com/{pool}/subject/ns/{NAMESPACE}/sa/{account}"
+        for account, m in members.items()
+    )
     assert {m.inputs["bucket"] for m in members.values()} == {f"{CLUSTER}-{PROJECT}-models"}
     # The cluster creates the project's Workload Identity pool the principals live in.
     cluster = a4high.one(CLUSTER_TYPE).urn
@@ -382,6 +404,7 @@ def test_bucket_and_registry_are_optional(run_with: RunWith) -> None:
         READER_SERVICE_ACCOUNT,
         WRITER_SERVICE_ACCOUNT,
         "chat-backup",
+        "compile-cache",
     }
 
 
@@ -391,7 +414,8 @@ def test_bucket_and_registry_are_optional(run_with: RunWith) -> None:
 def test_platform_kubernetes_objects_are_schema_valid(a4high: StackRun) -> None:
     kinds = {"Namespace", "ServiceAccount", "GKENetworkParamSet", "Network", "DaemonSet"}
     objects = [o for o in a4high.kubernetes_objects() if o["kind"] in kinds]
-    assert len(objects) == 1 + 3 + 9 * 2 + 1
+    # namespace, service accounts, 9 networks, the RDMA installer and the compile-cache uploader
+    assert len(objects) == 1 + 4 + 9 * 2 + 1 + 1
     assert_valid(objects)
 
 
@@ -671,8 +695,8 @@ def test_platform_contract(a4high: StackRun) -> None:
     assert ready == sorted(
         [
             "kubernetes:core/v1:Namespace",
-            *["kubernetes:core/v1:ServiceAccount"] * 3,  # reader, writer, chat backup
-            *[BUCKET_MEMBER] * 3,
+            *["kubernetes:core/v1:ServiceAccount"] * 4,  # reader, writer, chat backup, compile cache
+            *[BUCKET_MEMBER] * 4,
             *["kubernetes:networking.gke.io/v1:GKENetworkParamSet", "kubernetes:networking.gke.io/v1:Network"] * 9,
             "kubernetes:apps/v1:DaemonSet",
         ]

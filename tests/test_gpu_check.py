@@ -140,8 +140,9 @@ def a4() -> StackRun:
 
 
 def test_vllm_pod_checks_its_gpus_before_waiting_for_the_cache(a4: StackRun) -> None:
-    first, second = init_containers(a4.kubernetes_object("Deployment", "vllm"))
-    assert (first["name"], second["name"]) == (NAME, "wait-for-model-cache")
+    first, *between, last = init_containers(a4.kubernetes_object("Deployment", "vllm"))
+    assert (first["name"], last["name"]) == (NAME, "wait-for-model-cache")
+    assert [c["name"] for c in between] == ["compile-cache-fetch", "compile-cache-unpack"]
     assert first["image"] == VLLM.ref
     assert first["resources"]["limits"] == {"nvidia.com/gpu": "8"}
     assert {"name": "nvidia", "mountPath": "/usr/local/nvidia"} in first["volumeMounts"]

@@ -118,5 +118,6 @@ def test_workload_service_accounts_carry_no_api_token(a4high: StackRun, eks: Sta
     """Neither Workload Identity nor Pod Identity needs the Kubernetes API token."""
     for run in (a4high, eks):
         accounts = [o for o in run.kubernetes_objects() if o["kind"] == "ServiceAccount"]
-        assert {a["metadata"]["name"] for a in accounts} == {"model-reader", "model-writer", "chat-backup"}
+        names = {a["metadata"]["name"] for a in accounts}
+        assert names == {"model-reader", "model-writer", "chat-backup", "compile-cache"}
         assert all(a["automountServiceAccountToken"] is False for a in accounts)

@@ -112,7 +112,10 @@ def test_vllm_lands_on_the_platform_gpu_nodes(a4: StackRun) -> None:
     assert c["resources"]["requests"]["nvidia.com/gpu"] == "8"
     assert {"name": "nvidia", "mountPath": "/usr/local/nvidia"} in c["volumeMounts"]
     assert env_of(c)["LD_LIBRARY_PATH"] == "/usr/local/nvidia/lib64"
-    assert c["command"][2].startswith(f"{GKE_A4.shell_prelude}\nset -e\nexec vllm serve ")
+    script = c["command"][2]
+    assert script.startswith(f"{GKE_A4.shell_prelude}\nset -e\n")
+    # After the compile cache's background packer (tests/test_compile_cache.py), the engine.
+    assert script.splitlines()[-1].startswith("exec vllm serve ")
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
     assert volumes["dshm"]["emptyDir"]["medium"] == "Memory"
     assert volumes["scratch"]["hostPath"]["path"].startswith(str(GKE_A4.scratch_host_path))
@@ -157,7 +160,12 @@ def test_vllm_downloads_from_hugging_face_when_the_cache_is_off() -> None:
     assert argv[2] == R1.hf_id
     assert flag(argv, "--download-dir").startswith("/scratch/")
     deployment = run.kubernetes_object("Deployment", "vllm")
-    assert [c["name"] for c in deployment["spec"]["template"]["spec"]["initContainers"]] == ["gpu-check"]
+    # No wait for a model cache; the compile cache is restored all the same.
+    assert [c["name"] for c in deployment["spec"]["template"]["spec"]["initContainers"]] == [
+        "gpu-check",
+        "compile-cache-fetch",
+        "compile-cache-unpack",
+    ]
     assert env_of(container(deployment, "vllm"))["HF_TOKEN"] == {
         "secretKeyRef": {"name": "hf-token", "key": "HF_TOKEN"}
     }

@@ -10,6 +10,7 @@ and refuses to run without keys, a claim is a folder that outlives each pod.
 
 from __future__ import annotations
 
+import json
 from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from components.platform import (
     ClusterNetwork,
     ModelStore,
 )
-from components.stores import s3_compatible_store, secret_name, volume_store
+from components.stores import preflight_commands, s3_compatible_store, secret_name, volume_store
 from components.workloads import backup, benchmark, model_cache
 from components.workloads.needs import WorkloadNeeds
 from components.workloads.network_policy import network_policies
@@ -117,8 +118,9 @@ def test_virtual_hosted_stores_configure_the_cli_first(box: Sandbox) -> None:
     spec = cache_pod(s3_store(config=S3_VIRTUAL))
     assert box.run_pod(spec).ok
     assert any(c.argv == ["configure", "set", "default.s3.addressing_style", "virtual"] for c in box.calls("aws"))
-    assert "RUNAI_STREAMER_S3_USE_VIRTUAL_ADDRESSING" not in s3_store(config=S3_VIRTUAL).env
-    assert s3_store().env["RUNAI_STREAMER_S3_USE_VIRTUAL_ADDRESSING"] == "0"
+    virtual, path = s3_store(config=S3_VIRTUAL).env, s3_store().env
+    assert "RUNAI_STREAMER_S3_USE_VIRTUAL_ADDRESSING" not in virtual and virtual["AWS_S3_ADDRESSING_STYLE"] == "virtual"
+    assert path["RUNAI_STREAMER_S3_USE_VIRTUAL_ADDRESSING"] == "0" and "AWS_S3_ADDRESSING_STYLE" not in path
 
 
 def test_the_volume_cache_job_mounts_the_claim_read_write_and_never_copies_hub_metadata(box: Sandbox) -> None:
@@ -149,6 +151,16 @@ def test_engines_read_a_volume_store_from_the_read_only_mount(box: Sandbox) -> N
     assert box.run_pod(pod).ok
 
 
+def test_ray_mirrors_an_s3_compatible_store_through_its_s3_endpoint_variable() -> None:
+    """Ray 2.52's mirror reads AWS_ENDPOINT_URL_S3 only (cloud_utils.py get_fs_and_path)."""
+    store = s3_store(("", "Reader"))
+    plan = plan_weights(MODEL, choose_loader(CACHE_ON, store, "ray-mirror"), store, S3.bucket, 8)
+    environment: dict[str, Any] = {e["name"]: e.get("value", e.get("valueFrom")) for e in plan.env}
+    assert plan.model_arg == f"s3://{S3.bucket}/{weights_key(MODEL)}" and not plan.mounted
+    assert environment["AWS_ENDPOINT_URL_S3"] == S3.endpoint
+    assert environment["AWS_SECRET_ACCESS_KEY"]["secretKeyRef"]["name"] == secret_name("Reader")
+
+
 def test_ray_reads_a_volume_store_from_the_mount_instead_of_mirroring() -> None:
     store = vol_store()
     plan = plan_weights(MODEL, choose_loader(CACHE_ON, store, "ray-mirror"), store, CLAIM, 8)
@@ -160,7 +172,8 @@ def test_engines_stream_from_the_s3_compatible_endpoint_with_the_readers_keys() 
     plan = plan_weights(MODEL, "runai-streamer", store, S3.bucket, 8)
     assert plan.model_arg == f"s3://{S3.bucket}/{weights_key(MODEL)}"
     environment = {e["name"]: e.get("value", e.get("valueFrom")) for e in plan.env}
-    assert environment["AWS_ENDPOINT_URL"] == environment["RUNAI_STREAMER_S3_ENDPOINT"] == S3.endpoint
+    endpoints = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "RUNAI_STREAMER_S3_ENDPOINT")
+    assert {environment[name] for name in endpoints} == {S3.endpoint}
     assert environment["AWS_ACCESS_KEY_ID"] == {
         "secretKeyRef": {"name": secret_name("Reader"), "key": "AWS_ACCESS_KEY_ID"}
     }
@@ -254,3 +267,22 @@ def test_store_users_may_reach_the_s3_compatible_endpoints_port_only() -> None:
 
 def test_a_volume_store_opens_no_network_path() -> None:
     assert egress_ports(vol_store()) == []
+
+
+# --- what only the live cluster can answer --------------------------------------------------------
+
+
+def test_s3_compatible_preflight_runs_a_pod_with_the_secret_never_the_keys() -> None:
+    (command,) = preflight_commands(S3, "llm")
+    overrides = json.loads(command.split("--overrides='", 1)[1].split("'", 1)[0])
+    (container,) = overrides["spec"]["containers"]
+    assert overrides["apiVersion"] == "v1" and container["envFrom"] == [{"secretRef": {"name": secret_name("")}}]
+    assert container["args"] == ["--endpoint-url", S3.endpoint, "s3", "ls", f"s3://{S3.bucket}/"]
+    assert "--labels=app.kubernetes.io/name=model-cache" in command  # its NetworkPolicy lets it out
+
+
+def test_volume_preflight_checks_the_class_only_for_a_claim_the_stack_creates() -> None:
+    created = VolumeStore.model_validate({"kind": "volume", "storageClass": "nfs-rwx", "sizeGib": 10})
+    assert preflight_commands(created, "llm")[0].startswith("kubectl get storageclass nfs-rwx")
+    assert not any("storageclass" in line for line in preflight_commands(VOLUME, "llm"))
+    assert any(f"get pvc {CLAIM}" in line for line in preflight_commands(VOLUME, "llm"))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from test_config import only_problem, problems, raw
 from test_plan import write_stack
 
@@ -355,3 +356,28 @@ def test_an_existing_claim_is_used_not_declared(run_with: RunWith) -> None:
     assert {"name": "model-store", "persistentVolumeClaim": {"claimName": "shared-models", "readOnly": False}} in (
         cache["volumes"]
     )
+
+
+def test_s3_compatible_region_is_a_region_name() -> None:
+    assert store_problem({**S3_STORE, "region": "US East"}).startswith("llm-serving:platform.modelStore.region")
+
+
+def test_s3_compatible_endpoint_cidrs_are_the_stores_own_not_the_internet() -> None:
+    message = store_problem({**S3_STORE, "endpointCidrs": ["10.20.0.0/24", "0.0.0.0/0"]})
+    assert (
+        message.startswith("llm-serving:platform.modelStore.endpointCidrs[1] = '0.0.0.0/0'") and "internet" in message
+    )
+
+
+def test_ray_loads_a_volume_store_from_the_mounted_claim(run_with: RunWith) -> None:
+    run = run_with("eks", {PLATFORM: {"modelStore": OLD_CLAIM}, **CACHE_ON})
+    assert run.error is None, run.error
+    assert_valid(run.kubernetes_objects())
+    service = run.kubernetes_object("RayService", "ray-llm")
+    llm = yaml.safe_load(service["spec"]["serveConfigV2"])["applications"][0]["args"]["llm_configs"][0]
+    assert llm["model_loading_config"]["model_source"] == "/model-store/models/deepseek-ai/DeepSeek-R1-Distill-Llama-8B"
+    worker = service["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]["template"]["spec"]
+    claim = {"name": "model-store", "persistentVolumeClaim": {"claimName": "shared-models", "readOnly": True}}
+    assert claim in worker["volumes"]
+    engine = worker["containers"][0]
+    assert {"name": "model-store", "mountPath": "/model-store", "readOnly": True} in engine["volumeMounts"]

@@ -25,8 +25,9 @@ from components.aws.storage import ServiceAccountAccess, Storage, StorageArgs
 from components.config import AwsPlatformConfig
 from components.kubernetes import apply
 from components.platform import (
-    BACKUP_PREFIX,
     BACKUP_SERVICE_ACCOUNT,
+    COMPILE_CACHE_SERVICE_ACCOUNT,
+    PREFIX_WRITERS,
     READER_SERVICE_ACCOUNT,
     WRITER_SERVICE_ACCOUNT,
     ImageMirror,
@@ -62,7 +63,7 @@ REGION_ENV = ("AWS_REGION", "AWS_DEFAULT_REGION")
 BUCKET_USERS = (
     ServiceAccountAccess(READER_SERVICE_ACCOUNT, write=False),
     ServiceAccountAccess(WRITER_SERVICE_ACCOUNT, write=True),
-    ServiceAccountAccess(BACKUP_SERVICE_ACCOUNT, write=True, create_only_prefix=BACKUP_PREFIX),
+    *(ServiceAccountAccess(w.service_account, write=True, create_only_prefix=w.prefix) for w in PREFIX_WRITERS),
 )
 # The gp3 class's provisioner and parameters, with volumes retained (chat history).
 GP3 = gp3_storage_class()
@@ -243,6 +244,7 @@ class AwsPlatform(pulumi.ComponentResource):
                 reader_service_account=READER_SERVICE_ACCOUNT,
                 writer_service_account=WRITER_SERVICE_ACCOUNT,
                 backup_service_account=BACKUP_SERVICE_ACCOUNT,
+                compile_cache_service_account=COMPILE_CACHE_SERVICE_ACCOUNT,
                 env=dict.fromkeys(REGION_ENV, config.region),
             )
             outputs["bucket"] = model_store.url()

@@ -23,6 +23,7 @@ from pydantic import (
     Tag,
     ValidationError,
     ValidationInfo,
+    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -266,6 +267,22 @@ class S3CompatibleStore(Strict):
     # outside the cluster on the endpoint's port. A store inside the cluster's own ranges
     # must be listed here.
     endpoint_cidrs: list[IPv4Network] = []
+
+    @field_validator("endpoint_cidrs")
+    @classmethod
+    def _own_addresses(cls, cidrs: list[IPv4Network]) -> list[IPv4Network]:
+        problems = [
+            rule(
+                (i,),
+                str(cidr),
+                "covers the internet; list the store's own addresses, or leave endpointCidrs empty to "
+                "allow any address outside the cluster on the endpoint's port",
+            )
+            for i, cidr in enumerate(cidrs)
+            if cidr.prefixlen < INTERNET_PREFIX
+        ]
+        raise_problems("endpointCidrs", problems)
+        return cidrs
 
     @model_validator(mode="after")
     def _endpoint(self) -> S3CompatibleStore:

@@ -73,6 +73,21 @@ REMOVED_VLLM_FLAGS = {
     "--disable-log-requests": "removed in vLLM 0.17; request logging is off by default",
 }
 
+
+class CompileCacheConfig(Strict):
+    """The engine's compile and JIT caches (torch.compile/Inductor, Triton, DeepGEMM,
+    FlashInfer) kept on the GPU node and in the stack's bucket, restored at engine start
+    and keyed by image, model and topology (components/workloads/compile_cache.py). A
+    first start on A4 High spends ~12 minutes in DeepGEMM/FlashInfer JIT
+    (shared/reference/audit/performance.md, engine init); a restored cache skips it."""
+
+    enabled: StrictBool = True
+    # auto: the bucket too when the stack has one (and the GPU pool has node-local scratch
+    # to upload from), else the node only; bucket: the same, but a stack without a bucket
+    # is an error; node: never the bucket.
+    store: Literal["auto", "bucket", "node"] = "auto"
+
+
 Engine = Literal["vllm", "rayservice", "none"]
 # Namespaces that exist already or belong to operators this program installs.
 RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "kuberay-system")
@@ -118,6 +133,7 @@ class ServingConfig(Strict):
     wait_for_ready: bool = True
     open_webui: OpenWebuiConfig = OpenWebuiConfig()
     exposure: ExposureConfig = ExposureConfig()
+    compile_cache: CompileCacheConfig = CompileCacheConfig()
 
     @field_validator("namespace")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from functools import cached_property
-from typing import Annotated, cast
+from typing import Annotated, Literal, cast
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import InitErrorDetails
@@ -551,6 +551,25 @@ class StackConfig(Strict):
             raise_problems("serving", [rule(key, False, message)])
         return serving
 
+    @field_validator("serving")
+    @classmethod
+    def _compile_cache_bucket_needs_bucket(cls, serving: ServingConfig, info: ValidationInfo) -> ServingConfig:
+        platform = info.data.get("platform")
+        cache = serving.compile_cache
+        if cache.enabled and cache.store == "bucket" and platform is not None and platform.bucket_store is None:
+            raise_problems(
+                "serving",
+                [
+                    rule(
+                        ("compileCache", "store"),
+                        "bucket",
+                        "the compile cache's bucket copy needs a bucket and platform.modelStore.kind is 'none': "
+                        "set it to 'node' (or 'auto'), or give the stack a bucket",
+                    )
+                ],
+            )
+        return serving
+
     @field_validator("benchmark")
     @classmethod
     def _benchmark_needs_engine(cls, benchmark: BenchmarkConfig, info: ValidationInfo) -> BenchmarkConfig:
@@ -646,6 +665,21 @@ class StackConfig(Strict):
         if self.serving.engine == "none":
             return None
         return size(sizing_request(self.platform, self.serving))
+
+    @property
+    def compile_cache_store(self) -> Literal["none", "node", "bucket"]:
+        """Where the engine's compile/JIT caches are kept (components/workloads/compile_cache.py),
+        for the cold-start model: "none", every start compiles; "node", a restart on the same
+        node skips compilation; "bucket", a fresh node restores the caches too, once a first
+        start has uploaded them. The serving layer keeps "bucket" caches on the node only where
+        the GPU pool has no node-local scratch (EKS pools today); its ``compile_cache`` output
+        says which applies."""
+        cache = self.serving.compile_cache
+        if self.serving.engine == "none" or not cache.enabled:
+            return "none"
+        if cache.store == "node" or self.platform.bucket_store is None:
+            return "node"
+        return "bucket"
 
     @property
     def max_model_len(self) -> int:

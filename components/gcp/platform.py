@@ -50,6 +50,8 @@ from components.gcp.storage import ModelBucket, ModelBucketArgs
 from components.kubernetes import apply
 from components.platform import (
     BACKUP_SERVICE_ACCOUNT,
+    COMPILE_CACHE_SERVICE_ACCOUNT,
+    PREFIX_WRITERS,
     READER_SERVICE_ACCOUNT,
     SERVICE_ACCOUNTS,
     WRITER_SERVICE_ACCOUNT,
@@ -169,7 +171,7 @@ class GcpPlatform(pulumi.ComponentResource):
                     READER_SERVICE_ACCOUNT,
                     WRITER_SERVICE_ACCOUNT,
                     cluster.cluster,
-                    backup_service_account=BACKUP_SERVICE_ACCOUNT,
+                    prefix_writers=PREFIX_WRITERS,
                 ),
                 on_google,
             )
@@ -246,6 +248,7 @@ class GcpPlatform(pulumi.ComponentResource):
                 reader_service_account=READER_SERVICE_ACCOUNT,
                 writer_service_account=WRITER_SERVICE_ACCOUNT,
                 backup_service_account=BACKUP_SERVICE_ACCOUNT,
+                compile_cache_service_account=COMPILE_CACHE_SERVICE_ACCOUNT,
                 fuse_csi_driver=GCS_FUSE_CSI_DRIVER,
                 fuse_pod_annotations=GCS_FUSE_POD_ANNOTATIONS,
                 fuse_cache_volume=GCS_FUSE_CACHE_VOLUME,

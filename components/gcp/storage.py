@@ -26,15 +26,19 @@ documents for its mounts (GoogleCloudPlatform/gcs-fuse-csi-driver docs/authentic
 * writers: ``roles/storage.objectUser`` (objects create, get, list, update, delete;
   no IAM or bucket settings), enough for a read-write mount and for
   ``gcloud storage cp`` to create and overwrite objects.
-* the chat backup account: ``roles/storage.objectCreator`` (create only: it can neither
-  read, list, overwrite nor delete) under an IAM condition limiting it to objects whose
-  name starts with ``backups/`` (Cloud Storage IAM Conditions on ``resource.name``,
+* prefix writers (``components.platform.PREFIX_WRITERS``: the chat backup account under
+  ``backups/``, the compile-cache uploader under ``compile-cache/``):
+  ``roles/storage.objectCreator`` (create only: it can neither read, list, overwrite nor
+  delete) under an IAM condition limiting it to objects whose name starts with its
+  prefix (Cloud Storage IAM Conditions on ``resource.name``,
   https://cloud.google.com/storage/docs/access-control/iam#conditions; they need the
   uniform bucket-level access set here).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -43,11 +47,11 @@ import pulumi_gcp as gcp
 from components.config import GcpPlatformConfig
 from components.gcp.identity import workload_identity_principal
 from components.gcp.options import child_options
-from components.platform import BACKUP_PREFIX
+from components.platform import BACKUP_PREFIX, PrefixWriter
 
 READER_ROLE = "roles/storage.objectViewer"
 WRITER_ROLE = "roles/storage.objectUser"
-BACKUP_ROLE = "roles/storage.objectCreator"
+PREFIX_WRITER_ROLE = "roles/storage.objectCreator"
 
 
 def prefix_condition(bucket: str, prefix: str) -> str:
@@ -72,8 +76,8 @@ class ModelBucketArgs:
     # The first cluster with Workload Identity creates the project's pool; IAM refuses
     # principals of a pool that does not exist yet.
     workload_pool_owner: pulumi.Resource
-    # May only create objects under BACKUP_PREFIX (chat backups); None: no such account.
-    backup_service_account: str | None = None
+    # Accounts that may only create objects under their prefix (chat backups, compile caches).
+    prefix_writers: Sequence[PrefixWriter] = ()
 
 
 class ModelBucket(pulumi.ComponentResource):
@@ -137,17 +141,17 @@ class ModelBucket(pulumi.ComponentResource):
                 (args.writer_service_account, WRITER_ROLE),
             )
         ]
-        if args.backup_service_account:
+        for writer in args.prefix_writers:
             self.bindings.append(
                 gcp.storage.BucketIAMMember(
-                    f"{name}-{args.backup_service_account}",
+                    f"{name}-{writer.service_account}",
                     bucket=bucket.name,
-                    role=BACKUP_ROLE,
-                    member=principal(args.backup_service_account),
+                    role=PREFIX_WRITER_ROLE,
+                    member=principal(writer.service_account),
                     condition=gcp.storage.BucketIAMMemberConditionArgs(
-                        title="chat-backups-only",
-                        description=f"create objects under {BACKUP_PREFIX} only",
-                        expression=bucket.name.apply(lambda bucket_name: prefix_condition(bucket_name, BACKUP_PREFIX)),
+                        title=writer.title,
+                        description=f"create objects under {writer.prefix} only",
+                        expression=bucket.name.apply(functools.partial(prefix_condition, prefix=writer.prefix)),
                     ),
                     opts=child_options(self, opts, depends_on=[args.workload_pool_owner]),
                 )

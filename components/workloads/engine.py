@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 from components import catalog, vllm_cli
 from components.config import StackConfig
-from components.platform import Manifest
+from components.platform import GpuNodes, Manifest
 from components.sizing import startup_budget_seconds
 from components.topology import Topology
 from components.workloads.common import env_from_secret
+from components.workloads.weights import SCRATCH_MOUNT
 
 ENGINE_PORT = vllm_cli.PORT  # vLLM and Ray Serve both serve the OpenAI API here
 SECRET_API_KEY = "vllm-api-key"  # Secret name and ...
@@ -112,3 +113,16 @@ def hf_token_env() -> Manifest:
 def scratch_size_gib(model: catalog.ModelSpec) -> int:
     """Ephemeral scratch that holds one downloaded checkpoint plus caches (10 % + 20 GiB)."""
     return math.ceil(model.checkpoint_bytes * 1.1 / catalog.GIB) + 20
+
+
+def scratch_volume(gpu: GpuNodes, model: catalog.ModelSpec) -> tuple[Manifest, Manifest]:
+    """The engine pod's scratch (downloads, compile caches) and its mount: the pool's
+    node-local disk where it has one (kept across pods on that node), else an emptyDir."""
+    if gpu.scratch_host_path:
+        volume: Manifest = {
+            "name": "scratch",
+            "hostPath": {"path": f"{gpu.scratch_host_path}/llm-serving", "type": "DirectoryOrCreate"},
+        }
+    else:
+        volume = {"name": "scratch", "emptyDir": {"sizeLimit": f"{scratch_size_gib(model)}Gi"}}
+    return volume, {"name": "scratch", "mountPath": SCRATCH_MOUNT}

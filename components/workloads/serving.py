@@ -28,7 +28,8 @@ from components.config import OpenWebuiConfig, StackConfig
 from components.kubernetes import apply, skip_await
 from components.platform import READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, Manifest, Platform
 from components.sizing import cache_job_deadline_seconds
-from components.workloads import backup, benchmark, dashboards, model_cache, monitoring, open_webui
+from components.vllm_cli import serve_args
+from components.workloads import backup, benchmark, compile_cache, dashboards, model_cache, monitoring, open_webui
 from components.workloads.common import load_balancer_clients, selector
 from components.workloads.engine import (
     IMAGE_PULL_SECONDS,
@@ -95,6 +96,24 @@ class Serving(pulumi.ComponentResource):
         loader = choose_loader(config.model_cache, self._store, engine.bucket_loader if engine else None)
         weights = plan_weights(model, loader, self._store, self._bucket, config.topology.layout.tensor)
         settings = EngineSettings.from_config(config, from_bucket=weights.from_bucket) if engine else None
+        self._compile_cache = (
+            compile_cache.plan_compile_cache(
+                config.serving.compile_cache,
+                self._gpu,
+                self._store,
+                self._bucket,
+                compile_cache.key_inputs(
+                    settings.image,
+                    model.hf_id,
+                    self._gpu.gpu,
+                    config.serving.engine_kind,
+                    config.topology.layout.describe(),
+                    [*serve_args(settings.serve_options, ()), *settings.extra_args],
+                ),
+            )
+            if engine is not None and settings is not None
+            else None
+        )
         ctx = self._engine_context(settings, weights) if settings else None
 
         # Default deny, then what each workload declares; every workload object waits for
@@ -122,6 +141,8 @@ class Serving(pulumi.ComponentResource):
             outputs["openai_base_url"] = engine_url
             outputs["local_base_url"] = f"http://localhost:{endpoint.port}{endpoint.path}"
             outputs["model_weights"] = {"loader": weights.loader, "source": weights.model_arg}
+            outputs["compile_cache"] = compile_cache.plan_outputs(self._compile_cache, self._ns)
+            self._compile_cache_uploader()
             outputs["engine"] = self._engine_summary(engine, settings, wait_seconds)
             if config.serving.open_webui.enabled:
                 self._open_webui(engine_url, endpoint, outputs)
@@ -151,6 +172,8 @@ class Serving(pulumi.ComponentResource):
         if engine is None or ctx is None:
             return needs
         needs.append(engine.needs(ctx))
+        if self._compile_cache is not None and self._compile_cache.store == "bucket":
+            needs.append(compile_cache.uploader_needs())
         if config.serving.open_webui.enabled:
             clients = load_balancer_clients(config.serving.exposure.open_webui, network)
             ingress = self._args.platform.ingress
@@ -215,6 +238,19 @@ class Serving(pulumi.ComponentResource):
         outputs["model_cache_logs"] = f"kubectl -n {self._ns} logs -f job/{model_cache.NAME} --all-containers"
         return resource
 
+    # --- compile cache --------------------------------------------------------------------
+
+    def _compile_cache_uploader(self) -> None:
+        """The DaemonSet that uploads packed compile caches, when they go to the bucket."""
+        plan, store = self._compile_cache, self._store
+        if plan is None or plan.store != "bucket" or store is None:
+            return
+        apply(
+            compile_cache.NAME,
+            compile_cache.uploader_daemonset(self._ns, self._gpu, store, self._bucket),
+            self._opts(),
+        )
+
     # --- engines --------------------------------------------------------------------------
 
     def _engine_clients(self) -> tuple[Peer, ...]:
@@ -240,6 +276,7 @@ class Serving(pulumi.ComponentResource):
             exposure=self._args.config.serving.exposure.engine,
             load_balancing=self._args.platform.load_balancing,
             clients=self._engine_clients(),
+            compile_cache=self._compile_cache,
         )
 
     def _engine(

@@ -42,6 +42,53 @@ VARIANTS: Mapping[str, tuple[str, Mapping[str, Any]]] = {
     # shape, TP 8 inside each node x PP 2 across (leader and worker command lines).
     "a4high-2node-tp-pp": ("a4high-2node", {"llm-serving:serving": {"profile": "balanced"}}),
     "eks-ray-mirror": ("eks", {"llm-serving:modelCache": {"enabled": True}}),
+    # Stores without the stack's bucket (components/stores.py): vLLM streams from an
+    # S3-compatible endpoint, or from a mounted ReadWriteMany volume.
+    "a4high-store-s3-compatible": (
+        "a4high",
+        {
+            "llm-serving:platform": {
+                "modelStore": {
+                    "kind": "s3Compatible",
+                    "endpoint": "https://minio.example.com:9000",
+                    "bucket": "llm-models",
+                    "keepOnDestroy": None,
+                    "backupRetentionDays": None,
+                }
+            },
+            "llm-serving:modelStoreAccessKeyId": {"secure": "v1:id"},
+            "llm-serving:modelStoreSecretAccessKey": {"secure": "v1:key"},
+        },
+    ),
+    "a4high-store-volume": (
+        "a4high",
+        {
+            "llm-serving:platform": {
+                "modelStore": {
+                    "kind": "volume",
+                    "storageClass": "nfs-rwx",
+                    "sizeGib": 2000,
+                    "keepOnDestroy": None,
+                    "backupRetentionDays": None,
+                }
+            }
+        },
+    ),
+    # A volume model store (components/stores.py): Ray is given the mounted path, not a bucket.
+    "eks-ray-volume": (
+        "eks",
+        {
+            "llm-serving:modelCache": {"enabled": True},
+            "llm-serving:platform": {
+                "modelStore": {
+                    "kind": "volume",
+                    "claimName": "shared-models",
+                    "keepOnDestroy": None,
+                    "backupRetentionDays": None,
+                }
+            },
+        },
+    ),
     # Ray across nodes (issue 13): 2 x A4 High as TP 8 x PP 2 by default, and the seeds'
     # R1 FP8 on 2 x p5.48xlarge as TP 8 x PP 2.
     "a4high-ray-two-nodes": (

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.conformance
 
 # The vLLM inside rayproject/ray-llm:2.52.0 (requirements-ray.txt says how it was found).
 RAY_LLM_VLLM = re.findall(r"^vllm==(\S+)", (HERE / "requirements-ray.txt").read_text(), re.MULTILINE)[0]
-RAY_STACKS = ("eks", "eks-ray-mirror", "a4high-ray-two-nodes", "eks-ray-p5-tp8-pp2")
+RAY_STACKS = ("eks", "eks-ray-mirror", "eks-ray-volume", "a4high-ray-two-nodes", "eks-ray-p5-tp8-pp2")
 MULTI_NODE = {"a4high-ray-two-nodes": "B200", "eks-ray-p5-tp8-pp2": "H100"}
 
 

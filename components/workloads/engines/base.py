@@ -22,6 +22,7 @@ from typing import Any
 from components import catalog
 from components.config import ServiceExposure
 from components.platform import GpuNodes, LoadBalancing, Manifest
+from components.workloads.compile_cache import CompileCachePlan
 from components.workloads.engine import EngineSettings
 from components.workloads.needs import Peer, WorkloadNeeds
 from components.workloads.weights import Loader, WeightsPlan
@@ -40,6 +41,9 @@ class EngineContext:
     exposure: ServiceExposure
     load_balancing: LoadBalancing
     clients: tuple[Peer, ...] = ()  # pods that call the engine's API (Open WebUI, benchmark)
+    # Where the engine's compile/JIT caches live and how they are restored (None: off);
+    # every engine puts its environment and restore steps on its GPU pods.
+    compile_cache: CompileCachePlan | None = None
 
 
 @dataclass(frozen=True)

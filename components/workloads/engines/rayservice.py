@@ -39,12 +39,14 @@ from components.workloads.common import (
     metadata,
     selector,
 )
+from components.workloads.compile_cache import CompileCachePlan, pack_after_ready
 from components.workloads.engine import (
     CPU_PER_GPU,
     ENGINE_PORT,
     MEMORY_GIB_PER_GPU,
     EngineSettings,
     hf_token_env,
+    scratch_volume,
 )
 from components.workloads.engines.base import (
     Endpoint,
@@ -221,14 +223,16 @@ def serve_config(engine: EngineSettings, gpu: GpuNodes, weights: WeightsPlan) ->
     )
 
 
-def worker_script(prelude: str) -> str:
+def worker_script(prelude: str, after_ready: str = "") -> str:
     """The worker container's shell: the platform's prelude (the gIB NCCL settings on GKE),
-    then KubeRay's own ``ulimit`` (not fatal, as in KubeRay's command) and generated
+    the background step that runs once Serve answers (``after_ready``: packing the compile
+    cache), then KubeRay's own ``ulimit`` (not fatal, as in KubeRay's command) and generated
     ``ray start`` (which runs with ``--block``). The prelude fails the container itself.
     Sourced in this shell, the prelude's exports reach the raylet and every Ray worker
     process it starts, the vLLM ranks among them. Unquoted, as KubeRay's sample runs it:
     the generated command is flag words only."""
-    return f"{prelude.rstrip()}\n{ULIMIT}\nexec ${GENERATED_START_CMD_ENV}\n"
+    before = f"{prelude.rstrip()}\n" if prelude else ""
+    return f"{before}{after_ready}{ULIMIT}\nexec ${GENERATED_START_CMD_ENV}\n"
 
 
 def same_zone_affinity() -> Manifest:
@@ -259,12 +263,15 @@ def rayservice(
     weights: WeightsPlan,
     service_account: str,
     hf_token: bool,
+    compile_cache: CompileCachePlan | None = None,
 ) -> Manifest:
     """The RayService: a CPU head (no Serve replicas on it: ``num-cpus``/``num-gpus`` 0) and
-    ``nodesPerReplica`` GPU worker pods per replica."""
+    ``nodesPerReplica`` GPU worker pods per replica. The workers run vLLM, so they carry
+    the compile caches (``compile_cache``): on the pool's scratch, restored before Ray starts."""
     image = engine.image
     token_env = [hf_token_env()] if hf_token else []
     shm_volume, shm_mount = dev_shm(gpu.shm_gib)
+    scratch, scratch_mount = scratch_volume(gpu, engine.model)
     ray_logs = {"name": "ray-logs", "emptyDir": {}}
     ray_logs_mount = {"name": "ray-logs", "mountPath": "/tmp/ray"}
     head = {
@@ -308,13 +315,19 @@ def rayservice(
         # Named so scraping can find it (WorkloadNeeds.metrics).
         "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
         "env": dedupe_by_name(
-            [*token_env, env(ENGINE_START_TIMEOUT_ENV, str(engine.startup_seconds)), *weights.env]
+            [
+                *token_env,
+                env(ENGINE_START_TIMEOUT_ENV, str(engine.startup_seconds)),
+                *weights.env,
+                *(compile_cache.env if compile_cache else ()),
+            ]
             + [dict(e) for e in gpu.env]
         ),
         "resources": gpu_resources(gpu, pod_gpus, str(CPU_PER_GPU * pod_gpus), f"{MEMORY_GIB_PER_GPU * pod_gpus}Gi"),
         "volumeMounts": [
             shm_mount,
             ray_logs_mount,
+            scratch_mount,
             *weights.mounts,
             *(dict(m) for m in gpu.volume_mounts),
         ],
@@ -324,17 +337,29 @@ def rayservice(
     annotations = merge_annotations(
         {"karpenter.sh/do-not-disrupt": "true"}, gpu.pod_annotations, weights.pod_annotations
     )
-    if gpu.shell_prelude:
-        container["command"] = ["/bin/bash", "-c", worker_script(gpu.shell_prelude)]
+    # Ray Serve answers on the serve Service once the application (every replica) runs.
+    after_ready = pack_after_ready(compile_cache, f"http://{serve_service_name()}:{ENGINE_PORT}/v1/models")
+    if gpu.shell_prelude or after_ready:
+        container["command"] = ["/bin/bash", "-c", worker_script(gpu.shell_prelude, after_ready)]
         annotations[OVERWRITE_CMD_ANNOTATION] = "true"
     pod_spec: Manifest = {
         "serviceAccountName": service_account,
         **hardened_pod(),
         **gpu_pod_fields(gpu),
         "containers": [container],
-        "volumes": dedupe_by_name([shm_volume, ray_logs, *weights.volumes, *(dict(v) for v in gpu.volumes)]),
+        "volumes": dedupe_by_name(
+            [
+                shm_volume,
+                ray_logs,
+                scratch,
+                *(compile_cache.volumes if compile_cache else ()),
+                *weights.volumes,
+                *(dict(v) for v in gpu.volumes),
+            ]
+        ),
         "initContainers": [
             gpu_check_container(image, gpu, pod_gpus),
+            *(compile_cache.restore_containers(image) if compile_cache else ()),
             *filter(None, [weights.wait_for_cache]),
         ],
     }
@@ -388,6 +413,7 @@ class RayServiceEngine(Engine):
             ctx.weights,
             ctx.service_account,
             ctx.hf_token,
+            ctx.compile_cache,
         )
         return [EngineObject(NAME, manifest, awaited=True)]
 

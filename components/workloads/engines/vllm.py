@@ -33,13 +33,14 @@ from components.workloads.common import (
     selector,
     service,
 )
+from components.workloads.compile_cache import CompileCachePlan, pack_after_ready
 from components.workloads.engine import (
     ENGINE_PORT,
     SECRET_API_KEY,
     SECRET_API_KEY_KEY,
     EngineSettings,
     hf_token_env,
-    scratch_size_gib,
+    scratch_volume,
 )
 from components.workloads.engines.base import (
     Endpoint,
@@ -51,11 +52,13 @@ from components.workloads.engines.base import (
 )
 from components.workloads.gpu_check import gpu_check_container
 from components.workloads.needs import MetricsEndpoint, Peer, ServedPort, WorkloadNeeds
-from components.workloads.weights import HF_HOME, SCRATCH_MOUNT, WeightsPlan
+from components.workloads.weights import HF_HOME, WeightsPlan
 
 NAME = "vllm"
 PROBE_PERIOD_SECONDS = 10
 PORT_NAME = "http"
+# What the engine pod's own background steps poll: vLLM answers /health once loaded.
+LOCAL_HEALTH_URL = f"http://127.0.0.1:{ENGINE_PORT}/health"
 
 
 def vllm_needs(gpu: GpuNodes, clients: tuple[Peer, ...]) -> WorkloadNeeds:
@@ -86,9 +89,10 @@ def quoted_model_arg(weights: WeightsPlan) -> pulumi.Input[str]:
     return shlex.quote(model) if isinstance(model, str) else pulumi.Output.concat(model).apply(shlex.quote)
 
 
-def vllm_script(engine: EngineSettings, weights: WeightsPlan, prelude: str) -> pulumi.Input[str]:
-    """The container's shell: the platform's prelude (NCCL environment on GKE), then
-    ``exec vllm serve``. vLLM reads the API key from ``VLLM_API_KEY`` itself (0.33.0
+def vllm_script(engine: EngineSettings, weights: WeightsPlan, prelude: str, after_ready: str = "") -> pulumi.Input[str]:
+    """The container's shell: the platform's prelude (NCCL environment on GKE), what runs
+    in the background once the engine is ready (``after_ready``: packing the compile cache),
+    then ``exec vllm serve``. vLLM reads the API key from ``VLLM_API_KEY`` itself (0.33.0
     entrypoints/serve/middleware/register.py L32-33), so it is in neither the manifest nor
     the process list."""
     quoted = quoted_model_arg(weights)
@@ -97,6 +101,7 @@ def vllm_script(engine: EngineSettings, weights: WeightsPlan, prelude: str) -> p
     return concat(
         f"{prelude.rstrip()}\n" if prelude else "",
         "set -e\n",
+        after_ready,
         "exec vllm serve ",
         quoted,
         " ",
@@ -112,11 +117,19 @@ def vllm_deployment(
     weights: WeightsPlan,
     service_account: str,
     hf_token: bool,
+    compile_cache: CompileCachePlan | None = None,
 ) -> Manifest:
     """The engine Deployment. Probes allow the whole first load; ``Recreate`` because a
     rolling update would need a second set of GPUs (a whole second node on A4 High)."""
+    after_ready = pack_after_ready(compile_cache, LOCAL_HEALTH_URL)
     template = vllm_pod_template(
-        engine, gpu, weights, service_account, hf_token, vllm_script(engine, weights, gpu.shell_prelude)
+        engine,
+        gpu,
+        weights,
+        service_account,
+        hf_token,
+        vllm_script(engine, weights, gpu.shell_prelude, after_ready),
+        compile_cache=compile_cache,
     )
     return {
         "apiVersion": "apps/v1",
@@ -142,23 +155,19 @@ def vllm_pod_template(
     serves_api: bool = True,
     extra_env: tuple[Manifest, ...] = (),
     extra_resources: Mapping[str, str] | None = None,
+    compile_cache: CompileCachePlan | None = None,
 ) -> Manifest:
     """The pod of one engine process group: ``script`` on the GPUs of one node, with the
     pool's host wiring. ``serves_api``: the pod answers HTTP on 8000 (port and probes);
     a headless worker of a multi-node replica does not. ``extra_resources`` are requested
-    and limited next to the GPUs (a pool's RDMA/EFA devices)."""
+    and limited next to the GPUs (a pool's RDMA/EFA devices). ``compile_cache``: the
+    compile/JIT caches' environment and restore steps (components/workloads/compile_cache.py)."""
     shm_volume, shm_mount = dev_shm(gpu.shm_gib)
-    if gpu.scratch_host_path:
-        scratch: Manifest = {
-            "name": "scratch",
-            "hostPath": {"path": f"{gpu.scratch_host_path}/llm-serving", "type": "DirectoryOrCreate"},
-        }
-    else:
-        scratch = {"name": "scratch", "emptyDir": {"sizeLimit": f"{scratch_size_gib(engine.model)}Gi"}}
+    scratch, scratch_mount = scratch_volume(gpu, engine.model)
     environment = [
         env_from_secret("VLLM_API_KEY", SECRET_API_KEY, SECRET_API_KEY_KEY),
         env("HF_HOME", HF_HOME),
-        env("VLLM_CACHE_ROOT", f"{SCRATCH_MOUNT}/vllm-cache"),  # torch.compile cache survives restarts
+        *(compile_cache.env if compile_cache else ()),
         # The engine core's own start timeout (600 s by default) must cover the load too.
         env("VLLM_ENGINE_READY_TIMEOUT_S", str(engine.startup_seconds)),
         *weights.env,
@@ -183,7 +192,7 @@ def vllm_pod_template(
             "resources": resources,
             "volumeMounts": [
                 shm_mount,
-                {"name": "scratch", "mountPath": SCRATCH_MOUNT},
+                scratch_mount,
                 *weights.mounts,
                 *(dict(m) for m in gpu.volume_mounts),
             ],
@@ -204,11 +213,20 @@ def vllm_pod_template(
         "terminationGracePeriodSeconds": 60,
         **gpu_pod_fields(gpu),
         "containers": [container],
-        "volumes": dedupe_by_name([shm_volume, scratch, *weights.volumes, *(dict(v) for v in gpu.volumes)]),
+        "volumes": dedupe_by_name(
+            [
+                shm_volume,
+                scratch,
+                *(compile_cache.volumes if compile_cache else ()),
+                *weights.volumes,
+                *(dict(v) for v in gpu.volumes),
+            ]
+        ),
     }
     # The GPU check first: a bad node fails in seconds, before any wait for the cache.
     pod_spec["initContainers"] = [
         gpu_check_container(engine.image, gpu, engine.gpus_per_pod),
+        *(compile_cache.restore_containers(engine.image) if compile_cache else ()),
         *filter(None, [weights.wait_for_cache]),
     ]
     annotations = merge_annotations(
@@ -240,6 +258,7 @@ class VllmEngine(Engine):
             ctx.weights,
             ctx.service_account,
             ctx.hf_token,
+            ctx.compile_cache,
         )
         return [
             EngineObject(NAME, deployment, awaited=True),

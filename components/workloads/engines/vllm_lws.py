@@ -58,6 +58,7 @@ from components import catalog
 from components.platform import GpuNodes, Manifest
 from components.vllm_cli import group_args, serve_args
 from components.workloads.common import concat, metadata, selector, service
+from components.workloads.compile_cache import pack_after_ready
 from components.workloads.engine import ENGINE_PORT, EngineSettings
 from components.workloads.engines.base import (
     Endpoint,
@@ -68,7 +69,14 @@ from components.workloads.engines.base import (
     Operator,
     port_forward,
 )
-from components.workloads.engines.vllm import NAME, PORT_NAME, quoted_model_arg, vllm_needs, vllm_pod_template
+from components.workloads.engines.vllm import (
+    LOCAL_HEALTH_URL,
+    NAME,
+    PORT_NAME,
+    quoted_model_arg,
+    vllm_needs,
+    vllm_pod_template,
+)
 from components.workloads.needs import Peer, WorkloadNeeds
 from components.workloads.weights import WeightsPlan
 
@@ -124,9 +132,12 @@ def node_args(engine: EngineSettings, weights: WeightsPlan, leader: bool) -> lis
     ]
 
 
-def node_script(engine: EngineSettings, weights: WeightsPlan, prelude: str, leader: bool) -> pulumi.Input[str]:
+def node_script(
+    engine: EngineSettings, weights: WeightsPlan, prelude: str, leader: bool, after_ready: str = ""
+) -> pulumi.Input[str]:
     """The container's shell on the leader or a worker: the platform's prelude (gIB NCCL
-    settings), the group's addresses and ranks, then ``exec vllm serve``."""
+    settings), the group's addresses and ranks, the background step that runs once the
+    group serves (``after_ready``), then ``exec vllm serve``."""
     local_ranks = engine.topology.layout.data // engine.topology.layout.nodes
     if leader:
         setup = f'LEADER_IP="${POD_IP_ENV}"\n'
@@ -146,6 +157,7 @@ def node_script(engine: EngineSettings, weights: WeightsPlan, prelude: str, lead
         f"{prelude.rstrip()}\n" if prelude else "",
         "set -e\n",
         setup,
+        after_ready,
         "exec vllm serve ",
         quoted,
         " ",
@@ -157,16 +169,20 @@ def node_script(engine: EngineSettings, weights: WeightsPlan, prelude: str, lead
 def _pod_template(ctx: EngineContext, leader: bool) -> Manifest:
     pod_ip = {"name": POD_IP_ENV, "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
     host_ip = {"name": "VLLM_HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+    # A worker's ranks have compiled once the leader serves (it waits for every rank).
+    health = LOCAL_HEALTH_URL if leader else f"http://${LEADER_ADDRESS_ENV}:{ENGINE_PORT}/health"
+    after_ready = pack_after_ready(ctx.compile_cache, health)
     return vllm_pod_template(
         ctx.settings,
         ctx.gpu,
         ctx.weights,
         ctx.service_account,
         ctx.hf_token,
-        node_script(ctx.settings, ctx.weights, ctx.gpu.shell_prelude, leader),
+        node_script(ctx.settings, ctx.weights, ctx.gpu.shell_prelude, leader, after_ready),
         serves_api=leader,
         extra_env=(pod_ip, host_ip) if leader else (host_ip,),
         extra_resources=ctx.gpu.pod_resources,
+        compile_cache=ctx.compile_cache,
     )
 
 
