@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pulumi
 
-from components.config import ConfigError, GcpPlatformConfig, load_config
+from components.config import AwsPlatformConfig, ConfigError, GcpPlatformConfig, load_config
 from components.cost import estimate
 from components.notifications import rendered
 from components.platform import Platform
@@ -38,7 +38,7 @@ if isinstance(config.platform, GcpPlatformConfig):
             node_alerts=config.monitoring.enabled and config.monitoring.alerts.enabled,
         ),
     ).platform
-else:
+elif isinstance(config.platform, AwsPlatformConfig):
     from components.aws import AwsPlatform, AwsPlatformArgs
 
     platform = AwsPlatform(
@@ -49,6 +49,18 @@ else:
             stack=stack,
             monitoring=config.monitoring.enabled,
             alertmanager_config=alertmanager_config,
+            store_keys=secrets.store_keys,
+        ),
+    ).platform
+else:
+    from components.existing import ExistingPlatform, ExistingPlatformArgs
+
+    platform = ExistingPlatform(
+        "existing",
+        ExistingPlatformArgs(
+            config=config,
+            namespace=config.serving.namespace,
+            kubeconfig=secrets.kubeconfig,
             store_keys=secrets.store_keys,
         ),
     ).platform

@@ -15,7 +15,7 @@ from typing import Any
 
 from components import catalog
 from components.catalog.prices import CLUSTER_FEES, ClusterFee, node_price
-from components.config import AwsPlatformConfig, GcpPlatformConfig
+from components.config import AwsPlatformConfig, ExistingPlatformConfig, GcpPlatformConfig
 from components.config.stack import StackConfig
 
 COST_KEY = "llm-serving:cost.nodeHourlyUsd"
@@ -130,7 +130,28 @@ def estimate(config: StackConfig) -> CostEstimate:
             cluster_fee_name="GKE",
             nodes_note=note,
         )
+    if isinstance(platform, ExistingPlatformConfig):
+        return _existing_estimate(config, platform)
     return _aws_estimate(config, platform)
+
+
+# Your own cluster: no cluster fee, and no list price for your nodes (cost.nodeHourlyUsd
+# takes one per GPU pool, e.g. amortised hardware, power and space).
+OWN_CLUSTER_FEE = ClusterFee(0.0, "a cluster you already run: no managed control plane fee", "n/a")
+
+
+def _existing_estimate(config: StackConfig, platform: ExistingPlatformConfig) -> CostEstimate:
+    if config.serving.engine == "none":
+        return CostEstimate(0, (), OWN_CLUSTER_FEE, "own", "no engine")
+    pool = platform.pool(config.gpu_pool_name)
+    given = config.cost.node_hourly_usd.get(pool.name)
+    source = f"{COST_KEY}.{pool.name}" if given is not None else "your own nodes have no list price"
+    option = NodeOption(pool.name, "owned", given, source)
+    layout = config.topology.layout
+    gpus = config.serving.replicas * layout.gpus
+    nodes = max(config.serving.replicas * layout.nodes, -(-gpus // pool.gpus_per_node))
+    note = f"{config.serving.replicas} replica(s) x {layout.gpus} GPUs in pool {pool.name}"
+    return CostEstimate(nodes, (option,), OWN_CLUSTER_FEE, "own", note)
 
 
 def _aws_estimate(config: StackConfig, platform: AwsPlatformConfig) -> CostEstimate:

@@ -359,9 +359,28 @@ class LoadBalancing:
 
     external_annotations: Mapping[str, str] = field(default_factory=dict)
     internal_annotations: Mapping[str, str] = field(default_factory=dict)
+    # Service.spec.loadBalancerClass: which implementation takes the Service (an existing
+    # cluster's MetalLB started with --lb-class, kube-vip); None: the cluster's default.
+    load_balancer_class: str | None = None
 
     def annotations(self, internal: bool) -> dict[str, str]:
         return dict(self.internal_annotations if internal else self.external_annotations)
+
+
+@dataclass(frozen=True)
+class IngressRoute:
+    """An Ingress controller the cluster already runs, through which Open WebUI is
+    published (an existing cluster without a cloud load balancer)."""
+
+    class_name: str  # Ingress.spec.ingressClassName
+    host: str
+    controller_namespace: str  # where the controller's pods run: they connect to the UI's pods
+    tls_secret: str | None = None  # a kubernetes.io/tls Secret in the workload namespace
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls_secret else 'http'}://{self.host}"
 
 
 @dataclass(frozen=True)
@@ -468,6 +487,11 @@ class Platform:
     network: ClusterNetwork = field(default_factory=ClusterNetwork)
     # The cluster's Prometheus; None: none that the serving layer may address.
     monitoring: Monitoring | None = None
+    # The cluster's Ingress controller Open WebUI is published through; None: no Ingress.
+    ingress: IngressRoute | None = None
+    # Operator charts (catalog ``Chart.name``) the cluster already runs: the serving layer
+    # does not install them (an existing cluster that has KubeRay or LeaderWorkerSet).
+    preinstalled_operators: frozenset[str] = frozenset()
 
     def gpu_pool(self, name: str | None = None) -> GpuNodes:
         """The named GPU pool, or the first one."""

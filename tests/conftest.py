@@ -34,6 +34,11 @@ def eks() -> StackRun:
 
 
 @pytest.fixture
+def onprem() -> StackRun:
+    return stack_run("onprem")
+
+
+@pytest.fixture
 def run_with() -> Callable[..., StackRun]:
     """Run a stack with changes merged into its config (not cached)."""
 

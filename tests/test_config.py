@@ -72,11 +72,12 @@ def test_platform_is_required() -> None:
 
 
 def test_unknown_cloud_lists_the_clouds() -> None:
-    message = only_problem("eks", {"platform": {"cloud": "existing"}})
+    message = only_problem("eks", {"platform": {"cloud": "onprem"}})
     assert message.startswith("llm-serving:platform")
     assert message == (
-        "llm-serving:platform.cloud = 'existing': not a supported cloud; allowed: "
-        "'gcp' (GKE, components/config/gcp.py) or 'aws' (EKS, components/config/aws.py)"
+        "llm-serving:platform.cloud = 'onprem': not a supported cloud; allowed: "
+        "'gcp' (GKE, components/config/gcp.py), 'aws' (EKS, components/config/aws.py) or "
+        "'existing' (a cluster you already have, components/config/existing.py)"
     )
 
 
@@ -317,7 +318,13 @@ def test_model_that_does_not_fit_the_instance() -> None:
     message = only_problem(
         "eks",
         {
-            "serving": {"model": "deepseek-ai/DeepSeek-R1", "tensorParallelSize": 8, "replicas": 1},
+            # (BF16 KV: an A10G cannot hold R1's MLA cache in FP8, a problem of its own.)
+            "serving": {
+                "model": "deepseek-ai/DeepSeek-R1",
+                "tensorParallelSize": 8,
+                "replicas": 1,
+                "kvCacheDtype": "auto",
+            },
             "platform": {"gpuNodePools": [{"name": "g5", "gpuLimit": 8}]},
         },
     )

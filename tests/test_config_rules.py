@@ -55,6 +55,7 @@ def test_buckets_are_kept_on_destroy_by_default() -> None:
 
 def test_public_access_and_unlisted_regions_are_off_by_default() -> None:
     config = accepted("eks", {})
+    assert isinstance(config.platform, AwsPlatformConfig)
     assert config.platform.api_allow_internet is False
     assert config.platform.allow_unlisted_region is False
     assert config.serving.exposure.open_webui.allow_internet is False

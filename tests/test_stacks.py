@@ -10,12 +10,13 @@ import pytest
 from conftest import assert_valid, stack_run
 from tools.offline import SECRET_PLACEHOLDER, StackRun, all_stacks, secret_values
 
-STACKS = ["a4high", "a4high-2node", "eks", "eks-p5"]
+STACKS = ["a4high", "a4high-2node", "eks", "eks-p5", "onprem"]
 COMPONENT_TYPES = {
     "a4high": "llm-serving:gcp:",
     "a4high-2node": "llm-serving:gcp:",
     "eks": "llm-serving:aws:",
     "eks-p5": "llm-serving:aws:",
+    "onprem": "llm-serving:existing:",
 }
 
 
@@ -31,7 +32,8 @@ def test_every_stack_file_is_tested() -> None:
 @pytest.mark.parametrize("stack", STACKS)
 def test_stack_declares_platform_and_serving(stack: str) -> None:
     run = stack_run(stack)
-    assert len(run.resources) > 30
+    # A cloud stack builds its cluster; an existing cluster's stack only what runs in it.
+    assert len(run.resources) > (15 if stack == "onprem" else 30)
     components = {r.type for r in run.resources if not r.custom}
     assert "llm-serving:workloads:Serving" in components
     assert any(t.startswith(COMPONENT_TYPES[stack]) for t in components)
@@ -79,21 +81,24 @@ def test_no_secret_value_outside_secrets(stack: str) -> None:
 @pytest.mark.parametrize("stack", STACKS)
 def test_outputs_say_where_everything_is(stack: str) -> None:
     run = stack_run(stack)
-    for key in (
+    keys = [
         "cluster_name",
         "cluster_location",
-        "credentials_command",
-        "kubeconfig",
-        "bucket",
-        "registry_url",
         "openai_base_url",
         "local_base_url",
         "served_model_name",
         "port_forward",
         "open_webui_admin_password",
-    ):
+    ]
+    # A cluster the stack built: how to reach it, and its bucket and registry. An existing
+    # cluster: how the stack reaches it, and what to check on it first.
+    cloud = stack != "onprem"
+    keys += (
+        ["credentials_command", "kubeconfig", "bucket", "registry_url"] if cloud else ["kubeconfig_source", "preflight"]
+    )
+    for key in keys:
         assert key in run.outputs, key
-    assert {"kubeconfig", "open_webui_admin_password"} <= run.secret_outputs
+    assert ({"kubeconfig"} if cloud else set()) | {"open_webui_admin_password"} <= run.secret_outputs
     assert run.outputs["port_forward"]["open_webui"].endswith("port-forward svc/open-webui 8080:80")
 
 

@@ -78,7 +78,7 @@ from components.catalog.gke import (
     gke_minor,
     version_tuple,
 )
-from components.catalog.gpus import GPUS, GpuSpec
+from components.catalog.gpus import COMPUTE_CAPABILITY, FP8_MIN_CAPABILITY, GPUS, GpuSpec
 from components.catalog.images import (
     AWS_CLI_IMAGE,
     CUDA_12_8,
@@ -108,6 +108,7 @@ __all__ = [
     "AWS_GPU_FAMILIES",
     "BUCKET_STREAM_BYTES_PER_S",
     "BUCKET_UPLOAD_BYTES_PER_S",
+    "COMPUTE_CAPABILITY",
     "CUDA_12_8",
     "CUDA_13_0",
     "DCGM_COUNTERS",
@@ -122,6 +123,7 @@ __all__ = [
     "EKS_KUBERNETES_VERSION",
     "ENGINE_INIT_SECONDS",
     "ENGINE_METRICS",
+    "FP8_MIN_CAPABILITY",
     "GB",
     "GCLOUD_CLI_IMAGE",
     "GIB",

@@ -81,3 +81,25 @@ _GPUS = (
     ),
 )
 GPUS: Mapping[str, GpuSpec] = MappingProxyType({g.name: g for g in _GPUS})
+
+# CUDA compute capability (major, minor) of each GPU above: what vLLM's kernels and
+# attention backends are chosen by. NVIDIA, "CUDA GPUs - Compute Capability"
+# (https://developer.nvidia.com/cuda-gpus): A10 and A10G 8.6, L4 8.9, L40S 8.9, A100 8.0,
+# H100 and H200 9.0, B200 10.0.
+COMPUTE_CAPABILITY: Mapping[str, tuple[int, int]] = MappingProxyType(
+    {
+        "A10G": (8, 6),
+        "L4": (8, 9),
+        "L40S": (8, 9),
+        "A100-40G": (8, 0),
+        "A100-80G": (8, 0),
+        "H100": (9, 0),
+        "H100-NVL": (9, 0),
+        "H200": (9, 0),
+        "B200": (10, 0),
+    }
+)
+# Native FP8 (e4m3) arithmetic starts with Ada (8.9): below it vLLM runs FP8 weights
+# weight-only through Marlin, and its Triton MLA backend (the only MLA backend below 9.0)
+# refuses an FP8 KV cache (vLLM 0.33 v1/attention/backends/mla/triton_mla.py).
+FP8_MIN_CAPABILITY = (8, 9)

@@ -14,6 +14,7 @@ One module per concern:
     base.py      the strict base model, how a rule reports, shared pieces (model store, registry)
     gcp.py       platform: Google Cloud (GKE, A4 High pool, RoCE networks)
     aws.py       platform: AWS (EKS, Karpenter GPU NodePools)
+    existing.py  platform: a Kubernetes cluster you already have (kubeconfig, GPU nodes)
     serving.py   engine, Open WebUI, exposure, model cache, benchmark
     cost.py      prices the catalog lacks (reservations, committed use, other regions)
     monitoring.py  scraping and alerts on or off, alert thresholds
@@ -43,6 +44,7 @@ from components.config.base import (
     VolumeStore,
     s3_key_names,
 )
+from components.config.existing import ExistingGpuPoolConfig, ExistingPlatformConfig
 from components.config.gcp import (
     AuthorizedNetwork,
     GcpGpuPoolConfig,
@@ -81,6 +83,8 @@ __all__ = [
     "CompileCacheConfig",
     "ConfigError",
     "DisruptionBudget",
+    "ExistingGpuPoolConfig",
+    "ExistingPlatformConfig",
     "ExposureConfig",
     "GcpGpuPoolConfig",
     "GcpMaintenanceConfig",

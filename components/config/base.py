@@ -35,6 +35,7 @@ NAMESPACE = "llm-serving"
 SECRET_KEYS = (
     "hfToken",
     "alertWebhookUrl",
+    "kubeconfig",  # an existing cluster's kubeconfig content (platform.kubeconfig kind 'secret')
     # An S3-compatible model store's static keys, per account (S3CompatibleStore, s3_key_names).
     *(f"modelStore{role}{part}" for role in ("", "Reader", "Backup") for part in ("AccessKeyId", "SecretAccessKey")),
 )

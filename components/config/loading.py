@@ -8,6 +8,7 @@ import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
+from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
 
 import pulumi
@@ -27,6 +28,17 @@ from components.config.base import (
     S3CompatibleStore,
     s3_key_names,
 )
+from components.config.existing import (
+    ABSOLUTE_PATH,
+    COUNT,
+    DNS_NAME,
+    IMAGE_PREFIX,
+    LABEL_KEY,
+    RESOURCE_NAME,
+    ExistingPlatformConfig,
+    KubeconfigFile,
+    KubeconfigSecret,
+)
 from components.config.gcp import RECURRENCE, ZULU_TIME
 from components.config.monitoring import PROM_DURATION, SLACK_CHANNEL
 from components.config.serving import IMAGE_REF
@@ -41,6 +53,12 @@ PATTERN_WORDS: dict[str, str] = {
     PROM_DURATION: "a Prometheus duration in one unit, greater than zero, such as 30s, 5m or 1h",
     SLACK_CHANNEL: "a Slack channel (#name) or user (@name): lowercase letters, digits, '.', '_' and '-'",
     IMAGE_REF: "an image reference such as registry/repository:tag, not empty and without spaces",
+    LABEL_KEY: "a label or annotation key such as nvidia.com/gpu.product or app (optional prefix/, then a name)",
+    RESOURCE_NAME: "a domain-prefixed name such as nvidia.com/gpu or rdma/ib",
+    ABSOLUTE_PATH: "an absolute path such as /mnt/nvme, without spaces",
+    DNS_NAME: "a host name with its domain, in lowercase, such as chat.example.internal",
+    IMAGE_PREFIX: "a registry host and optional path, without a tag, such as harbor.example.internal/proxy",
+    COUNT: 'a whole number of 1 or more, in quotes, such as "1"',
     r"^(\d+%?)$": "a number of nodes (3) or a percentage of them (10%)",
     r"^([0-9]+h)?([0-9]+m)?$": "hours and/or minutes such as 8h, 30m or 1h30m (no seconds)",
     r"^[a-z]{2}(-gov)?-[a-z]+-\d$": "an AWS region such as us-west-2 or us-gov-west-1",
@@ -254,7 +272,10 @@ def _kind_of(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
-_CLOUDS = "'gcp' (GKE, components/config/gcp.py) or 'aws' (EKS, components/config/aws.py)"
+_CLOUDS = (
+    "'gcp' (GKE, components/config/gcp.py), 'aws' (EKS, components/config/aws.py) or "
+    "'existing' (a cluster you already have, components/config/existing.py)"
+)
 
 
 def _describe(error: Mapping[str, Any]) -> str:
@@ -335,6 +356,8 @@ class StackSecrets:
     hf_token: pulumi.Output[str] | None = None
     # Where the Alertmanager sends notifications (llm-serving:monitoring.notifications).
     alert_webhook_url: pulumi.Output[str] | None = None
+    # A kubeconfig's content (platform.kubeconfig kind 'secret' on cloud 'existing').
+    kubeconfig: pulumi.Output[str] | None = None
     # An S3-compatible model store's keys: account role ("" the writer's, "Reader",
     # "Backup"; S3_KEY_ROLES) -> (access key id, secret access key).
     store_keys: Mapping[str, tuple[pulumi.Output[str], pulumi.Output[str]]] = field(default_factory=dict)
@@ -356,6 +379,7 @@ def load_config() -> tuple[StackConfig, StackSecrets]:
     config = pulumi.Config(NAMESPACE)
     token = _secret(config, "hfToken", "<token>", problems)
     webhook = _secret(config, "alertWebhookUrl", "<url>", problems)
+    kubeconfig = _secret(config, "kubeconfig", "< ~/.kube/config", problems)
     try:
         stack = parse(read_raw_config())
     except ConfigError as err:
@@ -372,9 +396,10 @@ def load_config() -> tuple[StackConfig, StackSecrets]:
             f"{NAMESPACE}:monitoring.notifications (receiver slack or webhook) or remove the key"
         )
     store_keys = _store_keys(config, isinstance(stack.platform.model_store, S3CompatibleStore), problems)
+    problems += kubeconfig_problems(stack, kubeconfig is not None)
     if problems:
         raise ConfigError(problems)
-    return stack, StackSecrets(hf_token=token, alert_webhook_url=webhook, store_keys=store_keys)
+    return stack, StackSecrets(hf_token=token, alert_webhook_url=webhook, kubeconfig=kubeconfig, store_keys=store_keys)
 
 
 def _store_keys(
@@ -412,3 +437,31 @@ def _store_keys(
             "as modelStoreBackup...)"
         )
     return pairs
+
+
+def kubeconfig_problems(stack: StackConfig, secret_set: bool) -> list[str]:
+    """The existing cluster's kubeconfig is where the stack says: the secret is set, or the
+    file exists on this machine (checked here, before any resource; not in the model, which
+    stays free of the file system)."""
+    platform = stack.platform
+    if not isinstance(platform, ExistingPlatformConfig):
+        return (
+            [f"{NAMESPACE}:kubeconfig: is set but only cloud 'existing' reads it; remove the key"] if secret_set else []
+        )
+    source = platform.kubeconfig
+    if isinstance(source, KubeconfigSecret) and not secret_set:
+        return [
+            f"{NAMESPACE}:platform.kubeconfig.kind = 'secret': the secret {NAMESPACE}:kubeconfig is not set; "
+            "set it with `pulumi config set --secret kubeconfig < ~/.kube/config`, or use kind 'file' or 'ambient'"
+        ]
+    if not isinstance(source, KubeconfigSecret) and secret_set:
+        return [
+            f"{NAMESPACE}:kubeconfig: is set but platform.kubeconfig.kind is {source.kind!r}; "
+            "remove the secret or use kind 'secret'"
+        ]
+    if isinstance(source, KubeconfigFile) and not Path(source.path).expanduser().is_file():
+        return [
+            f"{NAMESPACE}:platform.kubeconfig.path = {source.path!r}: no such file on this machine; "
+            "point it at the cluster's kubeconfig, or use kind 'secret' or 'ambient'"
+        ]
+    return []

@@ -13,6 +13,7 @@ from components import catalog, system_nodes
 from components.config.aws import AwsPlatformConfig
 from components.config.base import Strict, raise_problems, rule
 from components.config.cost import CostConfig
+from components.config.existing import ExistingPlatformConfig
 from components.config.gcp import GcpPlatformConfig
 from components.config.monitoring import MonitoringConfig
 from components.config.serving import BenchmarkConfig, ModelCacheConfig, ServingConfig
@@ -20,38 +21,46 @@ from components.sizing import KvCacheDtype, SizingReport, SizingRequest, size
 from components.topology import Topology, resolve
 from components.vllm_cli import ServeOptions, owned_flags, repeated_flags
 
-PlatformConfig = Annotated[GcpPlatformConfig | AwsPlatformConfig, Field(discriminator="cloud")]
+PlatformConfig = Annotated[GcpPlatformConfig | AwsPlatformConfig | ExistingPlatformConfig, Field(discriminator="cloud")]
+AnyPlatform = GcpPlatformConfig | AwsPlatformConfig | ExistingPlatformConfig
 
 
-def gpu_pool_names(platform: GcpPlatformConfig | AwsPlatformConfig) -> list[str]:
+def gpu_pool_names(platform: AnyPlatform) -> list[str]:
     if isinstance(platform, GcpPlatformConfig):
         return [platform.gpu_pool.name]
+    if isinstance(platform, ExistingPlatformConfig):
+        return [p.name for p in platform.gpu_pools]
     return [p.name for p in platform.gpu_node_pools]
 
 
-def pool_shape(platform: GcpPlatformConfig | AwsPlatformConfig, pool: str) -> tuple[catalog.GpuSpec, int, bool]:
+def pool_shape(platform: AnyPlatform, pool: str) -> tuple[catalog.GpuSpec, int, bool]:
     """(GPU, GPUs per node, whether a pod must take the whole node) of a GPU pool."""
     if isinstance(platform, GcpPlatformConfig):
         machine = platform.gpu_pool.machine
         return catalog.GPUS[machine.gpu], machine.gpus, machine.rdma_nics > 0
+    if isinstance(platform, ExistingPlatformConfig):
+        existing = platform.pool(pool)
+        return existing.spec, existing.gpus_per_node, existing.takes_whole_node
     aws_pool = next(p for p in platform.gpu_node_pools if p.name == pool)
     return aws_pool.gpu, aws_pool.max_gpus_per_node, aws_pool.efa is not None  # EFA pods take whole nodes
 
 
-def pool_fabric(platform: GcpPlatformConfig | AwsPlatformConfig, pool: str) -> str:
+def pool_fabric(platform: AnyPlatform, pool: str) -> str:
     """The inter-node GPU network of a pool (``GpuNodes.fabric`` on the platform side):
     GKE's A4/A3 Ultra pools are wired for GPUDirect RDMA over RoCE; an EKS pool has EFA
     when it has an ``efa`` section."""
     if isinstance(platform, GcpPlatformConfig):
         return "rdma" if platform.gpu_pool.machine.rdma_nics > 0 else "none"
+    if isinstance(platform, ExistingPlatformConfig):
+        return platform.pool(pool).fabric
     return next(p for p in platform.gpu_node_pools if p.name == pool).fabric
 
 
-def replica_pool(platform: GcpPlatformConfig | AwsPlatformConfig, serving: ServingConfig) -> str:
+def replica_pool(platform: AnyPlatform, serving: ServingConfig) -> str:
     return serving.gpu_pool or gpu_pool_names(platform)[0]
 
 
-def topology(platform: GcpPlatformConfig | AwsPlatformConfig, serving: ServingConfig) -> Topology:
+def topology(platform: AnyPlatform, serving: ServingConfig) -> Topology:
     """The profile and explicit keys resolved against the replica's pool (unchecked)."""
     _, gpus_per_node, _ = pool_shape(platform, replica_pool(platform, serving))
     explicit = serving.explicit_layout
@@ -68,7 +77,7 @@ def topology(platform: GcpPlatformConfig | AwsPlatformConfig, serving: ServingCo
     return resolve(serving.profile, serving.model_spec, gpus_per_node, explicit)
 
 
-def sizing_request(platform: GcpPlatformConfig | AwsPlatformConfig, serving: ServingConfig) -> SizingRequest:
+def sizing_request(platform: AnyPlatform, serving: ServingConfig) -> SizingRequest:
     gpu, _, _ = pool_shape(platform, replica_pool(platform, serving))
     topo = topology(platform, serving)
     layout = topo.layout
@@ -89,7 +98,7 @@ def sizing_request(platform: GcpPlatformConfig | AwsPlatformConfig, serving: Ser
     )
 
 
-def serve_options(platform: GcpPlatformConfig | AwsPlatformConfig, serving: ServingConfig) -> ServeOptions:
+def serve_options(platform: AnyPlatform, serving: ServingConfig) -> ServeOptions:
     """What the vLLM command line is rendered from (components/vllm_cli.py)."""
     return ServeOptions(
         model=serving.model_spec,
@@ -101,9 +110,7 @@ def serve_options(platform: GcpPlatformConfig | AwsPlatformConfig, serving: Serv
     )
 
 
-def _layout_problems(
-    platform: GcpPlatformConfig | AwsPlatformConfig, serving: ServingConfig, pool: str
-) -> list[InitErrorDetails]:
+def _layout_problems(platform: AnyPlatform, serving: ServingConfig, pool: str) -> list[InitErrorDetails]:
     """Is the replica's layout one this pool, this model and this release can run?"""
     _, gpus_per_node, whole_node = pool_shape(platform, pool)
     model = serving.model_spec
@@ -130,8 +137,13 @@ def _layout_problems(
             rule(("tensorParallelSize",), tp, f"must divide the {gpus_per_node} GPUs per node of pool '{pool}'")
         )
     elif (whole_node or nodes > 1) and layout.gpus != nodes * gpus_per_node:
+        fabric = pool_fabric(platform, pool)
         why = (
-            f"pods on its {pool_fabric(platform, pool).upper()} fabric take the whole node"
+            (
+                f"pods on its {fabric.upper()} fabric take the whole node"
+                if fabric != "none"
+                else "pods take whole nodes"
+            )
             if whole_node
             else "a replica that spans nodes takes whole nodes"
         )
@@ -194,9 +206,7 @@ def _layout_problems(
     return problems
 
 
-def _spanning_problems(
-    platform: GcpPlatformConfig | AwsPlatformConfig, serving: ServingConfig, pool: str, shape: str
-) -> list[InitErrorDetails]:
+def _spanning_problems(platform: AnyPlatform, serving: ServingConfig, pool: str, shape: str) -> list[InitErrorDetails]:
     """A replica over several nodes (the vllm engine as a LeaderWorkerSet, or Ray across
     nodes): one of the two shapes the multi-node vLLM engine starts
     (components/workloads/engines/vllm_lws.py), and a fabric between the nodes."""
@@ -244,9 +254,7 @@ def _layout_value(serving: ServingConfig) -> object:
     }.get(key, serving.profile)
 
 
-def _extra_args_problems(
-    platform: GcpPlatformConfig | AwsPlatformConfig, serving: ServingConfig
-) -> list[InitErrorDetails]:
+def _extra_args_problems(platform: AnyPlatform, serving: ServingConfig) -> list[InitErrorDetails]:
     """``extraArgs`` may add flags, never repeat one the config renders (last flag wins)."""
     if serving.engine != "vllm" or not serving.extra_args:
         return []
@@ -262,9 +270,7 @@ def _extra_args_problems(
     ]
 
 
-def _serving_problems(
-    platform: GcpPlatformConfig | AwsPlatformConfig, serving: ServingConfig
-) -> list[InitErrorDetails]:
+def _serving_problems(platform: AnyPlatform, serving: ServingConfig) -> list[InitErrorDetails]:
     """Can this engine run on this platform: engine kind, pool, layout, then memory."""
     allowed = platform.engines | {"none"}
     if serving.engine not in allowed:
@@ -296,6 +302,8 @@ def _serving_problems(
     engine_gpus = topology(platform, serving).layout.gpus
     if isinstance(platform, GcpPlatformConfig) and not layout:
         problems += _gke_capacity_problems(platform, serving, pool, engine_gpus)
+    if isinstance(platform, ExistingPlatformConfig) and not layout:
+        problems += _existing_capacity_problems(platform, serving, pool, engine_gpus)
     if isinstance(platform, AwsPlatformConfig):
         problems += _aws_serving_problems(platform, serving, pool)
         limit = next(p.gpu_limit for p in platform.gpu_node_pools if p.name == pool)
@@ -313,7 +321,28 @@ def _serving_problems(
     report = size(sizing_request(platform, serving))
     topo = topology(platform, serving)
     problems = [_sizing_rule(serving, topo, p.setting, p.message) for p in report.problems]
+    problems += _kv_cache_problems(platform, serving, pool)
     return problems or _extra_args_problems(platform, serving)
+
+
+def _kv_cache_problems(platform: AnyPlatform, serving: ServingConfig, pool: str) -> list[InitErrorDetails]:
+    """A KV cache dtype the GPU's attention backends can hold (reported with the sizing gate)."""
+    model, topo = serving.model_spec, topology(platform, serving)
+    problems: list[InitErrorDetails] = []
+    gpu, _, _ = pool_shape(platform, pool)
+    capability = catalog.COMPUTE_CAPABILITY[gpu.name]
+    if topo.kv_cache_dtype.startswith("fp8") and model.attention == "mla" and capability < catalog.FP8_MIN_CAPABILITY:
+        major, minor = capability
+        problems.append(
+            rule(
+                ("kvCacheDtype",) if serving.kv_cache_dtype else ("profile",),
+                serving.kv_cache_dtype or serving.profile,
+                f"{'its ' if not serving.kv_cache_dtype else ''}FP8 KV cache with {model.hf_id}'s MLA attention "
+                f"needs compute capability 8.9 or newer; {gpu.name} is {major}.{minor}, where vLLM's only MLA "
+                "backend (Triton MLA) refuses it: set serving.kvCacheDtype: auto (BF16)",
+            )
+        )
+    return problems
 
 
 def _sizing_rule(serving: ServingConfig, topo: Topology, setting: str, message: str) -> InitErrorDetails:
@@ -365,6 +394,32 @@ def _gke_capacity_problems(
             )
         )
     return problems
+
+
+def _existing_capacity_problems(
+    platform: ExistingPlatformConfig, serving: ServingConfig, pool: str, engine_gpus: int
+) -> list[InitErrorDetails]:
+    """The cluster's pool has the nodes the stack says: replicas beyond them stay Pending."""
+    gpu_pool = platform.pool(pool)
+    layout = topology(platform, serving).layout
+    index = gpu_pool_names(platform).index(pool)
+    if gpu_pool.takes_whole_node or layout.nodes > 1:
+        # Whole nodes per replica (RDMA pools, replicas that span nodes).
+        per_replica = max(layout.nodes, -(-engine_gpus // gpu_pool.gpus_per_node))
+        need, have, unit = serving.replicas * per_replica, gpu_pool.node_count, "node(s)"
+    else:
+        need, have, unit = serving.replicas * engine_gpus, gpu_pool.node_count * gpu_pool.gpus_per_node, "GPUs"
+    if need <= have:
+        return []
+    return [
+        rule(
+            ("replicas",),
+            serving.replicas,
+            f"{serving.replicas} replica(s) need {need} {unit} of pool '{pool}', which has {have} "
+            f"(platform.gpuPools[{index}].nodeCount = {gpu_pool.node_count} x {gpu_pool.gpus_per_node} GPUs): "
+            "lower replicas or describe more nodes",
+        )
+    ]
 
 
 def _aws_serving_problems(platform: AwsPlatformConfig, serving: ServingConfig, pool: str) -> list[InitErrorDetails]:
@@ -484,6 +539,20 @@ class StackConfig(Strict):
 
     @field_validator("serving")
     @classmethod
+    def _ingress_needs_open_webui(cls, serving: ServingConfig, info: ValidationInfo) -> ServingConfig:
+        platform = info.data.get("platform")
+        if (
+            isinstance(platform, ExistingPlatformConfig)
+            and platform.exposure.ingress
+            and not serving.open_webui.enabled
+        ):
+            key = ("openWebui", "enabled")
+            message = "platform.exposure.ingress publishes Open WebUI: enable it, or remove the ingress"
+            raise_problems("serving", [rule(key, False, message)])
+        return serving
+
+    @field_validator("serving")
+    @classmethod
     def _compile_cache_bucket_needs_bucket(cls, serving: ServingConfig, info: ValidationInfo) -> ServingConfig:
         platform = info.data.get("platform")
         cache = serving.compile_cache
@@ -554,6 +623,8 @@ class StackConfig(Strict):
             return cost
         if isinstance(platform, GcpPlatformConfig):
             machines = [platform.gpu_pool.machine_type]
+        elif isinstance(platform, ExistingPlatformConfig):
+            machines = [p.name for p in platform.gpu_pools]  # your own nodes: priced per pool
         else:
             machines = list(dict.fromkeys(m.name for p in platform.gpu_node_pools for m in p.machines))
         problems = [

@@ -204,6 +204,8 @@ def service(
     meta = metadata(name, namespace, component)
     if exposure.type == "LoadBalancer":
         spec["loadBalancerSourceRanges"] = [str(r) for r in exposure.allowed_source_ranges]
+        if load_balancing.load_balancer_class:
+            spec["loadBalancerClass"] = load_balancing.load_balancer_class
         annotations = load_balancing.annotations(exposure.internal)
         if annotations:
             meta["annotations"] = annotations

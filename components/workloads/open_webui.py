@@ -38,7 +38,7 @@ import json
 
 from components import catalog
 from components.config import OpenWebuiConfig, ServiceExposure
-from components.platform import LoadBalancing, Manifest
+from components.platform import IngressRoute, LoadBalancing, Manifest
 from components.workloads.common import (
     container_security,
     env,
@@ -163,3 +163,19 @@ def open_webui_deployment(
 def open_webui_service(namespace: str, exposure: ServiceExposure, load_balancing: LoadBalancing) -> Manifest:
     ports = [{"name": "http", "port": SERVICE_PORT, "targetPort": "http"}]
     return service(NAME, namespace, "ui", ports, exposure, load_balancing)
+
+
+def open_webui_ingress(namespace: str, route: IngressRoute) -> Manifest:
+    """The UI published through the cluster's Ingress controller: every path of ``host`` to
+    the Service's http port, with TLS when the route names a certificate Secret."""
+    backend = {"service": {"name": NAME, "port": {"name": "http"}}}
+    spec: Manifest = {
+        "ingressClassName": route.class_name,
+        "rules": [{"host": route.host, "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}}],
+    }
+    if route.tls_secret:
+        spec["tls"] = [{"hosts": [route.host], "secretName": route.tls_secret}]
+    meta = metadata(NAME, namespace, "ui")
+    if route.annotations:
+        meta["annotations"] = dict(route.annotations)
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": spec}

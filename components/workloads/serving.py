@@ -208,9 +208,11 @@ class Serving(pulumi.ComponentResource):
         if self._compile_cache is not None and self._compile_cache.store == "bucket":
             needs.append(compile_cache.uploader_needs())
         if config.serving.open_webui.enabled:
-            needs.append(
-                open_webui.open_webui_needs(load_balancer_clients(config.serving.exposure.open_webui, network))
-            )
+            clients = load_balancer_clients(config.serving.exposure.open_webui, network)
+            ingress = self._args.platform.ingress
+            if ingress is not None:  # the Ingress controller's pods proxy to the UI
+                clients = (*clients, Peer(namespace=ingress.controller_namespace))
+            needs.append(open_webui.open_webui_needs(clients))
         if config.benchmark.enabled:
             needs.append(benchmark.benchmark_needs(uploads=self._store is not None))
         return needs
@@ -332,6 +334,8 @@ class Serving(pulumi.ComponentResource):
             )
             outputs["api_key"] = pulumi.Output.secret(api_key)
         for operator in engine.operators():
+            if operator.chart.name in self._args.platform.preinstalled_operators:
+                continue  # the cluster runs it already (an existing cluster's own)
             chart = operator.chart
             before.append(
                 k8s.helm.v3.Release(
@@ -431,6 +435,14 @@ class Serving(pulumi.ComponentResource):
         outputs["open_webui_admin_password_note"] = open_webui.ADMIN_PASSWORD_NOTE
         if config.exposure.open_webui.type == "LoadBalancer":
             outputs["open_webui_url"] = _external_url(svc, open_webui.SERVICE_PORT)
+        ingress = self._args.platform.ingress
+        if ingress is not None:
+            apply(
+                f"{open_webui.NAME}-ingress",
+                open_webui.open_webui_ingress(self._ns, ingress),
+                self._opts(depends_on=[svc]),
+            )
+            outputs["open_webui_url"] = ingress.url
 
     def _open_webui_volume(self, ui: OpenWebuiConfig, outputs: dict[str, pulumi.Input[Any]]) -> pulumi.CustomResource:
         """The chat volume, kept through `pulumi destroy`, namespace and storage-class

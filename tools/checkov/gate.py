@@ -39,6 +39,7 @@ VARIANTS: Mapping[str, tuple[str, Mapping[str, Any]]] = {
     "eks": ("eks", {}),
     "eks-jobs": ("eks", ALL_JOBS),
     "eks-vllm-jobs": ("eks", {**ALL_JOBS, "llm-serving:serving": {"engine": "vllm"}}),
+    "onprem": ("onprem", {}),  # an existing cluster: RayService over RDMA nodes, hostPath scratch
 }
 
 Finding = tuple[str, str]  # (check id, resource such as "Deployment.llm.vllm")
