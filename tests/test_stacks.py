@@ -93,9 +93,9 @@ def test_outputs_say_where_everything_is(stack: str) -> None:
     # A cluster the stack built: how to reach it, and its bucket and registry. An existing
     # cluster: how the stack reaches it, and what to check on it first.
     cloud = stack != "onprem"
-    keys += (
-        ["credentials_command", "kubeconfig", "bucket", "registry_url"] if cloud else ["kubeconfig_source", "preflight"]
-    )
+    keys += ["credentials_command", "kubeconfig", "bucket"] if cloud else ["kubeconfig_source", "preflight"]
+    # where images come from: the stack's own repository, or its Docker Hub mirror (a4high-2node)
+    keys += ["image_mirror" if stack == "a4high-2node" else "registry_url"] if cloud else []
     for key in keys:
         assert key in run.outputs, key
     assert ({"kubeconfig"} if cloud else set()) | {"open_webui_admin_password"} <= run.secret_outputs
