@@ -14,12 +14,14 @@ _RUNS: dict[str, StackRun] = {}
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
-    """How many pytest-xdist workers ``-n auto`` (pyproject addopts) starts. For the suite or
-    a folder of it, xdist's own count (one per core, or PYTEST_XDIST_AUTO_NUM_WORKERS). None of
-    them (this process) when test files or node IDs are named: a worker's start (importing the
-    Pulumi SDKs again, seconds) costs more than it saves (``-n 2`` still spreads them); nor
-    for the conformance tier (``-m conformance``), whose checks start the real vLLM, Ray and
-    Open WebUI and share one artefact directory."""
+    """How many pytest-xdist workers ``-n auto`` (pyproject addopts) starts.
+
+    None, xdist's own answer (one per core, or PYTEST_XDIST_AUTO_NUM_WORKERS), for the suite
+    or a folder of it. 0, the tests in this process, when test files or node IDs are named
+    (a worker's start imports the Pulumi SDKs again, seconds; ``-n 2`` still spreads them)
+    and for the conformance tier (``-m conformance``), whose checks start the real vLLM, Ray
+    and Open WebUI and share one artefact directory.
+    """
     markexpr = str(config.getoption("markexpr") or "")
     if "conformance" in markexpr.replace("not conformance", ""):
         return 0
