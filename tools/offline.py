@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+import pulumi.runtime.resource
 import yaml
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
-from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.proto import resource_pb2, source_pb2
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = str(yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"])
@@ -570,12 +571,20 @@ def run_program(program: Callable[[], dict[str, Any] | None], stack: str, config
             if secret:
                 run.secret_outputs.add(key)
 
+    # The SDK walks and encodes the Python stack on every registration so the engine can show
+    # where a resource was declared (pulumi/runtime/resource.py ``_get_stack_trace``): a
+    # fifth of a run here, and nothing this engine records. Skipped while the program runs.
+    get_stack_trace = getattr(pulumi.runtime.resource, "_get_stack_trace", None)
+    if get_stack_trace is not None:
+        pulumi.runtime.resource._get_stack_trace = source_pb2.StackTrace
     try:
         _program()
     except Exception as err:  # handed to the caller with what was declared
         run.error = err
     finally:
         pulumi.runtime.reset_options()
+        if get_stack_trace is not None:
+            pulumi.runtime.resource._get_stack_trace = get_stack_trace
     return run
 
 
