@@ -109,6 +109,7 @@ def test_gke_pods_reach_the_metadata_server_and_mount_with_gcs_fuse(on_gke: Stac
     assert f"expect {PROJECT}.svc.id.goog" in preflight["workload_identity"]
     assert "GKE_METADATA" in preflight["gke_metadata_server"]
     assert "gcsFuseCsiDriverConfig" in preflight["gcs_fuse_csi_driver"]
+    assert preflight["bucket_access_control"].startswith(f"gcloud storage buckets describe gs://{BUCKET} ")
 
 
 def test_gcs_fuse_only_where_the_cluster_has_the_add_on() -> None:
@@ -153,6 +154,7 @@ def test_eks_bucket_is_never_created_and_pods_reach_the_agent(on_eks: StackRun) 
     cidrs = {to["ipBlock"]["cidr"] for rule in cache["spec"]["egress"] for to in rule.get("to", []) if "ipBlock" in to}
     assert "169.254.170.23/32" in cidrs
     assert "eks-pod-identity-agent" in on_eks.outputs["preflight"]["pod_identity_agent"]
+    assert "expect us-west-2" in on_eks.outputs["preflight"]["bucket_region"]
 
 
 # --- config rules: one bad input each -------------------------------------------------------
@@ -192,3 +194,44 @@ def test_the_users_bucket_is_never_deleted() -> None:
 def test_the_users_bucket_gets_no_lifecycle_rule() -> None:
     message = only_problem("onprem", {"platform": bucket_stack(EKS, backupRetentionDays=7)[PLATFORM]})
     assert message.startswith("llm-serving:platform.modelStore.backupRetentionDays = 7: this stack sets no lifecycle")
+
+
+# --- the serving layer, unchanged, on the user's bucket ------------------------------------
+
+
+def test_jobs_use_the_bucket_as_their_service_accounts_once_granted(on_gke: StackRun, on_eks: StackRun) -> None:
+    for run, scheme, grant in ((on_gke, "gs", MEMBER), (on_eks, "s3", PIA)):
+        job = run.kubernetes_object("Job", "model-cache")
+        spec = job["spec"]["template"]["spec"]
+        assert spec["serviceAccountName"] == WRITER_SERVICE_ACCOUNT
+        env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
+        assert env["MODEL_URL"].startswith(f"{scheme}://{BUCKET}/models/")
+        # The Job starts after every grant exists (Platform.ready), not before.
+        (resource,) = [r for r in run.resources if r.kubernetes_object == job]
+        grants = {r.urn for r in run.of_type(grant)}
+        assert grants and grants <= set(resource.depends_on)
+
+
+def test_a_gcs_fuse_loader_mounts_the_bucket_on_gke(run_with: Callable[..., StackRun]) -> None:
+    serving = {
+        "engine": "vllm",
+        "model": "deepseek-ai/DeepSeek-R1-Distill-Llama-70B",
+        "servedModelName": "r1-distill-70b",
+        "tensorParallelSize": 8,
+        "pipelineParallelSize": 1,
+        "nodesPerReplica": 1,
+        "replicas": 1,
+        "expertParallel": None,
+    }
+    changes = {**bucket_stack({**GKE, "gcsFuse": True}), "llm-serving:serving": serving}
+    run = run_with("onprem", {**changes, "llm-serving:modelCache": {"loader": "gcsfuse"}})
+    assert run.error is None, run.error
+    objects = run.kubernetes_objects()
+    assert_valid(objects)
+    drivers = [
+        v["csi"]["driver"]
+        for o in objects
+        for v in (o.get("spec", {}).get("template", {}).get("spec", {}).get("volumes") or [])
+        if "csi" in v
+    ]
+    assert "gcsfuse.csi.storage.gke.io" in drivers

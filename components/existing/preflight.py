@@ -43,6 +43,7 @@ def identity_checks(platform: ExistingPlatformConfig) -> dict[str, str]:
     https://cloud.google.com/kubernetes-engine/docs/reference/rest/v1/projects.locations.clusters);
     the EKS add-on name of https://docs.aws.amazon.com/eks/latest/userguide/pod-id-agent-setup.html."""
     checks: dict[str, str] = {}
+    bucket = platform.bucket_store.name if platform.bucket_store else None
     if platform.gke is not None:
         gke = platform.gke
         where = f"{gke.cluster} --location {gke.location} --project {gke.project}"
@@ -55,6 +56,14 @@ def identity_checks(platform: ExistingPlatformConfig) -> dict[str, str]:
             "--format='table(name,config.workloadMetadataConfig.mode)'"
             "  # expect GKE_METADATA on every pool the workloads run on"
         )
+        # The prefix writers' grants are IAM conditions, which need uniform bucket-level access
+        # (https://cloud.google.com/storage/docs/access-control/iam#conditions); --raw shows the
+        # JSON API's field names (gcloud storage buckets describe reference).
+        checks["bucket_access_control"] = (
+            f"gcloud storage buckets describe gs://{bucket} --project {gke.project} --raw "
+            "--format='value(iamConfiguration.uniformBucketLevelAccess.enabled)'  # expect True: the backup "
+            "and compile-cache grants are IAM conditions, which need uniform bucket-level access"
+        )
         if gke.gcs_fuse:
             checks["gcs_fuse_csi_driver"] = (
                 f"gcloud container clusters describe {where} "
@@ -65,6 +74,12 @@ def identity_checks(platform: ExistingPlatformConfig) -> dict[str, str]:
         checks["pod_identity_agent"] = (
             f"aws eks describe-addon --cluster-name {eks.cluster_name} --region {eks.region} "
             "--addon-name eks-pod-identity-agent --query addon.status  # expect ACTIVE (built into EKS Auto Mode)"
+        )
+        # Pods sign S3 requests for identity.region (AWS_REGION), as the EKS stack does for the
+        # bucket it creates in its own region.
+        checks["bucket_region"] = (
+            f"aws s3api get-bucket-location --bucket {bucket}  # expect {eks.region} (null means us-east-1): "
+            "the bucket must be in the cluster's region"
         )
     return checks
 
