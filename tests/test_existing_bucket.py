@@ -235,3 +235,20 @@ def test_a_gcs_fuse_loader_mounts_the_bucket_on_gke(run_with: Callable[..., Stac
         if "csi" in v
     ]
     assert "gcsfuse.csi.storage.gke.io" in drivers
+
+
+# --- the cloud stacks' own grants kept their names ------------------------------------------
+
+
+def test_cloud_stacks_grants_keep_their_urns(a4high: StackRun, eks: StackRun) -> None:
+    """Splitting the grants out of bucket creation moved no resource: a changed URN would make
+    `pulumi up` delete and recreate every grant of a deployed stack (checked before and after
+    the split with tools/offline.py)."""
+    accounts = (READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, BACKUP_SERVICE_ACCOUNT, COMPILE_CACHE_SERVICE_ACCOUNT)
+    gcp = "urn:pulumi:a4high::llm-serving::llm-serving:gcp:ModelBucket$gcp:storage/bucketIAMMember:BucketIAMMember::"
+    assert {r.urn for r in a4high.of_type(MEMBER)} == {f"{gcp}gcp-models-{a}" for a in accounts}
+    aws = "urn:pulumi:eks::llm-serving::llm-serving:aws:Storage$"
+    for type_ in (PIA, POLICY):
+        assert {r.urn for r in eks.of_type(type_) if r.name.startswith("llm-eks-")} >= {
+            f"{aws}{type_}::llm-eks-{a}" for a in accounts
+        }
