@@ -5,7 +5,8 @@ stack's ``platform.modelStore`` when it is ``s3Compatible`` or ``volume`` and ge
 ``ModelStore`` its workloads use, the Kubernetes objects they must wait for, and stack
 outputs (what only the live cluster can tell, as preflight commands). The cloud buckets
 (``bucket``) stay with their clouds (components/gcp/storage.py, components/aws/storage.py),
-which bind them to service accounts through Workload Identity / Pod Identity.
+which bind them to service accounts through Workload Identity / Pod Identity; an existing
+GKE or EKS cluster's bucket is bound by the same code (components/existing/buckets.py).
 
 * ``s3Compatible`` (MinIO, Ceph RGW, ...): no workload identity exists for such stores,
   so static keys are the one option. They come from secret stack values

@@ -433,9 +433,14 @@ def test_a_spanning_replica_without_rdma_needs_the_tcp_opt_in() -> None:
 def test_a_cloud_bucket_or_repository_is_refused() -> None:
     bucket = {**VOLUME_KEYS, "kind": "bucket"}
     found = problems("onprem", {"platform": {"modelStore": bucket, "registry": {"kind": "repository"}}})
+    # A bucket here is one the user has, reached through a managed cluster's identity
+    # (tests/test_existing_bucket.py); without identity and name, both are asked for.
     assert found == [
-        "llm-serving:platform.modelStore.kind = 'bucket': cloud 'existing' has no cloud bucket of its own to "
-        "create; use kind 's3Compatible' (MinIO, Ceph RGW), 'volume' (a ReadWriteMany claim: NFS, CephFS) or 'none'",
+        "llm-serving:platform.identity = null: a bucket on an existing cluster is reached through the cluster's "
+        "workload identity: name the cluster, identity: {kind: gke, project, location, cluster} (Workload "
+        "Identity) or {kind: eks, clusterName, region} (Pod Identity); an on-prem cluster uses kind "
+        "'s3Compatible' or 'volume'",
+        "llm-serving:platform.modelStore.name = null: name the bucket you already have: this stack creates none",
         "llm-serving:platform.registry.kind = 'repository': cloud 'existing' creates no registry; use kind 'none', "
         "and platform.imageMirror for a site registry that mirrors the public ones",
     ]

@@ -106,6 +106,68 @@ def access_words(account: ServiceAccountAccess) -> str:
 
 
 @dataclass(frozen=True)
+class PodIdentityAccessArgs:
+    """Which service accounts of which EKS cluster may use a bucket, and how."""
+
+    cluster: str  # the EKS cluster's name, as Pod Identity tags sessions with it
+    cluster_name: pulumi.Input[str]  # the same, as the associations take it (after the cluster exists)
+    namespace: str
+    bucket_arn: pulumi.Input[str]
+    service_accounts: Sequence[ServiceAccountAccess]
+
+
+def pod_identity_access(
+    name: str, args: PodIdentityAccessArgs, parent: pulumi.Resource
+) -> list[aws.eks.PodIdentityAssociation]:
+    """Per service account: an IAM role only that account of that cluster may assume, its
+    policy on the bucket, and the Pod Identity association, children of ``parent`` named
+    ``{name}-{account}``. The stack's own bucket (``Storage``) and a bucket the user
+    already has (``BucketAccess``) are bound the same way."""
+    associations = []
+    for account in args.service_accounts:
+        role = aws.iam.Role(
+            f"{name}-{account.name}",
+            assume_role_policy=iam.pod_identity_trust_policy(args.cluster, args.namespace, account.name),
+            description=f"EKS {args.cluster}: {args.namespace}/{account.name} "
+            f"{access_words(account)} the model bucket (Pod Identity)",
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+        access = aws.iam.RolePolicy(
+            f"{name}-{account.name}",
+            role=role.id,
+            policy=create_only_under(args.bucket_arn, account.create_only_prefix)
+            if account.create_only_prefix
+            else bucket_access(args.bucket_arn, write=account.write),
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+        # After the policy: a pod that waits for the association has its permissions.
+        associations.append(
+            aws.eks.PodIdentityAssociation(
+                f"{name}-{account.name}",
+                cluster_name=args.cluster_name,
+                namespace=args.namespace,
+                service_account=account.name,
+                role_arn=role.arn,
+                opts=pulumi.ResourceOptions(parent=parent, depends_on=[access]),
+            )
+        )
+    return associations
+
+
+class BucketAccess(pulumi.ComponentResource):
+    """Pod Identity roles on a bucket the user already has (an existing EKS cluster's
+    ``modelStore: {kind: bucket, name}``). Only IAM roles, their policies and the
+    associations are declared: the bucket is never imported, changed or deleted."""
+
+    associations: list[aws.eks.PodIdentityAssociation]
+
+    def __init__(self, name: str, args: PodIdentityAccessArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llm-serving:aws:BucketAccess", name, None, opts)
+        self.associations = pod_identity_access(name, args, self)
+        self.register_outputs({"bucket_arn": args.bucket_arn})
+
+
+@dataclass(frozen=True)
 class StorageArgs:
     cluster: str
     cluster_name: pulumi.Output[str]  # depends on the cluster: associations need it
@@ -222,33 +284,11 @@ class Storage(pulumi.ComponentResource):
                     opts=settings,
                 )
 
-            for account in args.service_accounts:
-                role = aws.iam.Role(
-                    f"{cluster}-{account.name}",
-                    assume_role_policy=iam.pod_identity_trust_policy(cluster, args.namespace, account.name),
-                    description=f"EKS {cluster}: {args.namespace}/{account.name} "
-                    f"{access_words(account)} the model bucket (Pod Identity)",
-                    opts=child,
-                )
-                access = aws.iam.RolePolicy(
-                    f"{cluster}-{account.name}",
-                    role=role.id,
-                    policy=create_only_under(bucket.arn, account.create_only_prefix)
-                    if account.create_only_prefix
-                    else bucket_access(bucket.arn, write=account.write),
-                    opts=child,
-                )
-                # After the policy: a pod that waits for the association has its permissions.
-                self.associations.append(
-                    aws.eks.PodIdentityAssociation(
-                        f"{cluster}-{account.name}",
-                        cluster_name=args.cluster_name,
-                        namespace=args.namespace,
-                        service_account=account.name,
-                        role_arn=role.arn,
-                        opts=pulumi.ResourceOptions(parent=self, depends_on=[access]),
-                    )
-                )
+            self.associations = pod_identity_access(
+                cluster,
+                PodIdentityAccessArgs(cluster, args.cluster_name, args.namespace, bucket.arn, args.service_accounts),
+                self,
+            )
             self.bucket_name = bucket.bucket
 
         self.register_outputs({"registry_url": self.registry_url, "bucket": self.bucket_name})

@@ -179,7 +179,8 @@ def _named(pattern: str, what: str) -> Any:
 
 class CloudBucket(Strict):
     """The cloud's own object store: a GCS bucket on gcp, an S3 bucket on aws, reached by
-    pods through Workload Identity / Pod Identity (no keys)."""
+    pods through Workload Identity / Pod Identity (no keys). On cloud 'existing': a bucket
+    the user already has, with platform.identity naming the GKE or EKS cluster (existing.py)."""
 
     kind: Literal["bucket"]
     # The bucket's name. Unset: derived from the cluster name (GCP: CLUSTER-PROJECT-models;

@@ -14,6 +14,7 @@ from ipaddress import IPv4Network
 from typing import Annotated, Literal
 
 from pydantic import Field, StrictBool, StrictInt, field_validator, model_validator
+from pydantic_core import InitErrorDetails
 
 from components import catalog
 from components.config.base import (
@@ -232,6 +233,35 @@ class NoMonitoring(Strict):
 ExistingMonitoringConfig = Annotated[PrometheusOperatorConfig | NoMonitoring, Field(discriminator="kind")]
 
 
+class GkeIdentity(Strict):
+    """The GKE cluster this is, so pods reach a bucket the user already has through
+    Workload Identity Federation: IAM names a Kubernetes service account as a principal
+    of the project's pool PROJECT.svc.id.goog (components/gcp/identity.py). Google Cloud
+    calls use the deploying shell's credentials (gcloud auth application-default login)."""
+
+    kind: Literal["gke"]
+    project: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]  # the cluster's project
+    location: Annotated[str, Field(pattern=r"^[a-z]+-[a-z]+[0-9]+(-[a-z])?$")]  # region or zone
+    cluster: Annotated[str, Field(pattern=K8S_NAME, max_length=40)]
+    # Principals name the project by number; unset: looked up (organizations.get_project).
+    project_number: Annotated[str, Field(pattern=r"^[1-9][0-9]{5,19}$")] | None = None
+    # The cluster runs the Cloud Storage FUSE CSI add-on: loaders may mount the bucket.
+    gcs_fuse: StrictBool = False
+
+
+class EksIdentity(Strict):
+    """The EKS cluster this is, so pods reach a bucket the user already has through EKS Pod
+    Identity (an IAM role per service account, associated with it in this cluster). AWS
+    calls use the deploying shell's credentials."""
+
+    kind: Literal["eks"]
+    cluster_name: Annotated[str, Field(pattern=r"^[a-zA-Z][a-zA-Z0-9-]*$", max_length=100)]
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
+
+
+ClusterIdentityConfig = Annotated[GkeIdentity | EksIdentity, Field(discriminator="kind")]
+
+
 class ExistingPlatformConfig(StoreSections):  # modelStore, registry: base.py
     cloud: Literal["existing"]
     # A name for outputs and resource names (the cluster's own name, if it has one).
@@ -253,6 +283,9 @@ class ExistingPlatformConfig(StoreSections):  # modelStore, registry: base.py
     # No cloud bucket or registry here: the default store and registry are none.
     model_store: ModelStoreConfig = NoStore(kind="none")
     registry: RegistryConfig = NoRegistry(kind="none")
+    # The managed cluster this is (GKE or EKS), for a model store of kind 'bucket': a
+    # bucket the user already has, reached through Workload Identity or Pod Identity.
+    identity: ClusterIdentityConfig | None = None
 
     @field_validator("gpu_pools")
     @classmethod
@@ -266,16 +299,7 @@ class ExistingPlatformConfig(StoreSections):  # modelStore, registry: base.py
 
     @model_validator(mode="after")
     def _no_cloud_store(self) -> ExistingPlatformConfig:
-        problems = []
-        if isinstance(self.model_store, CloudBucket):
-            problems.append(
-                rule(
-                    ("modelStore", "kind"),
-                    "bucket",
-                    "cloud 'existing' has no cloud bucket of its own to create; use kind 's3Compatible' "
-                    "(MinIO, Ceph RGW), 'volume' (a ReadWriteMany claim: NFS, CephFS) or 'none'",
-                )
-            )
+        problems = self._bucket_problems()
         if isinstance(self.registry, CloudRepository):
             problems.append(
                 rule(
@@ -288,6 +312,74 @@ class ExistingPlatformConfig(StoreSections):  # modelStore, registry: base.py
         raise_problems("platform", problems)
         return self
 
+    def _bucket_problems(self) -> list[InitErrorDetails]:
+        """A bucket here is one the user already has: named, reached through the identity
+        of the managed cluster, never created, imported, changed or deleted."""
+        store = self.model_store
+        if not isinstance(store, CloudBucket):
+            if self.identity is not None:
+                return [
+                    rule(
+                        ("identity",),
+                        self.identity.kind,
+                        "identity is for a model store of kind 'bucket' (a bucket you already have); "
+                        f"this stack's modelStore is kind '{store.kind}': remove identity",
+                    )
+                ]
+            return []
+        problems = []
+        if self.identity is None:
+            problems.append(
+                rule(
+                    ("identity",),
+                    None,
+                    "a bucket on an existing cluster is reached through the cluster's workload identity: name "
+                    "the cluster, identity: {kind: gke, project, location, cluster} (Workload Identity) or "
+                    "{kind: eks, clusterName, region} (Pod Identity); an on-prem cluster uses kind "
+                    "'s3Compatible' or 'volume'",
+                )
+            )
+        if store.name is None:
+            problems.append(
+                rule(("modelStore", "name"), None, "name the bucket you already have: this stack creates none")
+            )
+        # The bucket is the user's: nothing of it is adopted, deleted or given lifecycle rules.
+        if store.adopt:
+            problems.append(
+                rule(
+                    ("modelStore", "adopt"),
+                    True,
+                    "a bucket on an existing cluster is never imported into the stack; remove adopt",
+                )
+            )
+        if not store.keep_on_destroy:
+            problems.append(
+                rule(
+                    ("modelStore", "keepOnDestroy"),
+                    False,
+                    "a bucket on an existing cluster is yours and is never deleted by this stack; remove keepOnDestroy",
+                )
+            )
+        if "backup_retention_days" in store.model_fields_set:
+            problems.append(
+                rule(
+                    ("modelStore", "backupRetentionDays"),
+                    store.backup_retention_days,
+                    "this stack sets no lifecycle rule on a bucket it does not own; expire backups/ with the "
+                    "bucket's own lifecycle rules and remove backupRetentionDays",
+                )
+            )
+        return problems
+
+    @property
+    def gke(self) -> GkeIdentity | None:
+        """The GKE cluster's identity, when the store is a bucket reached through it."""
+        return self.identity if isinstance(self.identity, GkeIdentity) and self.bucket_store else None
+
+    @property
+    def eks(self) -> EksIdentity | None:
+        return self.identity if isinstance(self.identity, EksIdentity) and self.bucket_store else None
+
     def pool(self, name: str) -> ExistingGpuPoolConfig:
         return next(p for p in self.gpu_pools if p.name == name)
 
@@ -297,5 +389,8 @@ class ExistingPlatformConfig(StoreSections):  # modelStore, registry: base.py
 
     @property
     def loaders(self) -> frozenset[str]:
-        # The Run:ai streamer reads s3:// endpoints and mounted volumes; no GCS FUSE here.
+        # The Run:ai streamer reads gs://, s3:// and mounted volumes; GCS FUSE only where the
+        # GKE cluster has the add-on (identity.gcsFuse).
+        if self.gke is not None and self.gke.gcs_fuse:
+            return frozenset({"gcsfuse", "runai-streamer"})
         return frozenset({"runai-streamer"} if self.has_store else set())

@@ -280,6 +280,15 @@ _CLOUDS = (
 
 def _describe(error: Mapping[str, Any]) -> str:
     kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind in ("union_tag_not_found", "union_tag_invalid") and ctx.get("discriminator", "'cloud'") != "'cloud'":
+        # Another section's discriminator (kubeconfig, monitoring, identity: `kind`).
+        owner, path = _model_at(error["loc"])
+        field = str(ctx["discriminator"]).strip("'")
+        key = _full_key([*path, field])
+        if kind == "union_tag_not_found":
+            return f"{key}: is required"
+        return f"{key} = {_show(ctx.get('tag'))}: allowed: {ctx.get('expected_tags')}"
     if kind in ("union_tag_not_found", "union_tag_invalid"):
         # The platform section's `cloud` picks which keys are valid: say so in words.
         owner, path = _model_at(error["loc"])

@@ -37,6 +37,7 @@ from components.config.existing import (
     KubeconfigSecret,
     PrometheusOperatorConfig,
 )
+from components.existing.buckets import ExistingBucket, ExistingBucketArgs, identity_endpoints
 from components.existing.gpu_pools import (
     DEVICE_PLUGIN_NAMESPACE,
     DEVICE_PLUGIN_RELEASE,
@@ -75,7 +76,8 @@ def service_account(name: str, namespace: str) -> Manifest:
 
 
 def cluster_network(config: ExistingPlatformConfig, monitoring: PrometheusOperatorConfig | None) -> ClusterNetwork:
-    """The address ranges the stack names; no cloud identity endpoints on this platform."""
+    """The address ranges the stack names, and the managed cluster's identity endpoints
+    when pods reach a cloud bucket through them."""
     net = config.network
     return ClusterNetwork(
         internal_cidrs=tuple(str(c) for c in (*net.pod_cidrs, *net.service_cidrs, *net.node_cidrs)),
@@ -83,6 +85,7 @@ def cluster_network(config: ExistingPlatformConfig, monitoring: PrometheusOperat
         metrics_scraper_namespaces=(monitoring.namespace,) if monitoring else (),
         dns_namespace=net.dns_namespace,
         dns_pod_labels=dict(KUBE_DNS_LABELS),
+        identity_endpoints=identity_endpoints(config),
     )
 
 
@@ -214,6 +217,13 @@ class ExistingPlatform(pulumi.ComponentResource):
             model_store = external.model_store
             ready += external.ready
             outputs.update(external.outputs)
+        elif config.bucket_store is not None:  # a bucket the user has, through the cluster's identity
+            bucket = ExistingBucket(
+                f"{name}-bucket", ExistingBucketArgs(config, args.namespace), pulumi.ResourceOptions(parent=self)
+            )
+            model_store = bucket.model_store
+            ready += bucket.ready
+            outputs["bucket"] = model_store.url()
         self.platform = Platform(
             cloud="existing",
             cluster_name=config.cluster_name,

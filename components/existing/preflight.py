@@ -36,6 +36,54 @@ def _escaped(resource: str) -> str:
     return resource.replace(".", "\\.")
 
 
+def identity_checks(platform: ExistingPlatformConfig) -> dict[str, str]:
+    """A bucket reached through the managed cluster's identity: what must be switched on.
+    Fields of the GKE API's Cluster resource (workloadIdentityConfig.workloadPool,
+    nodeConfig.workloadMetadataConfig.mode, addonsConfig.gcsFuseCsiDriverConfig.enabled;
+    https://cloud.google.com/kubernetes-engine/docs/reference/rest/v1/projects.locations.clusters);
+    the EKS add-on name of https://docs.aws.amazon.com/eks/latest/userguide/pod-id-agent-setup.html."""
+    checks: dict[str, str] = {}
+    bucket = platform.bucket_store.name if platform.bucket_store else None
+    if platform.gke is not None:
+        gke = platform.gke
+        where = f"{gke.cluster} --location {gke.location} --project {gke.project}"
+        checks["workload_identity"] = (
+            f"gcloud container clusters describe {where} --format='value(workloadIdentityConfig.workloadPool)'"
+            f"  # expect {gke.project}.svc.id.goog (Workload Identity enabled on the cluster)"
+        )
+        checks["gke_metadata_server"] = (
+            f"gcloud container node-pools list --cluster {where} "
+            "--format='table(name,config.workloadMetadataConfig.mode)'"
+            "  # expect GKE_METADATA on every pool the workloads run on"
+        )
+        # The prefix writers' grants are IAM conditions, which need uniform bucket-level access
+        # (https://cloud.google.com/storage/docs/access-control/iam#conditions); --raw shows the
+        # JSON API's field names (gcloud storage buckets describe reference).
+        checks["bucket_access_control"] = (
+            f"gcloud storage buckets describe gs://{bucket} --project {gke.project} --raw "
+            "--format='value(iamConfiguration.uniformBucketLevelAccess.enabled)'  # expect True: the backup "
+            "and compile-cache grants are IAM conditions, which need uniform bucket-level access"
+        )
+        if gke.gcs_fuse:
+            checks["gcs_fuse_csi_driver"] = (
+                f"gcloud container clusters describe {where} "
+                "--format='value(addonsConfig.gcsFuseCsiDriverConfig.enabled)'  # expect True (identity.gcsFuse)"
+            )
+    if platform.eks is not None:
+        eks = platform.eks
+        checks["pod_identity_agent"] = (
+            f"aws eks describe-addon --cluster-name {eks.cluster_name} --region {eks.region} "
+            "--addon-name eks-pod-identity-agent --query addon.status  # expect ACTIVE (built into EKS Auto Mode)"
+        )
+        # Pods sign S3 requests for identity.region (AWS_REGION), as the EKS stack does for the
+        # bucket it creates in its own region.
+        checks["bucket_region"] = (
+            f"aws s3api get-bucket-location --bucket {bucket}  # expect {eks.region} (null means us-east-1): "
+            "the bucket must be in the cluster's region"
+        )
+    return checks
+
+
 def preflight_commands(stack: StackConfig, namespace: str) -> dict[str, str]:
     """name -> ``kubectl`` command with what it should show."""
     platform = stack.platform
@@ -82,6 +130,7 @@ def preflight_commands(stack: StackConfig, namespace: str) -> dict[str, str]:
                 f"kubectl get crd {OPERATOR_CRDS[operator]}  # the cluster's own operator must serve it "
                 "(or set platform.install to install the pinned chart)"
             )
+    checks.update(identity_checks(platform))
     storage = platform.storage
     checks["storage_class"] = (
         f"kubectl get storageclass {storage.class_name}  # must exist"

@@ -68,6 +68,88 @@ def bucket_name(config: GcpPlatformConfig) -> str:
 
 
 @dataclass(frozen=True)
+class BucketBindingsArgs:
+    """Who may use a bucket: the workloads' Kubernetes service accounts, as Workload
+    Identity principals of ``project``'s pool."""
+
+    bucket: pulumi.Input[str]  # the bucket's name
+    project: str  # the GKE cluster's project (its pool, PROJECT.svc.id.goog)
+    namespace: str
+    reader_service_account: str
+    writer_service_account: str
+    prefix_writers: Sequence[PrefixWriter] = ()
+    # The project's number, if known; else looked up (organizations.get_project).
+    project_number: str | None = None
+
+
+def bind_bucket(
+    name: str,
+    args: BucketBindingsArgs,
+    parent: pulumi.Resource,
+    opts: pulumi.ResourceOptions | None,
+    depends_on: Sequence[pulumi.Resource] = (),
+) -> list[gcp.storage.BucketIAMMember]:
+    """The reader, writer and prefix-writer grants on a bucket, as children of ``parent``
+    named ``{name}-{account}``: the stack's own bucket (``ModelBucket``) and a bucket the
+    user already has (``BucketAccess``) are bound the same way."""
+    bucket = pulumi.Output.from_input(args.bucket)
+    number: pulumi.Output[str] = (
+        pulumi.Output.from_input(args.project_number)
+        if args.project_number
+        else gcp.organizations.get_project_output(
+            project_id=args.project, opts=pulumi.InvokeOutputOptions(parent=parent)
+        ).number
+    )
+
+    def principal(account: str) -> pulumi.Output[str]:
+        return number.apply(lambda n: workload_identity_principal(n, args.project, args.namespace, account))
+
+    after = list(depends_on)
+    bindings = [
+        gcp.storage.BucketIAMMember(
+            f"{name}-{account}",
+            bucket=bucket,
+            role=role,
+            member=principal(account),
+            opts=child_options(parent, opts, depends_on=after),
+        )
+        for account, role in (
+            (args.reader_service_account, READER_ROLE),
+            (args.writer_service_account, WRITER_ROLE),
+        )
+    ]
+    for writer in args.prefix_writers:
+        bindings.append(
+            gcp.storage.BucketIAMMember(
+                f"{name}-{writer.service_account}",
+                bucket=bucket,
+                role=PREFIX_WRITER_ROLE,
+                member=principal(writer.service_account),
+                condition=gcp.storage.BucketIAMMemberConditionArgs(
+                    title=writer.title,
+                    description=f"create objects under {writer.prefix} only",
+                    expression=bucket.apply(functools.partial(prefix_condition, prefix=writer.prefix)),
+                ),
+                opts=child_options(parent, opts, depends_on=after),
+            )
+        )
+    return bindings
+
+
+class BucketAccess(pulumi.ComponentResource):
+    """The workloads' grants on a bucket the user already has (an existing GKE cluster's
+    ``modelStore: {kind: bucket, name}``). Only IAM members are declared: the bucket is
+    never imported, changed or deleted, and a destroy removes just these grants."""
+
+    bindings: list[gcp.storage.BucketIAMMember]
+
+    def __init__(self, name: str, args: BucketBindingsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llm-serving:gcp:BucketAccess", name, None, opts)
+        self.bindings = bind_bucket(name, args, self, opts)
+        self.register_outputs({"bucket": args.bucket})
+
+
+@dataclass(frozen=True)
 class ModelBucketArgs:
     config: GcpPlatformConfig
     namespace: str
@@ -119,42 +201,19 @@ class ModelBucket(pulumi.ComponentResource):
                 import_=bucket_name(config) if store.adopt else None,
             ),
         )
-        project = gcp.organizations.get_project_output(
-            project_id=config.project, opts=pulumi.InvokeOutputOptions(parent=self)
+        self.bindings = bind_bucket(
+            name,
+            BucketBindingsArgs(
+                bucket.name,
+                config.project,
+                args.namespace,
+                args.reader_service_account,
+                args.writer_service_account,
+                args.prefix_writers,
+            ),
+            self,
+            opts,
+            depends_on=[args.workload_pool_owner],
         )
-
-        def principal(account: str) -> pulumi.Output[str]:
-            return project.number.apply(
-                lambda number: workload_identity_principal(number, config.project, args.namespace, account)
-            )
-
-        self.bindings = [
-            gcp.storage.BucketIAMMember(
-                f"{name}-{account}",
-                bucket=bucket.name,
-                role=role,
-                member=principal(account),
-                opts=child_options(self, opts, depends_on=[args.workload_pool_owner]),
-            )
-            for account, role in (
-                (args.reader_service_account, READER_ROLE),
-                (args.writer_service_account, WRITER_ROLE),
-            )
-        ]
-        for writer in args.prefix_writers:
-            self.bindings.append(
-                gcp.storage.BucketIAMMember(
-                    f"{name}-{writer.service_account}",
-                    bucket=bucket.name,
-                    role=PREFIX_WRITER_ROLE,
-                    member=principal(writer.service_account),
-                    condition=gcp.storage.BucketIAMMemberConditionArgs(
-                        title=writer.title,
-                        description=f"create objects under {writer.prefix} only",
-                        expression=bucket.name.apply(functools.partial(prefix_condition, prefix=writer.prefix)),
-                    ),
-                    opts=child_options(self, opts, depends_on=[args.workload_pool_owner]),
-                )
-            )
         self.name, self.url = bucket.name, bucket.url
         self.register_outputs({"name": self.name, "url": self.url})
