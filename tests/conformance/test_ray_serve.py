@@ -71,6 +71,11 @@ def report() -> dict[str, Any]:
     return result
 
 
+def test_every_rayservice_stack_and_variant_is_checked() -> None:
+    """A stack file or variant on the rayservice engine that is missing above goes unchecked."""
+    assert {name for name, run in rendered().items() if run.engine == "rayservice"} == set(RAY_STACKS)
+
+
 def test_the_pinned_ray_and_its_vllm_ran() -> None:
     assert report()["ray_version"] == RAY_VERSION
     assert report()["vllm_version"] == RAY_LLM_VLLM
