@@ -25,10 +25,15 @@ STACK = "onprem"
 UNIMPORTABLE_AHEAD_OF_TRITON = {"FLASHINFER_MLA"}
 
 
-def _gpu() -> str:
+def _llm_config() -> dict[str, Any]:
+    """The stack's one LLMConfig in its RayService serve config."""
     (config,) = rendered()[STACK].ray_serve_configs
     (llm,) = config["applications"][0]["args"]["llm_configs"]
-    return str(llm["accelerator_type"])
+    return llm  # type: ignore[no-any-return]
+
+
+def _gpu() -> str:
+    return str(_llm_config()["accelerator_type"])
 
 
 def _key(capability: tuple[int, int]) -> str:
@@ -108,6 +113,17 @@ def test_mla_runs_on_triton_on_ampere() -> None:
     assert _first_capable(by_capability[HOPPER]["mla_priorities"])[0] != "TRITON_MLA"
 
 
+def test_triton_mla_refuses_an_fp8_kv_cache_below_native_fp8() -> None:
+    """The rule components/config/stack.py applies with the catalog's FP8_MIN_CAPABILITY (and
+    the reason the stack keeps kvCacheDtype auto): vLLM 0.33 TritonMLAImpl refuses FP8 KV
+    below it and lets it through from it."""
+    by_capability = report("vllm")
+    assert by_capability[AMPERE]["triton_mla_fp8_kv_cache"].startswith("refused: FP8 KV cache is not supported")
+    for capability in (NATIVE_FP8, HOPPER):
+        assert by_capability[capability]["triton_mla_fp8_kv_cache"].startswith("past the capability checks")
+    assert _llm_config()["engine_kwargs"]["kv_cache_dtype"] == "auto"
+
+
 def test_the_ray_images_vllm_uses_marlin_on_ampere_only() -> None:
     """vLLM 0.11 quantization/fp8.py: Marlin for linear layers and experts below 8.9."""
     by_capability = report("ray")
@@ -124,6 +140,4 @@ def test_expert_parallel_stays_off_where_marlin_refuses_all2all() -> None:
     asserts Marlin is not in use; the rendered serve config must leave EP off."""
     assert report("ray")[AMPERE]["moe_all2all"].startswith("AssertionError: Marlin")
     assert report("ray")[HOPPER]["moe_all2all"].startswith("past the Marlin check")
-    (config,) = rendered()[STACK].ray_serve_configs
-    (llm,) = config["applications"][0]["args"]["llm_configs"]
-    assert not llm["engine_kwargs"].get("enable_expert_parallel", False)
+    assert not _llm_config()["engine_kwargs"].get("enable_expert_parallel", False)

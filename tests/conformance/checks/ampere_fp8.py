@@ -46,6 +46,10 @@ def _fake_gpu(capability: tuple[int, int]) -> Any:
         def get_device_capability(cls, device_id: int = 0) -> DeviceCapability:
             return DeviceCapability(*capability)
 
+        @classmethod
+        def get_device_name(cls, device_id: int = 0) -> str:
+            return "fake GPU"
+
     return Gpu()
 
 
@@ -154,6 +158,33 @@ def _v033_mla(capability: tuple[int, int]) -> dict[str, Any]:
     }
 
 
+def _v033_fp8_kv_cache(gpu: Any) -> str:
+    """Triton MLA's own refusal of an FP8 KV cache (TritonMLAImpl.__init__), the rule
+    components/config/stack.py applies at FP8_MIN_CAPABILITY. The common MLA constructor it
+    calls first builds the model's projections, so it is replaced by one that keeps only the
+    KV cache dtype; the checks after it are Triton MLA's. Past them, the constructor asks
+    the CUDA runtime for the SM count, which a CPU venv does not have."""
+    from vllm.v1.attention.backends.mla import triton_mla
+
+    common_init = triton_mla.MLACommonImpl.__init__
+
+    def keep_dtype(self: Any, *args: Any, **kwargs: Any) -> None:
+        self.kv_cache_dtype = args[6]  # (num_heads, head_size, scale, num_kv_heads, alibi, window, dtype)
+
+    saved = _patched([triton_mla], gpu)
+    triton_mla.MLACommonImpl.__init__ = keep_dtype
+    try:
+        triton_mla.TritonMLAImpl(128, MLA_HEAD_SIZE, 1.0, 1, None, None, "fp8", None, "decoder", None)
+        return "accepted"
+    except ValueError as exc:
+        return f"refused: {exc}"
+    except Exception as exc:
+        return f"past the capability checks: {type(exc).__name__}: {exc}"
+    finally:
+        triton_mla.MLACommonImpl.__init__ = common_init
+        _restore(saved)
+
+
 def _v033(capability: tuple[int, int]) -> dict[str, Any]:
     from vllm.model_executor.layers.quantization.fp8 import Fp8Config
 
@@ -163,6 +194,7 @@ def _v033(capability: tuple[int, int]) -> dict[str, Any]:
         **_v033_linear(gpu, capability[0] * 10 + capability[1]),
         **_v033_experts(gpu),
         **_v033_mla(capability),
+        "triton_mla_fp8_kv_cache": _v033_fp8_kv_cache(gpu),
     }
 
 
