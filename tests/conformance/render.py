@@ -24,6 +24,19 @@ from tools.offline import StackRun, all_stacks, run_stack
 # profile and parallel layout of components/topology.py (DP + EP, MTP, DCP).
 _CACHE_OFF = {"llm-serving:modelCache": {"enabled": False}}
 _BENCH = {"llm-serving:benchmark": {"enabled": True}}
+_S3_COMPATIBLE: Mapping[str, Any] = {
+    "llm-serving:platform": {
+        "modelStore": {
+            "kind": "s3Compatible",
+            "endpoint": "https://minio.example.com:9000",
+            "bucket": "llm-models",
+            "keepOnDestroy": None,
+            "backupRetentionDays": None,
+        }
+    },
+    "llm-serving:modelStoreAccessKeyId": {"secure": "v1:id"},
+    "llm-serving:modelStoreSecretAccessKey": {"secure": "v1:key"},
+}
 VARIANTS: Mapping[str, tuple[str, Mapping[str, Any]]] = {
     "a4high-huggingface": ("a4high", _CACHE_OFF),
     "a4high-gcsfuse-benchmark": (
@@ -46,22 +59,9 @@ VARIANTS: Mapping[str, tuple[str, Mapping[str, Any]]] = {
     "eks-ray-mirror": ("eks", {"llm-serving:modelCache": {"enabled": True}}),
     # Stores without the stack's bucket (components/stores.py): vLLM streams from an
     # S3-compatible endpoint, or from a mounted ReadWriteMany volume.
-    "a4high-store-s3-compatible": (
-        "a4high",
-        {
-            "llm-serving:platform": {
-                "modelStore": {
-                    "kind": "s3Compatible",
-                    "endpoint": "https://minio.example.com:9000",
-                    "bucket": "llm-models",
-                    "keepOnDestroy": None,
-                    "backupRetentionDays": None,
-                }
-            },
-            "llm-serving:modelStoreAccessKeyId": {"secure": "v1:id"},
-            "llm-serving:modelStoreSecretAccessKey": {"secure": "v1:key"},
-        },
-    ),
+    "a4high-store-s3-compatible": ("a4high", _S3_COMPATIBLE),
+    # Ray's model mirror from the same endpoint (the bucket_uri Ray 2.52 must accept).
+    "eks-ray-s3-compatible": ("eks", {"llm-serving:modelCache": {"enabled": True}, **_S3_COMPATIBLE}),
     "a4high-store-volume": (
         "a4high",
         {
@@ -113,6 +113,21 @@ VARIANTS: Mapping[str, tuple[str, Mapping[str, Any]]] = {
                 "maxModelLen": 16384,
                 "allowTcpInterconnect": True,  # a p5 pool without its EFA section
             },
+        },
+    ),
+    # The on-prem stack's lighter alternative (Pulumi.onprem.yaml): the distilled 70B on one
+    # node, TP 8, on the vllm engine: `vllm serve` on the existing platform from the volume.
+    "onprem-r1-distill-70b-vllm": (
+        "onprem",
+        {
+            "llm-serving:serving": {
+                "engine": "vllm",
+                "model": "deepseek-ai/DeepSeek-R1-Distill-Llama-70B",
+                "servedModelName": "deepseek-r1-distill-llama-70b",
+                "pipelineParallelSize": 1,
+                "nodesPerReplica": 1,
+                "replicas": 8,
+            }
         },
     ),
     "eks-vllm-runai-benchmark": (

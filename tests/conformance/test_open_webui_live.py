@@ -186,9 +186,9 @@ def test_every_env_var_the_deployment_sets_exists_in_open_webui() -> None:
     sources = "".join(p.read_text() for p in package.glob("python3*/site-packages/open_webui/*.py"))
     read = set(re.findall(r"""(?:os\.environ\.get|os\.getenv|os\.environ\[)\(?\s*['"]([A-Z0-9_]+)['"]""", sources))
     read |= set(re.findall(r"""PersistentConfig\(\s*['"]([A-Z0-9_]+)['"]""", sources))
-    for name in ("a4high", "eks", "eks-vllm-llama-tools"):
-        missing = set(rendered()[name].open_webui_env or {}) - read
-        assert not missing, f"Open WebUI {OPEN_WEBUI_IMAGE.tag} reads none of {sorted(missing)}"
+    for name, run in rendered().items():  # every stack file and variant (the same UI on each)
+        missing = set(run.open_webui_env or {}) - read
+        assert not missing, f"{name}: Open WebUI {OPEN_WEBUI_IMAGE.tag} reads none of {sorted(missing)}"
     assert "WEBUI_ADMIN_PASWORD" not in read  # the same scan catches a misspelt name
 
 

@@ -18,8 +18,21 @@ pytestmark = pytest.mark.conformance
 
 # The vLLM inside rayproject/ray-llm:2.52.0 (requirements-ray.txt says how it was found).
 RAY_LLM_VLLM = re.findall(r"^vllm==(\S+)", (HERE / "requirements-ray.txt").read_text(), re.MULTILINE)[0]
-RAY_STACKS = ("eks", "eks-ray-mirror", "eks-ray-volume", "a4high-ray-two-nodes", "eks-ray-p5-tp8-pp2")
-MULTI_NODE = {"a4high-ray-two-nodes": "B200", "eks-ray-p5-tp8-pp2": "H100"}
+RAY_STACKS = (
+    "eks",
+    "eks-ray-mirror",
+    "eks-ray-volume",
+    "eks-ray-s3-compatible",
+    "a4high-ray-two-nodes",
+    "eks-ray-p5-tp8-pp2",
+    "onprem",
+)
+# Multi-node replicas: the GPU type Ray detects, and TP x PP.
+MULTI_NODE = {
+    "a4high-ray-two-nodes": ("B200", 8, 2),
+    "eks-ray-p5-tp8-pp2": ("H100", 8, 2),
+    "onprem": ("A100-40G", 8, 4),
+}
 
 
 def _llm_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -58,6 +71,11 @@ def report() -> dict[str, Any]:
     return result
 
 
+def test_every_rayservice_stack_and_variant_is_checked() -> None:
+    """A stack file or variant on the rayservice engine that is missing above goes unchecked."""
+    assert {name for name, run in rendered().items() if run.engine == "rayservice"} == set(RAY_STACKS)
+
+
 def test_the_pinned_ray_and_its_vllm_ran() -> None:
     assert report()["ray_version"] == RAY_VERSION
     assert report()["vllm_version"] == RAY_LLM_VLLM
@@ -74,17 +92,19 @@ def test_rendered_serve_config_validates(index: int) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(MULTI_NODE))
-def test_a_replica_across_two_nodes_packs_sixteen_gpu_bundles(name: str) -> None:
-    """Ray's own reading of the rendered placement: 16 one-GPU bundles (TP 8 x PP 2) packed
-    over the nodes, tagged with the GPU type Ray detects on them, and a GPU engine (the
-    B200 is missing from the list Ray 2.52 falls back on without explicit bundles)."""
+def test_a_multi_node_replica_packs_one_bundle_per_gpu(name: str) -> None:
+    """Ray's own reading of the rendered placement: TP x PP one-GPU bundles (16 for
+    TP 8 x PP 2 on two nodes, 32 for the on-prem TP 8 x PP 4 on four) packed over the
+    nodes, tagged with the GPU type Ray detects on them, and a GPU engine (the B200 is
+    missing from the list Ray 2.52 falls back on without explicit bundles)."""
+    gpu, tp, pp = MULTI_NODE[name]
     (app,) = report()["configs"][RAY_STACKS.index(name)]
     (llm,) = app["llm_configs"]
     assert llm["placement_strategy"] == "PACK"
-    assert llm["placement_bundles"] == [{"CPU": 0.0, "GPU": 1.0, f"accelerator_type:{MULTI_NODE[name]}": 0.001}] * 16
+    assert llm["placement_bundles"] == [{"CPU": 0.0, "GPU": 1.0, f"accelerator_type:{gpu}": 0.001}] * (tp * pp)
     assert llm["use_gpu"] is True
     kwargs = llm["engine_kwargs"]
-    assert (kwargs["tensor_parallel_size"], kwargs["pipeline_parallel_size"]) == (8, 2)
+    assert (kwargs["tensor_parallel_size"], kwargs["pipeline_parallel_size"]) == (tp, pp)
     assert {"distributed_executor_backend", "pipeline_parallel_size"} <= set(llm["engine_args_keys"])
 
 
