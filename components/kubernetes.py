@@ -18,6 +18,27 @@ import pulumi_kubernetes as k8s
 
 from components.platform import Manifest
 
+
+def namespace_manifest(name: str) -> Manifest:
+    """The workload namespace every platform creates."""
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+def service_account_manifest(name: str, namespace: str) -> Manifest:
+    """A workload identity (platform.SERVICE_ACCOUNTS). The cloud binds its credentials to
+    the account's name: GKE Workload Identity through the metadata server, EKS Pod Identity
+    through its own projected token (aws-eks-karpenter.md §1.7;
+    https://docs.aws.amazon.com/eks/latest/userguide/pod-id-how-it-works.html), static keys
+    from Secrets on other clusters. None calls the Kubernetes API, so the pod gets no API
+    token unless it opts back in."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": name, "namespace": namespace},
+        "automountServiceAccountToken": False,
+    }
+
+
 _TYPED: Mapping[tuple[str, str], Any] = {
     ("v1", "Namespace"): k8s.core.v1.Namespace,
     ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccount,

@@ -23,7 +23,7 @@ from components.aws.network import Network, NetworkArgs
 from components.aws.pod_network import cluster_network
 from components.aws.storage import ServiceAccountAccess, Storage, StorageArgs
 from components.config import AwsPlatformConfig
-from components.kubernetes import apply
+from components.kubernetes import apply, namespace_manifest, service_account_manifest
 from components.platform import (
     BACKUP_SERVICE_ACCOUNT,
     COMPILE_CACHE_SERVICE_ACCOUNT,
@@ -32,7 +32,6 @@ from components.platform import (
     WRITER_SERVICE_ACCOUNT,
     ImageMirror,
     LoadBalancing,
-    Manifest,
     ModelStore,
     Platform,
     retaining_storage_class,
@@ -68,22 +67,6 @@ BUCKET_USERS = (
 # The gp3 class's provisioner and parameters, with volumes retained (chat history).
 GP3 = gp3_storage_class()
 RETAINED_GP3 = retaining_storage_class(GP3["provisioner"], GP3["parameters"])
-
-
-def namespace(name: str) -> Manifest:
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-
-
-def service_account(name: str, namespace: str) -> Manifest:
-    """A workload identity. Pod Identity needs no annotation on it (aws-eks-karpenter.md §1.7),
-    nor the Kubernetes API token: it projects its own `eks-pod-identity-token` into the pod
-    (https://docs.aws.amazon.com/eks/latest/userguide/pod-id-how-it-works.html)."""
-    return {
-        "apiVersion": "v1",
-        "kind": "ServiceAccount",
-        "metadata": {"name": name, "namespace": namespace},
-        "automountServiceAccountToken": False,
-    }
 
 
 def stack_tags(stack: str, cluster: str) -> dict[str, str]:
@@ -205,11 +188,11 @@ class AwsPlatform(pulumi.ComponentResource):
             )
 
         in_cluster = pulumi.ResourceOptions(parent=self, provider=cluster.provider)
-        workload_namespace = apply(f"{cluster_name}-{args.namespace}", namespace(args.namespace), in_cluster)
+        workload_namespace = apply(f"{cluster_name}-{args.namespace}", namespace_manifest(args.namespace), in_cluster)
         accounts = [
             apply(
                 f"{cluster_name}-{user.name}",
-                service_account(user.name, args.namespace),
+                service_account_manifest(user.name, args.namespace),
                 pulumi.ResourceOptions(parent=self, provider=cluster.provider, depends_on=[workload_namespace]),
             )
             for user in BUCKET_USERS

@@ -45,7 +45,7 @@ from components.existing.gpu_pools import (
     gpu_nodes,
 )
 from components.existing.preflight import preflight_commands
-from components.kubernetes import apply
+from components.kubernetes import apply, namespace_manifest, service_account_manifest
 from components.platform import (
     KUBE_DNS_LABELS,
     SERVICE_ACCOUNTS,
@@ -53,26 +53,11 @@ from components.platform import (
     ImageMirror,
     IngressRoute,
     LoadBalancing,
-    Manifest,
     Monitoring,
     Platform,
     retaining_storage_class,
 )
 from components.stores import ExternalModelStore, ExternalModelStoreArgs, KeyPair, is_external
-
-
-def namespace(name: str) -> Manifest:
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-
-
-def service_account(name: str, namespace: str) -> Manifest:
-    """An identity for the workloads' pods; none calls the Kubernetes API, so no token."""
-    return {
-        "apiVersion": "v1",
-        "kind": "ServiceAccount",
-        "metadata": {"name": name, "namespace": namespace},
-        "automountServiceAccountToken": False,
-    }
 
 
 def cluster_network(config: ExistingPlatformConfig, monitoring: PrometheusOperatorConfig | None) -> ClusterNetwork:
@@ -156,11 +141,11 @@ class ExistingPlatform(pulumi.ComponentResource):
         )
         in_cluster = pulumi.ResourceOptions(parent=self, provider=provider)
 
-        workload_namespace = apply(f"{name}-{args.namespace}", namespace(args.namespace), in_cluster)
+        workload_namespace = apply(f"{name}-{args.namespace}", namespace_manifest(args.namespace), in_cluster)
         accounts = [
             apply(
                 f"{name}-{account}",
-                service_account(account, args.namespace),
+                service_account_manifest(account, args.namespace),
                 pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[workload_namespace]),
             )
             for account in SERVICE_ACCOUNTS

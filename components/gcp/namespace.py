@@ -12,23 +12,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components.gcp.options import child_options
-from components.kubernetes import apply
-from components.platform import Manifest
-
-
-def namespace_manifest(name: str) -> Manifest:
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-
-
-def service_account_manifest(name: str, namespace: str) -> Manifest:
-    return {
-        "apiVersion": "v1",
-        "kind": "ServiceAccount",
-        "metadata": {"name": name, "namespace": namespace},
-        # These identities are for Google Cloud (the GKE metadata server, the GCS FUSE
-        # driver); neither needs a Kubernetes API token in the pod. A pod may opt back in.
-        "automountServiceAccountToken": False,
-    }
+from components.kubernetes import apply, namespace_manifest, service_account_manifest
 
 
 @dataclass(frozen=True)
