@@ -152,9 +152,9 @@ def known_region(region: str, known: Collection[str], cloud: str, info: Validati
 # Model stores and registries: one schema for every platform. Each section is a union on
 # `kind`, so a new kind of store (an S3-compatible endpoint with static keys, a
 # ReadWriteMany volume: issue #16) or registry (a pull-through mirror: issue #14) is a
-# new variant of the same section, not a new section. Kinds listed in PLANNED_* are
-# known but not built yet and are refused by name. components/stores.py builds the
-# kinds that need no cloud (s3Compatible, volume) for every platform.
+# new variant of the same section, not a new section; an unknown kind is refused with
+# the kinds there are. components/stores.py builds the kinds that need no cloud
+# (s3Compatible, volume) for every platform.
 
 # Bucket names both clouds accept: 3-63 lowercase letters, digits and hyphens, starting and
 # ending with a letter or digit (S3: docs.aws.amazon.com/AmazonS3/latest/userguide/
@@ -163,8 +163,7 @@ def known_region(region: str, known: Collection[str], cloud: str, info: Validati
 BUCKET_NAME = r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
 # Names both an Artifact Registry repository id and an ECR repository accept.
 REPOSITORY_NAME = r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$"
-REFUSED_TAG = "refused"  # the variant that reports a kind not built yet
-PLANNED_REGISTRIES: dict[str, str] = {}
+REFUSED_TAG = "refused"  # the variant that reports an unknown or missing kind
 REGISTRY_KINDS = "kind 'repository' (the stack's own), 'mirror' (a pull-through mirror of Docker Hub) or 'none'"
 
 
@@ -175,6 +174,16 @@ def _named(pattern: str, what: str) -> Any:
         return value
 
     return AfterValidator(check)
+
+
+# A registry's repository id (Artifact Registry, ECR), set or left to the cluster's name.
+RepositoryName = Annotated[
+    str | None,
+    _named(
+        REPOSITORY_NAME,
+        "2 to 63 lowercase letters, digits and hyphens, starting with a letter and ending with a letter or digit",
+    ),
+]
 
 
 class CloudBucket(Strict):
@@ -389,13 +398,7 @@ class CloudRepository(Strict):
 
     kind: Literal["repository"]
     # Unset: the cluster name, so two stacks in one project or account never share one.
-    name: Annotated[
-        str | None,
-        _named(
-            REPOSITORY_NAME,
-            "2 to 63 lowercase letters, digits and hyphens, starting with a letter and ending with a letter or digit",
-        ),
-    ] = None
+    name: RepositoryName = None
 
 
 class MirrorCredentials(Strict):
@@ -425,13 +428,7 @@ class RegistryMirror(Strict):
     kind: Literal["mirror"]
     # gcp: the remote repository's id; aws: the ECR repository prefix the cached images
     # go under (2 to 30 characters there). Unset: CLUSTER-docker-hub (lowercase).
-    name: Annotated[
-        str | None,
-        _named(
-            REPOSITORY_NAME,
-            "2 to 63 lowercase letters, digits and hyphens, starting with a letter and ending with a letter or digit",
-        ),
-    ] = None
+    name: RepositoryName = None
     # Required on aws (ECR's Docker Hub upstream needs credentials); optional on gcp,
     # where the remote repository otherwise pulls anonymously.
     credentials: MirrorCredentials | None = None
@@ -474,8 +471,6 @@ def _store_refusal(value: Any) -> str:
 
 def _registry_refusal(value: Any) -> str:
     kind = value.get("kind") if isinstance(value, dict) else None
-    if kind in PLANNED_REGISTRIES:
-        return f"kind '{kind}', {PLANNED_REGISTRIES[kind]}, is not built yet; use {REGISTRY_KINDS}"
     if kind is None:
         old = value.get("create") if isinstance(value, dict) else None
         moved = " (the old 'create: false' is now kind 'none')" if old is False else ""
