@@ -143,7 +143,7 @@ def test_node_only_when_asked_or_without_node_scratch_or_bucket() -> None:
     assert "compile-cache-fetch" not in [c["name"] for c in deployment["spec"]["template"]["spec"]["initContainers"]]
     assert env_of(container(deployment, "vllm")).keys() >= REDIRECTS
 
-    # EKS pools give pods no node-local hostPath: caches stay in the pod, and the output says why.
+    # A pool without node-local scratch (the fake g5): caches stay in the pod, and the output says why.
     eks = run_serving("eks", {"serving": {"engine": "vllm"}})
     summary = eks.outputs["compile_cache"]
     assert summary["store"] == "node" and "no node-local scratch" in summary["where"]
@@ -164,7 +164,7 @@ def test_ray_workers_carry_the_caches() -> None:
     )
     plan = plan_compile_cache(CompileCacheConfig(), gpu, store, "b", KEY_INPUTS)
     assert plan is not None and plan.store == "bucket"
-    run = run_serving("eks")  # rayservice; the fake EKS pool has no hostPath: node only
+    run = run_serving("eks")  # rayservice; the fake g5 pool has no hostPath: node only
     manifest = run.kubernetes_object("RayService", rayservice.NAME)
     worker = manifest["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]["template"]["spec"]
     (ray_worker,) = worker["containers"]
