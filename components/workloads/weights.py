@@ -106,10 +106,11 @@ def choose_loader(
     node_scratch: bool = False,
 ) -> Loader:
     """``engine_loader``: an engine with its own way to read the bucket (Ray's mirror) always
-    uses it. Otherwise ``auto`` is the node copy where the GPU pool has local SSD scratch
-    (``node_scratch``: A4 High) and the store is the cloud's own bucket, since only it
-    survives the pod; then GCS FUSE where the cluster has the CSI driver (GKE); else the
-    Run:ai streamer (EKS, S3-compatible stores, volumes)."""
+    uses it. Otherwise ``auto`` is the node copy where the GPU pool has node-local scratch
+    (``node_scratch``: A4 High's local SSD, EKS instance-store NVMe) and the store is the
+    cloud's own bucket, since only it survives the pod; then GCS FUSE where the cluster has
+    the CSI driver (GKE); else the Run:ai streamer (S3-compatible stores, volumes, pools
+    without node-local disk)."""
     if not cache.enabled or store is None:
         return "huggingface"
     if engine_loader is not None:
