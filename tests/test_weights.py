@@ -315,6 +315,23 @@ def test_s3_node_copy_takes_over_a_stale_lock_only(p5: StackRun, tmp_path: Path)
     assert script.index("until mkdir") < script.index("aws s3 cp") < script.index("aws s3 sync")
 
 
+def test_s3_fill_that_fails_releases_the_lock_and_leaves_no_marker(p5: StackRun, tmp_path: Path) -> None:
+    box = Sandbox(tmp_path)
+    for i in range(3):
+        box.put_object(P5_BUCKET, f"models/{R1.hf_id}/model-{i}.safetensors", f"w{i}")
+    box.put_object(P5_BUCKET, f"models/{R1.hf_id}/{MARKER}", "m")
+    box.fail("aws", "s3 sync", after_files=1)
+    broken = box.run_pod(s3_fill_pod(p5))
+    assert not broken.ok
+    models = box.host_path("/mnt/k8s-disks/0/llm-serving") / "models"
+    assert not (models / R1.hf_id / NODE_MARKER).exists()
+    assert not list(models.glob(".*.lock.d"))  # the next pod does not wait for a dead holder
+    box.clear_faults()
+    again = box.run_pod(s3_fill_pod(p5))
+    assert again.ok, again.logs
+    assert (models / R1.hf_id / NODE_MARKER).read_text() == "m"
+
+
 def test_node_copy_needs_the_serving_pool_to_have_scratch(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every AWS GPU type in the catalog has instance store today; a serving pool with one
     type without it has no node-local scratch, and config says so before any resource."""
