@@ -126,7 +126,9 @@ def local_load_seconds(model: ModelSpec) -> float:
 
 
 def bucket_read_rate(scheme: str | None) -> float:
-    """Parallel reads from the stack's bucket into the node."""
+    """Parallel reads from the stack's bucket into the node. From S3 (the EKS node copy,
+    ``aws s3 sync``) the Run:ai streamer's S3 figure: no published AWS CLI figure with its
+    hardware named was found, so the catalog's S3 rate stands until a real log replaces it."""
     return anchors.GCS_PARALLEL_READ.value if scheme == "gs" else anchors.RUNAI_STREAM.value
 
 

@@ -49,6 +49,8 @@ GKE_A4 = GpuNodes(
     capabilities=("IPC_LOCK",),
 )
 
+# A pool without node-local scratch (the real EKS g5 pool has its instance-store NVMe at
+# /mnt/k8s-disks/0; the eks-p5 stack file's tests run the real platform for that).
 EKS_G5 = GpuNodes(
     pool="g5",
     gpu="A10G",

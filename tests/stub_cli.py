@@ -82,7 +82,7 @@ def options(argv: list[str], flags: dict[str, bool]) -> tuple[dict[str, list[str
         if name in flags:
             value = (inline or next(words)) if flags[name] else ""
             found.setdefault(name, []).append(value)
-        elif word.startswith("-"):
+        elif word.startswith("-") and word != "-":  # "-": stdout, a positional
             die(f"stub: unknown option {word}", 2)
         else:
             positional.append(word)
@@ -179,11 +179,16 @@ def aws(argv: list[str]) -> None:
         print(f"2026-11-29 00:00:00 0 {target.name}")
         return
     if argv[:2] == ["s3", "sync"]:
-        opts, (source, dest) = options(argv[2:], {"--no-progress": False, "--exclude": True})
+        opts, (source, dest) = options(argv[2:], {"--no-progress": False, "--exclude": True, "--delete": False})
         globs = opts.get("--exclude", [])
         copy_tree(
             local(source), local(dest), lambda rel: any(fnmatch.fnmatch(rel, g) for g in globs), failure, "upload:"
         )
+        if "--delete" in opts:  # files the source does not have go (the real CLI: "delete: ...")
+            for path in sorted(p for p in local(dest).rglob("*") if p.is_file()):
+                if not (local(source) / path.relative_to(local(dest))).is_file():
+                    path.unlink()
+                    print(f"delete: {path}")
         return
     if argv[:2] == ["s3", "cp"]:
         opts, (source, dest) = options(argv[2:], {"--no-progress": False, "--recursive": False})
@@ -191,6 +196,9 @@ def aws(argv: list[str]) -> None:
             die("upload failed: injected failure", failure["exit"])
         if "--recursive" in opts:
             copy_tree(local(source), local(dest), lambda _: False, None, "upload:")
+            return
+        if dest == "-":  # an object to stdout
+            sys.stdout.write(local(source).read_text())
             return
         local(dest).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(local(source), local(dest))

@@ -760,6 +760,23 @@ def test_gpu_nodes_contract_matches_the_node_pool() -> None:
     assert (gpu_pools.gpu_nodes(p5).gpu, gpu_pools.gpu_nodes(p5).gpus_per_node) == ("H100", 8)
 
 
+def test_instance_store_nvme_is_the_pools_scratch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The RAID0 array Karpenter's NodeConfig mounts at /mnt/k8s-disks/0 is the pool's scratch
+    hostPath, as GKE's local SSD; only where every instance type of the pool has local NVMe,
+    since on a node without it the path would sit on the EBS root volume."""
+    p5 = pool_config(name="p5", instanceFamilies=["p5"], instanceSizes=["48xlarge"], gpuLimit=16)
+    g6e = pool_config(name="g6e", instanceFamilies=["g6e"], gpuLimit=8)
+    assert all(catalog.INSTANCE_LOCAL_NVME_GB[m.name] > 0 for m in (*p5.machines, *g6e.machines))
+    assert gpu_pools.gpu_nodes(p5).scratch_host_path == "/mnt/k8s-disks/0"
+    assert gpu_pools.gpu_nodes(g6e).scratch_host_path == "/mnt/k8s-disks/0"
+    assert gpu_pools.ec2_node_class(cluster="c", role="r", volume_gib=80)["spec"]["instanceStorePolicy"] == "RAID0"
+    # One instance type of the pool without local NVMe: no scratch for the whole pool.
+    without = {k: v for k, v in catalog.INSTANCE_LOCAL_NVME_GB.items() if k != "g6e.xlarge"}
+    monkeypatch.setattr(catalog, "INSTANCE_LOCAL_NVME_GB", without)
+    assert gpu_pools.gpu_nodes(g6e).scratch_host_path is None
+    assert gpu_pools.gpu_nodes(p5).scratch_host_path == "/mnt/k8s-disks/0"
+
+
 # --------------------------------------------------------------------------------------
 # registry, bucket, Pod Identity for the serving service accounts
 # --------------------------------------------------------------------------------------

@@ -403,14 +403,9 @@ def _values() -> list[Any]:
             "Ray's bucket mirror",
             "loader-with-ray",
         ),
-        # the node copy needs a GPU pool with local SSD (GKE A4 High), and vLLM (#14 item 2)
-        change(
-            e,
-            {"serving": {"engine": "vllm"}, "modelCache": {"enabled": True, "loader": "node-cache"}},
-            "llm-serving:modelCache.loader",
-            "not available on cloud 'aws'",
-            "node-cache-on-aws",
-        ),
+        # the node copy needs vLLM (#14 item 2) and a serving pool with node-local scratch: every
+        # GPU type in the catalog has local SSD or instance-store NVMe, so that rule's case is
+        # tests/test_weights.py test_node_copy_needs_the_serving_pool_to_have_scratch
         change(
             a,
             {"serving": {"engine": "rayservice"}, "modelCache": {"enabled": True, "loader": "node-cache"}},

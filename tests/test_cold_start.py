@@ -9,6 +9,7 @@ from components.catalog import MODELS
 from components.catalog import cold_start as anchors
 from components.cold_start import ColdStartInputs, estimate, format_cold_start
 from components.sizing import startup_budget_seconds
+from conftest import stack_run
 
 R1 = MODELS["deepseek-ai/DeepSeek-R1"]
 LLAMA_8B = MODELS["deepseek-ai/DeepSeek-R1-Distill-Llama-8B"]
@@ -89,6 +90,26 @@ def test_loaders_without_a_node_copy_read_the_bucket_on_every_new_pod(
 def test_s3_node_copy_uses_the_s3_rate() -> None:
     cold = estimate(ColdStartInputs(model=R1, loader="node-cache", bucket_scheme="s3", node_scratch=True))
     assert cold.state("fresh-node").fill_seconds == pytest.approx(RUNAI)
+
+
+def test_eks_p5_node_copy_from_s3() -> None:
+    """eks-p5 (2 x p5.48xlarge, R1 over TP 8 x PP 2): the node copy on the instance-store
+    NVMe filled from S3 at the Run:ai streamer's S3 rate (no published `aws s3 sync` figure
+    with its hardware named), the compile caches in the bucket. The stack's output is this."""
+    cold = estimate(
+        ColdStartInputs(model=R1, loader="node-cache", bucket_scheme="s3", node_scratch=True, compile_cache="bucket")
+    )
+    assert cold.state("first-ever").total_seconds == pytest.approx(PULL + RUNAI + LOAD + INIT + JIT)
+    assert cold.state("fresh-node").total_seconds == pytest.approx(PULL + RUNAI + LOAD + INIT + RESTORE)
+    assert cold.state("warm-node").total_seconds == pytest.approx(LOAD + INIT)  # weights and JIT on the NVMe
+    assert cold.state("pod-restart").total_seconds == pytest.approx(LOAD + INIT)
+    expected = {"first-ever": 21.8, "fresh-node": 10.3, "warm-node": 4.1, "pod-restart": 4.1}
+    assert cold.summary()["modeled_minutes"] == expected
+    run = stack_run("eks-p5")
+    assert run.outputs["cold_start"] == {**cold.summary(), "loader": "node-cache", "image_streaming": False}
+    # Timeouts keep the pre-model budget (42 min) and add the fill: 2 x 221.9 s, whole minutes.
+    assert run.outputs["cold_start"]["engine_timeout_minutes"] == 42
+    assert cold.fill_timeout_seconds == 8 * 60
 
 
 def test_timeouts_never_drop_below_the_pre_model_budget() -> None:

@@ -19,7 +19,7 @@ from components.platform import COMPILE_CACHE_SERVICE_ACCOUNT, GpuNodes, ModelSt
 from components.workloads import compile_cache
 from components.workloads.compile_cache import CompileCachePlan, plan_compile_cache
 from components.workloads.engines import rayservice
-from conftest import assert_valid
+from conftest import assert_valid, stack_run
 from fake_platforms import EKS_G5, GKE_A4, run_serving, stack_config
 from scripts_harness import Sandbox, env_of
 from tools.offline import StackRun
@@ -143,11 +143,27 @@ def test_node_only_when_asked_or_without_node_scratch_or_bucket() -> None:
     assert "compile-cache-fetch" not in [c["name"] for c in deployment["spec"]["template"]["spec"]["initContainers"]]
     assert env_of(container(deployment, "vllm")).keys() >= REDIRECTS
 
-    # EKS pools give pods no node-local hostPath: caches stay in the pod, and the output says why.
+    # A pool without node-local scratch (the fake g5): caches stay in the pod, and the output says why.
     eks = run_serving("eks", {"serving": {"engine": "vllm"}})
     summary = eks.outputs["compile_cache"]
     assert summary["store"] == "node" and "no node-local scratch" in summary["where"]
     assert not [o for o in eks.kubernetes_objects() if o["kind"] == "DaemonSet"]
+
+
+def test_eks_p5_keeps_the_caches_on_instance_store_nvme_and_in_the_bucket() -> None:
+    """The real EKS platform (eks-p5: two p5.48xlarge) hands over its instance-store RAID0
+    as the pool's scratch, so `store: auto` gives the caches their bucket copy there too."""
+    run = stack_run("eks-p5")
+    assert run.outputs["compile_cache"]["store"] == "bucket"
+    uploader = run.kubernetes_object("DaemonSet", "compile-cache-upload")
+    outbox = next(v for v in uploader["spec"]["template"]["spec"]["volumes"] if v["name"] == "outbox")
+    assert outbox["hostPath"]["path"] == "/mnt/k8s-disks/0/llm-serving/compile-cache-outbox"
+    template = run.kubernetes_object("LeaderWorkerSet", "vllm-group")["spec"]["leaderWorkerTemplate"]
+    for spec in (template["leaderTemplate"]["spec"], template["workerTemplate"]["spec"]):
+        assert {"compile-cache-fetch", "compile-cache-unpack"} <= {c["name"] for c in spec["initContainers"]}
+        scratch = next(v for v in spec["volumes"] if v["name"] == "scratch")
+        assert scratch["hostPath"]["path"] == "/mnt/k8s-disks/0/llm-serving"
+    assert_valid([uploader])
 
 
 def test_caches_off_leaves_the_engine_environment_alone() -> None:
@@ -164,7 +180,7 @@ def test_ray_workers_carry_the_caches() -> None:
     )
     plan = plan_compile_cache(CompileCacheConfig(), gpu, store, "b", KEY_INPUTS)
     assert plan is not None and plan.store == "bucket"
-    run = run_serving("eks")  # rayservice; the fake EKS pool has no hostPath: node only
+    run = run_serving("eks")  # rayservice; the fake g5 pool has no hostPath: node only
     manifest = run.kubernetes_object("RayService", rayservice.NAME)
     worker = manifest["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]["template"]["spec"]
     (ray_worker,) = worker["containers"]

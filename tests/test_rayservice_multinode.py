@@ -262,10 +262,14 @@ def test_gke_workers_source_the_nccl_prelude_before_ray_start(a4_ray: StackRun) 
     shlex.split(script)  # well-formed shell words
 
 
-def test_eks_workers_keep_kuberays_own_command(p5_ray: StackRun) -> None:
+def test_eks_workers_run_kuberays_command_after_the_cache_restore(p5_ray: StackRun) -> None:
+    """p5 has instance-store NVMe (the pool's scratch), so the compile caches get their
+    bucket copy and the workers wrap KubeRay's generated `ray start` (no EFA prelude here)."""
     template = workers(rayservice(p5_ray))["template"]
-    assert "command" not in template["spec"]["containers"][0]
-    assert OVERWRITE_CMD_ANNOTATION not in template["metadata"]["annotations"]
+    assert template["metadata"]["annotations"][OVERWRITE_CMD_ANNOTATION] == "true"
+    script = template["spec"]["containers"][0]["command"][2]
+    assert script.splitlines()[-1] == "exec $KUBERAY_GEN_RAY_START_CMD"
+    assert p5_ray.outputs["compile_cache"]["store"] == "bucket"
 
 
 def test_the_real_gke_platform_wires_ray_workers(run_with: Callable[..., StackRun], tmp_path: Path) -> None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import shlex
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,14 @@ from components.config import ConfigError, ModelCacheConfig, S3CompatibleStore, 
 from components.sizing import cache_job_deadline_seconds
 from components.stores import s3_compatible_store, volume_store
 from components.workloads.engine import IMAGE_PULL_SECONDS
-from components.workloads.weights import MARKER, NODE_MARKER, choose_loader
+from components.workloads.weights import (
+    MARKER,
+    NODE_FILL_LOCK_STALE_S,
+    NODE_FILL_S3_CONCURRENCY,
+    NODE_MARKER,
+    choose_loader,
+)
+from conftest import assert_valid, stack_run
 from fake_platforms import GKE_A4, run_serving, stack_config
 from scripts_harness import Sandbox
 from tools.offline import StackRun
@@ -205,6 +214,153 @@ def test_fill_script_takes_the_lock_before_reading_or_writing(a4: StackRun) -> N
     assert lock < script.index("gcloud storage cat") < copy
     assert f"--delete-unmatched-destination-objects $MODEL_URL {NODE_COPY}" in script
     assert script.index(f"> {NODE_COPY}/{NODE_MARKER}") > copy  # the marker last
+
+
+# --- EKS: the node copy on instance-store NVMe -----------------------------------------------
+
+P5_BUCKET = "llm-eks-p5-123456789012-us-west-2"  # the mock engine's account and region
+
+
+@pytest.fixture(scope="module")
+def p5() -> StackRun:
+    return stack_run("eks-p5")
+
+
+def lws_pods(run: StackRun) -> list[dict[str, Any]]:
+    template = run.kubernetes_object("LeaderWorkerSet", "vllm-group")["spec"]["leaderWorkerTemplate"]
+    return [template["leaderTemplate"]["spec"], template["workerTemplate"]["spec"]]
+
+
+def test_eks_p5_keeps_the_node_copy_on_instance_store_nvme(p5: StackRun) -> None:
+    """p5.48xlarge has 8 x 3.8 TB of instance store, RAID0 at /mnt/k8s-disks/0: `auto` picks
+    the node copy for vLLM on EKS as on A4 High, and both ranks' pods fill it."""
+    assert p5.outputs["model_weights"] == {"loader": "node-cache", "source": NODE_COPY}
+    assert p5.outputs["cold_start"]["loader"] == "node-cache"
+    assert_valid([p5.kubernetes_object("LeaderWorkerSet", "vllm-group")])
+    for spec in lws_pods(p5):
+        assert named(spec["volumes"], "scratch")["hostPath"] == {
+            "path": "/mnt/k8s-disks/0/llm-serving",
+            "type": "DirectoryOrCreate",
+        }
+        inits = [c["name"] for c in spec["initContainers"]]
+        assert inits.index("wait-for-model-cache") < inits.index("fill-node-cache")
+        fill = named(spec["initContainers"], "fill-node-cache")
+        assert fill["image"] == catalog.AWS_CLI_IMAGE.ref
+        assert env_of(fill)["MODEL_URL"] == f"s3://{P5_BUCKET}/models/{R1.hf_id}"
+        assert not any(k.startswith("CLOUDSDK_") for k in env_of(fill))  # gcloud's settings stay on GKE
+        script = named(spec["containers"], "vllm")["command"][2]
+        assert NODE_COPY in shlex.split(next(line for line in script.splitlines() if line.startswith("exec ")))
+
+
+def s3_fill_pod(run: StackRun) -> dict[str, Any]:
+    spec = lws_pods(run)[1]
+    return {
+        "volumes": [named(spec["volumes"], "scratch")],
+        "containers": [named(spec["initContainers"], "fill-node-cache")],
+    }
+
+
+def test_s3_node_copy_script_fills_once_syncs_fast_and_reuses_it(p5: StackRun, tmp_path: Path) -> None:
+    box = Sandbox(tmp_path)
+    prefix = f"models/{R1.hf_id}"
+    box.put_object(P5_BUCKET, f"{prefix}/model-00001-of-00002.safetensors", "w1")
+    box.put_object(P5_BUCKET, f"{prefix}/model-00002-of-00002.safetensors", "w2")
+    box.put_object(P5_BUCKET, f"{prefix}/{MARKER}", "copy-1")
+    node = box.host_path("/mnt/k8s-disks/0/llm-serving")
+    (node / "models" / "other" / "model").mkdir(parents=True)  # an earlier model on this node
+    copy = node / "models" / R1.hf_id
+
+    first = box.run_pod(s3_fill_pod(p5))
+    assert first.ok, first.logs
+    assert (copy / "model-00001-of-00002.safetensors").read_text() == "w1"
+    assert (copy / NODE_MARKER).read_text() == "copy-1"
+    assert not (node / "models" / "other").exists()
+    # The CLI's concurrency is raised before the sync (AWS CLI topic s3-config).
+    calls = box.calls("aws")
+    assert calls[0].argv[:2] == ["s3", "cp"]  # the bucket marker, under the lock
+    assert calls[1].argv == ["configure", "set", "default.s3.max_concurrent_requests", str(NODE_FILL_S3_CONCURRENCY)]
+    assert calls[2].argv == ["s3", "sync", "--no-progress", "--delete", f"s3://{P5_BUCKET}/{prefix}", str(copy)]
+    assert len(calls) == 3
+    assert not list((node / "models").glob(".*.lock.d"))  # the lock is released
+
+    second = box.run_pod(s3_fill_pod(p5))  # the pod re-created on the same node
+    assert second.ok and "node copy current" in second.logs
+    assert [c.argv[:2] for c in box.calls("aws")[3:]] == [["s3", "cp"]]  # the marker only
+
+    # A file left behind by a re-cached model goes with the next sync (--delete).
+    (copy / "stale.safetensors").write_text("old")
+    box.put_object(P5_BUCKET, f"{prefix}/{MARKER}", "copy-2")
+    third = box.run_pod(s3_fill_pod(p5))
+    assert third.ok, third.logs
+    assert not (copy / "stale.safetensors").exists()
+    assert (copy / NODE_MARKER).read_text() == "copy-2"
+
+
+def test_s3_node_copy_takes_over_a_stale_lock_only(p5: StackRun, tmp_path: Path) -> None:
+    """The mkdir lock needs only coreutils (the AWS CLI image's flock is not verified): a lock
+    whose holder was killed (no heartbeat for NODE_FILL_LOCK_STALE_S) is taken over."""
+    box = Sandbox(tmp_path)
+    box.put_object(P5_BUCKET, f"models/{R1.hf_id}/model.safetensors", "w")
+    box.put_object(P5_BUCKET, f"models/{R1.hf_id}/{MARKER}", "m")
+    lock = box.host_path("/mnt/k8s-disks/0/llm-serving") / "models" / ".deepseek-ai--DeepSeek-R1.lock.d"
+    lock.mkdir(parents=True)
+    stale = time.time() - NODE_FILL_LOCK_STALE_S - 60
+    os.utime(lock, (stale, stale))
+    run = box.run_pod(s3_fill_pod(p5))
+    assert run.ok, run.logs
+    assert "taking over a stale lock" in run.logs
+    assert not lock.exists()
+    script = s3_fill_pod(p5)["containers"][0]["command"][2]
+    assert "flock" not in script
+    assert script.index("until mkdir") < script.index("aws s3 cp") < script.index("aws s3 sync")
+
+
+def test_s3_fill_that_fails_releases_the_lock_and_leaves_no_marker(p5: StackRun, tmp_path: Path) -> None:
+    box = Sandbox(tmp_path)
+    for i in range(3):
+        box.put_object(P5_BUCKET, f"models/{R1.hf_id}/model-{i}.safetensors", f"w{i}")
+    box.put_object(P5_BUCKET, f"models/{R1.hf_id}/{MARKER}", "m")
+    box.fail("aws", "s3 sync", after_files=1)
+    broken = box.run_pod(s3_fill_pod(p5))
+    assert not broken.ok
+    models = box.host_path("/mnt/k8s-disks/0/llm-serving") / "models"
+    assert not (models / R1.hf_id / NODE_MARKER).exists()
+    assert not list(models.glob(".*.lock.d"))  # the next pod does not wait for a dead holder
+    box.clear_faults()
+    again = box.run_pod(s3_fill_pod(p5))
+    assert again.ok, again.logs
+    assert (models / R1.hf_id / NODE_MARKER).read_text() == "m"
+
+
+def test_node_copy_needs_the_serving_pool_to_have_scratch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every AWS GPU type in the catalog has instance store today; a serving pool with one
+    type without it has no node-local scratch, and config says so before any resource."""
+    without = {k: v for k, v in catalog.INSTANCE_LOCAL_NVME_GB.items() if k != "g5.2xlarge"}
+    monkeypatch.setattr(catalog, "INSTANCE_LOCAL_NVME_GB", without)
+    nvme_pool = {"name": "g6e", "instanceFamilies": ["g6e"], "gpuLimit": 8}
+    g5 = stack_config("eks").platform.model_dump(by_alias=True, exclude_none=True)["gpuNodePools"]
+    with pytest.raises(ConfigError) as err:
+        stack_config(
+            "eks",
+            {
+                "platform": {"gpuNodePools": [*g5, nvme_pool]},
+                "serving": {"engine": "vllm", "gpuPool": "g5"},
+                "modelCache": {"enabled": True, "loader": "node-cache"},
+            },
+        )
+    assert "llm-serving:modelCache.loader = 'node-cache': the serving GPU pool 'g5' has no node-local scratch" in str(
+        err.value
+    )
+    # The same stack serving from the pool with NVMe is fine.
+    config = stack_config(
+        "eks",
+        {
+            "platform": {"gpuNodePools": [*g5, nvme_pool]},
+            "serving": {"engine": "vllm", "gpuPool": "g6e"},
+            "modelCache": {"enabled": True, "loader": "node-cache"},
+        },
+    )
+    assert config.model_cache.loader == "node-cache"
 
 
 # --- timeouts from the cold-start model --------------------------------------------------------

@@ -199,6 +199,10 @@ def gpu_nodes(pool: AwsGpuNodePoolConfig) -> GpuNodes:
         resource_name=GPU_RESOURCE,
         # Any machine of the pool may host the pod: the smallest one's share.
         shm_gib=min(m.shm_gib for m in pool.machines),
+        # The instance-store RAID0 (ec2_node_class instanceStorePolicy), as GKE's local SSD:
+        # workloads keep their folders under it (engine.py scratch_volume: .../llm-serving).
+        # Only where every instance type has NVMe: elsewhere the path is on the root volume.
+        scratch_host_path=catalog.INSTANCE_STORE_MOUNT if pool.instance_store else None,
     )
     if pool.efa is None:
         return nodes

@@ -227,6 +227,55 @@ KUBELET_EVICTION_HARD_MIB = 100
 # CSI node, Pod Identity agent, CoreDNS, the node monitoring agent): our estimate, not a
 # published figure; add-ons mostly request 10-100m and tens of MiB each.
 SYSTEM_ADDON_ALLOWANCE: Mapping[str, str] = MappingProxyType({"cpu": "500m", "memory": "1Gi"})
+# --- instance-store NVMe ----------------------------------------------------------------
+# Local NVMe of the GPU instance types the catalog knows, in GB: Karpenter's
+# `karpenter.k8s.aws/instance-local-nvme` label per type (KP instance-types.md @1d927085d).
+# Every one has some: with ``instanceStorePolicy: RAID0`` it is the node's ephemeral storage.
+INSTANCE_LOCAL_NVME_GB: Mapping[str, int] = MappingProxyType(
+    {
+        "g5.xlarge": 250,
+        "g5.2xlarge": 450,
+        "g5.4xlarge": 600,
+        "g5.8xlarge": 900,
+        "g5.16xlarge": 1900,
+        "g5.12xlarge": 3800,
+        "g5.24xlarge": 3800,
+        "g5.48xlarge": 7600,
+        "g6.xlarge": 250,
+        "g6.2xlarge": 450,
+        "g6.4xlarge": 600,
+        "g6.8xlarge": 900,
+        "g6.16xlarge": 1880,
+        "g6.12xlarge": 3760,
+        "g6.24xlarge": 3760,
+        "g6.48xlarge": 7520,
+        "g6e.xlarge": 250,
+        "g6e.2xlarge": 450,
+        "g6e.4xlarge": 600,
+        "g6e.8xlarge": 900,
+        "g6e.16xlarge": 1900,
+        "g6e.12xlarge": 3800,
+        "g6e.24xlarge": 3800,
+        "g6e.48xlarge": 7600,
+        "p4d.24xlarge": 8000,
+        "p4de.24xlarge": 8000,
+        "p5.48xlarge": 30400,
+        "p5e.48xlarge": 30400,
+        "p5en.48xlarge": 30400,
+        "p6-b200.48xlarge": 30400,
+    }
+)
+INSTANCE_LOCAL_NVME_SOURCE = (
+    "aws/karpenter-provider-aws @1d927085d website/content/en/docs/reference/instance-types.md "
+    "(karpenter.k8s.aws/instance-local-nvme)"
+)
+# Where the RAID0 array of those disks is mounted on an AL2023 node: Karpenter's NodeConfig
+# has nodeadm build /dev/md/0, mount it here and bind-mount /var/lib/kubelet,
+# /var/lib/containerd and /var/log/pods onto it (KP v1.14 concepts/nodeclasses.md
+# spec.instanceStorePolicy "AL2023"; awslabs/amazon-eks-ami templates/shared/runtime/bin/
+# setup-local-disks maybe_raid0). A node with no instance store has nothing mounted here.
+INSTANCE_STORE_MOUNT = "/mnt/k8s-disks/0"
+
 # --- EFA (Elastic Fabric Adapter) for multi-node GPU pools ----------------------------
 _KP_TYPES = f"{_KP} website/content/en/docs/reference/instance-types.md"
 # EFA interfaces per instance type: one per network card, advertised by Karpenter as

@@ -170,6 +170,12 @@ class AwsGpuNodePoolConfig(Strict):
         return _pool_machines(self.instance_families, self.instance_sizes)
 
     @property
+    def instance_store(self) -> bool:
+        """Every instance type of the pool has local NVMe, so each node has the RAID0 array
+        at ``catalog.INSTANCE_STORE_MOUNT`` (the pool's scratch hostPath, gpu_pools.py)."""
+        return all(catalog.INSTANCE_LOCAL_NVME_GB.get(m.name, 0) > 0 for m in self.machines)
+
+    @property
     def fabric(self) -> Literal["none", "efa"]:
         """The pool's inter-node GPU network (``GpuNodes.fabric``)."""
         return "efa" if self.efa else "none"
@@ -444,5 +450,8 @@ class AwsPlatformConfig(StoreSections):  # modelStore, registry: base.py
 
     @property
     def loaders(self) -> frozenset[str]:
-        # No GCS FUSE CSI driver on EKS: vLLM streams from s3:// (vllm-serving.md §4.2).
-        return frozenset({"runai-streamer"})
+        # No GCS FUSE CSI driver on EKS: vLLM streams from s3:// (vllm-serving.md §4.2). A
+        # node copy needs the stack's bucket and a pool with instance-store NVMe (the stack
+        # rule checks the serving pool: StackConfig._loader_exists).
+        local = {"node-cache"} if self.bucket_store and any(p.instance_store for p in self.gpu_node_pools) else set()
+        return frozenset({"runai-streamer", *local})

@@ -229,8 +229,9 @@ class ModelCacheConfig(Strict):
 
     enabled: bool = False
     # auto (components/workloads/weights.py choose_loader): for vLLM, node-cache where the
-    # GPU pool has local SSD (GKE A4 High: a copy on the node that later pods reuse), else
-    # GCS FUSE on GKE, and the Run:ai Model Streamer from s3:// on AWS; the rayservice
+    # GPU pool has node-local disk (GKE A4 High's local SSD, EKS instance-store NVMe: a copy
+    # on the node that later pods reuse), else GCS FUSE on GKE, and the Run:ai Model
+    # Streamer from s3:// elsewhere; the rayservice
     # engine always uses Ray's bucket mirror.
     loader: Literal["auto", "runai-streamer", "gcsfuse", "node-cache"] = "auto"
 

@@ -56,6 +56,17 @@ def pool_fabric(platform: AnyPlatform, pool: str) -> str:
     return next(p for p in platform.gpu_node_pools if p.name == pool).fabric
 
 
+def pool_scratch(platform: AnyPlatform, pool: str) -> bool:
+    """Whether the pool's nodes have node-local scratch (``GpuNodes.scratch_host_path`` on
+    the platform side): GKE machines with local SSD, EKS pools whose every instance type
+    has instance-store NVMe, an existing pool with a ``scratchHostPath``."""
+    if isinstance(platform, GcpPlatformConfig):
+        return platform.gpu_pool.machine.local_ssds > 0
+    if isinstance(platform, ExistingPlatformConfig):
+        return platform.pool(pool).scratch_host_path is not None
+    return next(p for p in platform.gpu_node_pools if p.name == pool).instance_store
+
+
 def replica_pool(platform: AnyPlatform, serving: ServingConfig) -> str:
     return serving.gpu_pool or gpu_pool_names(platform)[0]
 
@@ -513,6 +524,17 @@ class StackConfig(Strict):
             message = f"not available on cloud '{platform.cloud}'{store}; allowed: auto, {allowed}"
         elif serving is not None and serving.engine == "rayservice":
             message = "the rayservice engine loads through Ray's bucket mirror; leave loader 'auto'"
+        elif (
+            cache.loader == "node-cache"
+            and serving is not None
+            and (pool := replica_pool(platform, serving)) in gpu_pool_names(platform)
+            and not pool_scratch(platform, pool)
+        ):
+            message = (
+                f"the serving GPU pool '{pool}' has no node-local scratch to hold the node copy (a machine "
+                "type without local SSD or instance-store NVMe); choose a pool whose every machine type has "
+                "one, or loader auto"
+            )
         else:
             return cache
         raise_problems("modelCache", [rule(("loader",), cache.loader, message)])

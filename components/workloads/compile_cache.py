@@ -54,8 +54,8 @@ grant suffices; a restore unpacks every archive of the key (compile caches are
 content-addressed, and per-rank files carry the rank in their name, so the archives of
 a multi-node replica's nodes merge into one tree).
 
-Where the pool has no node-local scratch hostPath (EKS pools today), the scratch is
-the pod's emptyDir: the cache survives container restarts, not a new pod, and no
+Where the pool has no node-local scratch hostPath (an instance type without local disk),
+the scratch is the pod's emptyDir: the cache survives container restarts, not a new pod, and no
 uploader can reach it, so the stack keeps caches in the pod only (``store`` says so in
 the outputs).
 """

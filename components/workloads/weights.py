@@ -13,8 +13,9 @@ The loaders (docs/reference/vllm-serving.md §4.2):
   ``s3://``/``gs://`` into GPU memory (measured 860 MiB/s for an 8B model on g6e,
   ~18 s; R1 ~13 minutes), no local copy at all.
 * ``node-cache``: a copy of the bucket's model on the node's local SSD (the pool's
-  scratch hostPath), filled by an init container with the cloud CLI's parallel download
-  (``gcloud storage rsync``), under a lock and with a completion marker, then loaded by vLLM
+  scratch hostPath: GKE's local SSD, EKS's instance-store NVMe RAID0), filled by an init
+  container with the cloud CLI's parallel download (``gcloud storage rsync``, ``aws s3
+  sync``), under a lock and with a completion marker, then loaded by vLLM
   from NVMe. A pod re-created on the same node finds the copy and starts reading at once.
   GCS FUSE cannot give that: its file cache is indexed in memory per mount (gcsfuse
   ``internal/fs/fs.go`` createSingleMountFileCacheHandler builds a new LRU on every mount,
@@ -67,6 +68,17 @@ NODE_FILL_ENV = {
     "CLOUDSDK_STORAGE_SLICED_OBJECT_DOWNLOAD_MAX_COMPONENTS": "8",
 }
 NODE_FILL_REQUESTS = {"cpu": "32", "memory": "32Gi"}  # an init container: not added to the engine's
+# aws s3 sync's concurrency for the node copy (our setting; the CLI's default is 10): the
+# `s3.max_concurrent_requests` value of the CLI's config, written with `aws configure set`
+# (AWS CLI topic s3-config, aws/aws-cli awscli/topics/s3-config.rst). It applies to the
+# classic transfer client; on p4d, p4de and p5 the CLI picks the CRT client by itself
+# (preferred_transfer_client auto), which ignores it and aims at the NIC's bandwidth.
+NODE_FILL_S3_CONCURRENCY = 64
+# The node copy's lock where the CLI image may lack flock (the AWS CLI image is Amazon Linux
+# with less and groff added; util-linux is not verified): a folder made with mkdir (atomic),
+# kept fresh by its holder; one left by a killed holder is taken over once stale.
+NODE_FILL_LOCK_HEARTBEAT_S = 30
+NODE_FILL_LOCK_STALE_S = 180
 
 # GCS FUSE options for a read-mostly model directory (gcp-a4high.md §5.2; GKE "Optimize
 # Cloud Storage FUSE CSI driver performance"): cache metadata and whole files without
@@ -94,10 +106,11 @@ def choose_loader(
     node_scratch: bool = False,
 ) -> Loader:
     """``engine_loader``: an engine with its own way to read the bucket (Ray's mirror) always
-    uses it. Otherwise ``auto`` is the node copy where the GPU pool has local SSD scratch
-    (``node_scratch``: A4 High) and the store is the cloud's own bucket, since only it
-    survives the pod; then GCS FUSE where the cluster has the CSI driver (GKE); else the
-    Run:ai streamer (EKS, S3-compatible stores, volumes)."""
+    uses it. Otherwise ``auto`` is the node copy where the GPU pool has node-local scratch
+    (``node_scratch``: A4 High's local SSD, EKS instance-store NVMe) and the store is the
+    cloud's own bucket, since only it survives the pod; then GCS FUSE where the cluster has
+    the CSI driver (GKE); else the Run:ai streamer (S3-compatible stores, volumes, pools
+    without node-local disk)."""
     if not cache.enabled or store is None:
         return "huggingface"
     if engine_loader is not None:
@@ -165,9 +178,8 @@ def fill_script(store: ModelStore, model: ModelSpec) -> str:
     lock = f"{NODE_MODELS}/.{model.hf_id.replace('/', '--')}.lock"
     return f"""set -eu
 mkdir -p {NODE_MODELS}
-exec 9>{lock}
 echo "$(date -u +%H:%M:%S) waiting for the node copy's lock"
-flock 9
+{_lock_lines(store, lock)}
 want="$({store.cat_command(f"$MODEL_URL/{MARKER}")})"
 if [ -f {folder}/{NODE_MARKER} ] && [ "$(cat {folder}/{NODE_MARKER})" = "$want" ]; then
   echo "$(date -u +%H:%M:%S) node copy current: {folder} ($(du -sh {folder} | cut -f1))"; exit 0
@@ -175,15 +187,45 @@ fi
 for other in {NODE_MODELS}/*/*; do
   if [ -d "$other" ] && [ "$other" != {folder} ]; then echo "removing $other"; rm -rf "$other"; fi
 done
-find {NODE_MODELS} -mindepth 1 -maxdepth 1 -type d -empty -delete
+for org in {NODE_MODELS}/*/; do rmdir "$org" 2>/dev/null || true; done
 mkdir -p {folder}
 rm -f {folder}/{NODE_MARKER}
 start=$(date +%s)
 echo "$(date -u +%H:%M:%S) copying $MODEL_URL to {folder}"
-{store.download_command("$MODEL_URL", folder)}
+{_tune_download(store)}{store.download_command("$MODEL_URL", folder)}
 printf '%s' "$want" > {folder}/{NODE_MARKER}
 echo "$(date -u +%H:%M:%S) node copy filled in $(( $(date +%s) - start )) s ($(du -sh {folder} | cut -f1))"
 """
+
+
+def _lock_lines(store: ModelStore, lock: str) -> str:
+    """Take the node copy's lock for the rest of the script. gcloud's image (Debian) has
+    flock, released by the kernel whatever ends the holder; elsewhere a mkdir lock with a
+    heartbeat, so only coreutils are needed."""
+    if store.scheme == "gs":
+        return f"exec 9>{lock}\nflock 9"
+    held = f"{lock}.d"
+    return f"""until mkdir {held} 2>/dev/null; do
+  age=$(( $(date +%s) - $(stat -c %Y {held} 2>/dev/null || date +%s) ))
+  if [ "$age" -gt {NODE_FILL_LOCK_STALE_S} ]; then
+    echo "taking over a stale lock ($age s old)"; rmdir {held} 2>/dev/null || true; continue
+  fi
+  sleep 5
+done
+( while sleep {NODE_FILL_LOCK_HEARTBEAT_S}; do touch {held}; done ) &
+heartbeat=$!
+trap 'kill $heartbeat 2>/dev/null; rmdir {held}' EXIT"""
+
+
+def _fill_env(store: ModelStore) -> dict[str, str]:
+    return NODE_FILL_ENV if store.scheme == "gs" else {}
+
+
+def _tune_download(store: ModelStore) -> str:
+    """Settings the node copy's download needs before it runs (gcloud's come as env)."""
+    if store.scheme == "s3" and store.endpoint_url is None:
+        return f"aws configure set default.s3.max_concurrent_requests {NODE_FILL_S3_CONCURRENCY}\n"
+    return ""
 
 
 def fill_node_cache_container(store: ModelStore, model: ModelSpec, model_url: pulumi.Input[str]) -> Manifest:
@@ -192,7 +234,7 @@ def fill_node_cache_container(store: ModelStore, model: ModelSpec, model_url: pu
         "fill-node-cache",
         store.cli_image,
         fill_script(store, model),
-        env=[env("MODEL_URL", model_url), *store_env(store), *(env(k, v) for k, v in NODE_FILL_ENV.items())],
+        env=[env("MODEL_URL", model_url), *store_env(store), *(env(k, v) for k, v in _fill_env(store).items())],
         mounts=[{"name": "scratch", "mountPath": SCRATCH_MOUNT}],
         requests=NODE_FILL_REQUESTS,
         shell="/bin/bash",
