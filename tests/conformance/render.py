@@ -130,9 +130,18 @@ VARIANTS: Mapping[str, tuple[str, Mapping[str, Any]]] = {
             }
         },
     ),
+    # The streamer named: `auto` now picks the node copy on EKS pools with NVMe.
     "eks-vllm-runai-benchmark": (
         "eks",
-        {"llm-serving:serving": {"engine": "vllm"}, "llm-serving:modelCache": {"enabled": True}, **_BENCH},
+        {
+            "llm-serving:serving": {"engine": "vllm"},
+            "llm-serving:modelCache": {"enabled": True, "loader": "runai-streamer"},
+            **_BENCH,
+        },
+    ),
+    "eks-vllm-node-cache": (
+        "eks",
+        {"llm-serving:serving": {"engine": "vllm"}, "llm-serving:modelCache": {"enabled": True}},
     ),
     "eks-vllm-llama-tools": (
         "eks",
