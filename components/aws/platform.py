@@ -69,6 +69,19 @@ GP3 = gp3_storage_class()
 RETAINED_GP3 = retaining_storage_class(GP3["provisioner"], GP3["parameters"])
 
 
+def s3_model_store(bucket: pulumi.Input[str], region: str) -> ModelStore:
+    """An S3 bucket reached through Pod Identity by the platform's service accounts."""
+    return ModelStore(
+        scheme="s3",
+        bucket=pulumi.Output.from_input(bucket),
+        reader_service_account=READER_SERVICE_ACCOUNT,
+        writer_service_account=WRITER_SERVICE_ACCOUNT,
+        backup_service_account=BACKUP_SERVICE_ACCOUNT,
+        compile_cache_service_account=COMPILE_CACHE_SERVICE_ACCOUNT,
+        env=dict.fromkeys(REGION_ENV, region),
+    )
+
+
 def stack_tags(stack: str, cluster: str) -> dict[str, str]:
     """Tags on every AWS resource of the stack, for cost allocation and ownership."""
     return {"llm-serving:stack": stack, "llm-serving:cluster": cluster}
@@ -221,15 +234,7 @@ class AwsPlatform(pulumi.ComponentResource):
             "cluster_creator": cluster.creator,
         }
         if storage.bucket_name is not None:
-            model_store = ModelStore(
-                scheme="s3",
-                bucket=storage.bucket_name,
-                reader_service_account=READER_SERVICE_ACCOUNT,
-                writer_service_account=WRITER_SERVICE_ACCOUNT,
-                backup_service_account=BACKUP_SERVICE_ACCOUNT,
-                compile_cache_service_account=COMPILE_CACHE_SERVICE_ACCOUNT,
-                env=dict.fromkeys(REGION_ENV, config.region),
-            )
+            model_store = s3_model_store(storage.bucket_name, config.region)
             outputs["bucket"] = model_store.url()
         if external:
             model_store = external.model_store

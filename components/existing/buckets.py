@@ -26,15 +26,13 @@ import pulumi_aws as aws
 import pulumi_gcp as gcp
 
 from components.aws import storage as aws_storage
-from components.aws.platform import BUCKET_USERS, REGION_ENV
+from components.aws.platform import BUCKET_USERS, s3_model_store
 from components.aws.pod_network import POD_IDENTITY_AGENT
-from components.config.existing import EksIdentity, ExistingPlatformConfig, GkeIdentity
+from components.config.existing import ExistingPlatformConfig
 from components.gcp import storage as gcp_storage
-from components.gcp.platform import GCS_FUSE_CACHE_VOLUME, GCS_FUSE_CSI_DRIVER, GCS_FUSE_POD_ANNOTATIONS
+from components.gcp.platform import gcs_model_store
 from components.gcp.pod_network import GKE_METADATA_SERVER
 from components.platform import (
-    BACKUP_SERVICE_ACCOUNT,
-    COMPILE_CACHE_SERVICE_ACCOUNT,
     PREFIX_WRITERS,
     READER_SERVICE_ACCOUNT,
     WRITER_SERVICE_ACCOUNT,
@@ -51,35 +49,6 @@ def identity_endpoints(config: ExistingPlatformConfig) -> tuple[NodeEndpoint, ..
     if config.eks is not None:
         return (POD_IDENTITY_AGENT,)
     return ()
-
-
-def gcs_store(bucket: str, identity: GkeIdentity) -> ModelStore:
-    """The store as the GCP platform builds it; GCS FUSE only where the cluster has the add-on."""
-    fuse = identity.gcs_fuse
-    return ModelStore(
-        scheme="gs",
-        bucket=pulumi.Output.from_input(bucket),
-        reader_service_account=READER_SERVICE_ACCOUNT,
-        writer_service_account=WRITER_SERVICE_ACCOUNT,
-        backup_service_account=BACKUP_SERVICE_ACCOUNT,
-        compile_cache_service_account=COMPILE_CACHE_SERVICE_ACCOUNT,
-        fuse_csi_driver=GCS_FUSE_CSI_DRIVER if fuse else None,
-        fuse_pod_annotations=GCS_FUSE_POD_ANNOTATIONS if fuse else {},
-        fuse_cache_volume=GCS_FUSE_CACHE_VOLUME if fuse else None,
-    )
-
-
-def s3_store(bucket: str, identity: EksIdentity) -> ModelStore:
-    """The store as the AWS platform builds it."""
-    return ModelStore(
-        scheme="s3",
-        bucket=pulumi.Output.from_input(bucket),
-        reader_service_account=READER_SERVICE_ACCOUNT,
-        writer_service_account=WRITER_SERVICE_ACCOUNT,
-        backup_service_account=BACKUP_SERVICE_ACCOUNT,
-        compile_cache_service_account=COMPILE_CACHE_SERVICE_ACCOUNT,
-        env=dict.fromkeys(REGION_ENV, identity.region),
-    )
 
 
 @dataclass(frozen=True)
@@ -118,7 +87,7 @@ class ExistingBucket(pulumi.ComponentResource):
                 pulumi.ResourceOptions(parent=self, providers=[google]),
             )
             self.ready = list(access.bindings)
-            self.model_store = gcs_store(store.name, identity)
+            self.model_store = gcs_model_store(store.name, fuse=identity.gcs_fuse)
         else:
             assert config.eks is not None, "config requires an identity with a bucket"
             eks = config.eks
@@ -137,5 +106,5 @@ class ExistingBucket(pulumi.ComponentResource):
                 pulumi.ResourceOptions(parent=self, providers=[provider]),
             )
             self.ready = list(bound.associations)
-            self.model_store = s3_store(store.name, eks)
+            self.model_store = s3_model_store(store.name, eks.region)
         self.register_outputs({"bucket": self.model_store.url()})

@@ -80,6 +80,24 @@ GCS_FUSE_POD_ANNOTATIONS = {
     "gke-gcsfuse/memory-limit": "0",
     "gke-gcsfuse/ephemeral-storage-limit": "0",
 }
+
+
+def gcs_model_store(bucket: pulumi.Input[str], fuse: bool = True) -> ModelStore:
+    """A GCS bucket reached through Workload Identity by the platform's service accounts;
+    mounted with GCS FUSE where the cluster has the add-on (``fuse``)."""
+    return ModelStore(
+        scheme="gs",
+        bucket=pulumi.Output.from_input(bucket),
+        reader_service_account=READER_SERVICE_ACCOUNT,
+        writer_service_account=WRITER_SERVICE_ACCOUNT,
+        backup_service_account=BACKUP_SERVICE_ACCOUNT,
+        compile_cache_service_account=COMPILE_CACHE_SERVICE_ACCOUNT,
+        fuse_csi_driver=GCS_FUSE_CSI_DRIVER if fuse else None,
+        fuse_pod_annotations=GCS_FUSE_POD_ANNOTATIONS if fuse else {},
+        fuse_cache_volume=GCS_FUSE_CACHE_VOLUME if fuse else None,
+    )
+
+
 # GKE's StorageClass for Persistent Disk (pd-balanced) through the PD CSI driver; PVCs
 # bind on the system pool, whose machines take PD (A4 nodes take Hyperdisk only, §7.9).
 # https://cloud.google.com/kubernetes-engine/docs/how-to/persistent-volumes/gce-pd-csi-driver
@@ -241,23 +259,7 @@ class GcpPlatform(pulumi.ComponentResource):
             if is_external(config.model_store)
             else None
         )
-        model_store = (
-            ModelStore(
-                scheme="gs",
-                bucket=bucket.name,
-                reader_service_account=READER_SERVICE_ACCOUNT,
-                writer_service_account=WRITER_SERVICE_ACCOUNT,
-                backup_service_account=BACKUP_SERVICE_ACCOUNT,
-                compile_cache_service_account=COMPILE_CACHE_SERVICE_ACCOUNT,
-                fuse_csi_driver=GCS_FUSE_CSI_DRIVER,
-                fuse_pod_annotations=GCS_FUSE_POD_ANNOTATIONS,
-                fuse_cache_volume=GCS_FUSE_CACHE_VOLUME,
-            )
-            if bucket
-            else external.model_store
-            if external
-            else None
-        )
+        model_store = gcs_model_store(bucket.name) if bucket else external.model_store if external else None
         outputs: dict[str, pulumi.Input[object]] = {
             "cluster_name": cluster.name,
             "cluster_location": cluster.location,
