@@ -16,6 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.catalog import Chart
 from components.platform import Manifest
 
 
@@ -90,3 +91,12 @@ def skip_await(manifest: Manifest) -> Manifest:
     for it to become ready (for objects whose readiness is not Pulumi's business)."""
     annotations = {**manifest["metadata"].get("annotations", {}), "pulumi.com/skipAwait": "true"}
     return {**manifest, "metadata": {**manifest["metadata"], "annotations": annotations}}
+
+
+def chart_release(resource_name: str, chart: Chart, opts: pulumi.ResourceOptions, **args: Any) -> k8s.helm.v3.Release:
+    """A Helm release of a pinned catalog chart; ``args`` are the other ``ReleaseArgs``
+    (name, namespace, values, ...). An oci:// chart carries its registry in its name, so it
+    gets no repository."""
+    repository = k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo) if chart.repo else None
+    release = k8s.helm.v3.ReleaseArgs(chart=chart.name, version=chart.version, repository_opts=repository, **args)
+    return k8s.helm.v3.Release(resource_name, release, opts)

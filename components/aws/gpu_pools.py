@@ -22,7 +22,7 @@ from components.aws import efa
 from components.aws.cluster import AL2023_ROOT_DEVICE
 from components.aws.network import KARPENTER_DISCOVERY_TAG
 from components.config import AwsGpuNodePoolConfig
-from components.kubernetes import apply
+from components.kubernetes import apply, chart_release
 from components.platform import GpuNodes, Manifest
 
 NODE_CLASS = "gpu"
@@ -279,16 +279,13 @@ class GpuPools(pulumi.ComponentResource):
                     # The groups it selects exist first and go last.
                     pulumi.ResourceOptions(parent=self, depends_on=[*args.karpenter_ready, *fabric.ready]),
                 )
-            efa_chart = catalog.EFA_DEVICE_PLUGIN_CHART
-            self.efa_device_plugin = k8s.helm.v3.Release(
+            self.efa_device_plugin = chart_release(
                 f"{cluster}-{efa.DEVICE_PLUGIN_RELEASE}",
+                catalog.EFA_DEVICE_PLUGIN_CHART,
+                pulumi.ResourceOptions(parent=self),
                 name=efa.DEVICE_PLUGIN_RELEASE,
-                chart=efa_chart.name,
-                version=efa_chart.version,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=efa_chart.repo),
                 namespace=efa.DEVICE_PLUGIN_NAMESPACE,
                 values=efa.device_plugin_values(GPU_TOLERATION),
-                opts=pulumi.ResourceOptions(parent=self),
             )
         self.node_pools = {
             pool.name: apply(
@@ -300,16 +297,13 @@ class GpuPools(pulumi.ComponentResource):
             )
             for pool in args.pools
         }
-        chart = catalog.NVIDIA_DEVICE_PLUGIN_CHART
-        self.device_plugin = k8s.helm.v3.Release(
+        self.device_plugin = chart_release(
             f"{cluster}-{DEVICE_PLUGIN_RELEASE}",
+            catalog.NVIDIA_DEVICE_PLUGIN_CHART,
+            pulumi.ResourceOptions(parent=self),
             name=DEVICE_PLUGIN_RELEASE,
-            chart=chart.name,
-            version=chart.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
             namespace=DEVICE_PLUGIN_NAMESPACE,
             values=device_plugin_values(),
-            opts=pulumi.ResourceOptions(parent=self),
         )
         self.gpu_nodes = {pool.name: gpu_nodes(pool) for pool in args.pools}
         self.register_outputs({"node_pools": list(self.node_pools), "node_class": NODE_CLASS})

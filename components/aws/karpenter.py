@@ -26,6 +26,7 @@ import pulumi_kubernetes as k8s
 
 from components import catalog
 from components.aws import iam
+from components.kubernetes import chart_release
 
 NAMESPACE = "kube-system"  # aws-eks-karpenter.md §1.7 (docs and TF-EKS default)
 SERVICE_ACCOUNT = "karpenter"  # the Pod Identity association and the chart must agree on it
@@ -463,23 +464,17 @@ class Karpenter(pulumi.ComponentResource):
         # CRDs first, from their own chart; the controller chart then skips its copies.
         # Karpenter's OCI charts are public: no repository credentials (a stale
         # `helm registry login public.ecr.aws` on the deploying machine gives 403, §1.8).
-        self.crds = k8s.helm.v3.Release(
+        self.crds = chart_release(
             f"{cluster}-{CRD_RELEASE}",
+            catalog.KARPENTER_CRD_CHART,
+            pulumi.ResourceOptions(parent=self, depends_on=list(args.scheduling_ready)),
             name=CRD_RELEASE,
-            chart=catalog.KARPENTER_CRD_CHART.name,
-            version=catalog.KARPENTER_CRD_CHART.version,
             namespace=NAMESPACE,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.scheduling_ready)),
         )
-        self.controller = k8s.helm.v3.Release(
+        self.controller = chart_release(
             f"{cluster}-{RELEASE}",
-            name=RELEASE,
-            chart=catalog.KARPENTER_CHART.name,
-            version=catalog.KARPENTER_CHART.version,
-            namespace=NAMESPACE,
-            skip_crds=True,
-            values=chart_values(cluster, queue.name, account.region, node_repair=args.node_repair),
-            opts=pulumi.ResourceOptions(
+            catalog.KARPENTER_CHART,
+            pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[
                     self.crds,
@@ -490,6 +485,10 @@ class Karpenter(pulumi.ComponentResource):
                     *args.scheduling_ready,
                 ],
             ),
+            name=RELEASE,
+            namespace=NAMESPACE,
+            skip_crds=True,
+            values=chart_values(cluster, queue.name, account.region, node_repair=args.node_repair),
         )
 
         self.node_role_name = node_role.name

@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components import catalog, notifications
 from components.aws.gpu_pools import GPU_PRESENT_LABEL, GPU_TOLERATION
 from components.aws.pod_network import MONITORING_NAMESPACE
-from components.kubernetes import apply
+from components.kubernetes import apply, chart_release, namespace_manifest
 from components.platform import Manifest, Monitoring
 
 RELEASE = "kube-prometheus-stack"
@@ -151,7 +150,7 @@ class EksMonitoring(pulumi.ComponentResource):
         here = pulumi.ResourceOptions(parent=self)
         namespace = apply(
             f"{name}-namespace",
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": MONITORING_NAMESPACE}},
+            namespace_manifest(MONITORING_NAMESPACE),
             here,
         )
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
@@ -162,28 +161,22 @@ class EksMonitoring(pulumi.ComponentResource):
         secrets = [secret]
         if args.alertmanager_config is not None:
             secrets.append(apply(f"{name}-alertmanager", alertmanager_secret(args.alertmanager_config), in_namespace))
-        chart = catalog.KUBE_PROMETHEUS_STACK_CHART
-        stack = k8s.helm.v3.Release(
+        stack = chart_release(
             f"{name}-{RELEASE}",
+            catalog.KUBE_PROMETHEUS_STACK_CHART,
+            pulumi.ResourceOptions(parent=self, depends_on=secrets),
             name=RELEASE,
-            chart=chart.name,
-            version=chart.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
             namespace=MONITORING_NAMESPACE,
             values=stack_values(args.storage_class, notifications=args.alertmanager_config is not None),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=secrets),
         )
-        dcgm_chart = catalog.DCGM_EXPORTER_CHART
-        dcgm = k8s.helm.v3.Release(
+        dcgm = chart_release(
             f"{name}-{DCGM_RELEASE}",
+            catalog.DCGM_EXPORTER_CHART,
+            # Its ServiceMonitor needs the operator's CRDs.
+            pulumi.ResourceOptions(parent=self, depends_on=[stack]),
             name=DCGM_RELEASE,
-            chart=dcgm_chart.name,
-            version=dcgm_chart.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=dcgm_chart.repo),
             namespace=MONITORING_NAMESPACE,
             values=dcgm_values(),
-            # Its ServiceMonitor needs the operator's CRDs.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[stack]),
         )
         forward = f"kubectl -n {MONITORING_NAMESPACE} port-forward svc/{GRAFANA_SERVICE} 3000:80"
         self.monitoring = Monitoring(

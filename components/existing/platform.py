@@ -45,7 +45,7 @@ from components.existing.gpu_pools import (
     gpu_nodes,
 )
 from components.existing.preflight import preflight_commands
-from components.kubernetes import apply, namespace_manifest, service_account_manifest
+from components.kubernetes import apply, chart_release, namespace_manifest, service_account_manifest
 from components.platform import (
     KUBE_DNS_LABELS,
     SERVICE_ACCOUNTS,
@@ -152,19 +152,14 @@ class ExistingPlatform(pulumi.ComponentResource):
         ]
         ready: list[pulumi.Resource] = [workload_namespace, *accounts]
         if config.install.nvidia_device_plugin:
-            chart = catalog.NVIDIA_DEVICE_PLUGIN_CHART  # the pin the EKS platform installs
             ready.append(
-                k8s.helm.v3.Release(
+                chart_release(
                     f"{name}-{DEVICE_PLUGIN_RELEASE}",
-                    k8s.helm.v3.ReleaseArgs(
-                        name=DEVICE_PLUGIN_RELEASE,
-                        chart=chart.name,
-                        version=chart.version,
-                        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
-                        namespace=DEVICE_PLUGIN_NAMESPACE,
-                        values=device_plugin_values(config.gpu_pools),
-                    ),
+                    catalog.NVIDIA_DEVICE_PLUGIN_CHART,  # the pin the EKS platform installs
                     in_cluster,
+                    name=DEVICE_PLUGIN_RELEASE,
+                    namespace=DEVICE_PLUGIN_NAMESPACE,
+                    values=device_plugin_values(config.gpu_pools),
                 )
             )
 

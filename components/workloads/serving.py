@@ -27,7 +27,7 @@ import pulumi_kubernetes as k8s
 from components import catalog
 from components.cold_start import ColdStart, ColdStartInputs, estimate
 from components.config import OpenWebuiConfig, StackConfig
-from components.kubernetes import apply, skip_await
+from components.kubernetes import apply, chart_release, skip_await
 from components.platform import READER_SERVICE_ACCOUNT, WRITER_SERVICE_ACCOUNT, Manifest, Platform
 from components.sizing import cache_job_deadline_seconds
 from components.vllm_cli import serve_args
@@ -336,19 +336,9 @@ class Serving(pulumi.ComponentResource):
         for operator in engine.operators():
             if operator.chart.name in self._args.platform.preinstalled_operators:
                 continue  # the cluster runs it already (an existing cluster's own)
-            chart = operator.chart
             before.append(
-                k8s.helm.v3.Release(
-                    operator.name,
-                    k8s.helm.v3.ReleaseArgs(
-                        chart=chart.name,
-                        version=chart.version,
-                        # An oci:// chart carries its registry in the name.
-                        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo) if chart.repo else None,
-                        namespace=operator.namespace,
-                        create_namespace=True,
-                    ),
-                    self._opts(),
+                chart_release(
+                    operator.name, operator.chart, self._opts(), namespace=operator.namespace, create_namespace=True
                 )
             )
         # Later objects (the benchmark) wait for the awaited object, else the first one.
